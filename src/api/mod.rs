@@ -1,0 +1,82 @@
+//! The REST API under `/api`. Handlers read the [`Principal`] and call the services; they
+//! neither parse credentials nor check permissions of their own for keys.
+
+mod audit;
+mod identity;
+mod keys;
+
+use crate::{auth::Credential, auth::Principal, error::Error, startup::AppState};
+use axum::{
+    extract::{rejection::JsonRejection, FromRequest, FromRequestParts},
+    http::{header, request::Parts, HeaderValue},
+    routing::{get, post},
+    Router,
+};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),
+        )
+        .route("/localauth/login", post(identity::login))
+        .route("/userinfo", get(identity::userinfo))
+        .route(
+            "/groups",
+            get(identity::list_groups).post(identity::create_group),
+        )
+        .route(
+            "/users",
+            get(identity::list_users).post(identity::create_user),
+        )
+        .route("/api-keys", get(keys::list).post(keys::create))
+        .route(
+            "/api-keys/{name_or_id}",
+            get(keys::get).put(keys::configure).delete(keys::delete),
+        )
+        .route("/api-keys/{name_or_id}/deactivate", post(keys::deactivate))
+        .route("/api-keys/{name_or_id}/activate", post(keys::activate))
+        .route("/api-keys/{name_or_id}/reactivate", post(keys::activate))
+        .route("/audit", get(audit::list))
+        .fallback(|| async { Error::NotFound("no such API route".into()) })
+        .method_not_allowed_fallback(|| async {
+            Error::BadRequest("method not allowed on this route".into())
+        })
+        // API answers carry credentials or data about them: never cache them anywhere.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .with_state(state)
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let credential = Credential::from_headers(&parts.headers);
+        state.auth.authenticate(&credential).await
+    }
+}
+
+/// `axum::Json` whose rejections are our JSON errors: syntax errors are 400, a body of the
+/// wrong shape is 422.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(Error))]
+pub struct Json<T>(pub T);
+
+impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
+    fn into_response(self) -> axum::response::Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+impl From<JsonRejection> for Error {
+    fn from(r: JsonRejection) -> Self {
+        match r {
+            JsonRejection::JsonDataError(e) => Error::Invalid(e.body_text()),
+            other => Error::BadRequest(other.body_text()),
+        }
+    }
+}

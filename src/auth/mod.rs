@@ -1,0 +1,291 @@
+//! Who is calling. Extractors only collect credentials ([`Credential::from_headers`]);
+//! [`Authenticator::authenticate`] is the one function that turns them into a [`Principal`].
+
+mod legacy;
+pub mod password;
+
+use crate::{
+    domain::Email,
+    error::{Error, Result},
+    keys::{KeyService, RawApiKey},
+    secret::{random_token, sha256_hex, SecretString},
+    store::{self, identity::UserRow, Store},
+};
+use axum::http::{header, HeaderMap};
+use chrono::TimeDelta;
+pub use legacy::LegacyApiKey;
+use uuid::Uuid;
+
+pub const ADMIN_GROUP: &str = "admin";
+/// The actor recorded for changes made with the legacy static key.
+pub const LEGACY_ACTOR: &str = "legacy-api-key";
+const USER_TOKEN_PREFIX: &str = "hut_";
+const USER_TOKEN_TTL: TimeDelta = TimeDelta::hours(12);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    User {
+        id: Uuid,
+        email: String,
+        name: String,
+        via: UserAuth,
+    },
+    ApiKey {
+        id: Uuid,
+        name: String,
+    },
+    LegacyApiKey,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserAuth {
+    Token,
+    Session,
+}
+
+/// An authenticated caller. Its permissions are the union of its groups'.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub org_id: Uuid,
+    pub org_name: String,
+    pub identity: Identity,
+    pub groups: Vec<String>,
+}
+
+impl Principal {
+    pub fn is_admin(&self) -> bool {
+        matches!(self.identity, Identity::LegacyApiKey)
+            || self.groups.iter().any(|g| g == ADMIN_GROUP)
+    }
+
+    pub fn require_admin(&self) -> Result<()> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(
+                "forbidden: this requires membership of the admin group".into(),
+            ))
+        }
+    }
+
+    /// How changes made by this caller are attributed (`created_by`, `deactivated_by`, audit).
+    pub fn actor(&self) -> &str {
+        match &self.identity {
+            Identity::User { email, .. } => email,
+            Identity::ApiKey { name, .. } => name,
+            Identity::LegacyApiKey => LEGACY_ACTOR,
+        }
+    }
+
+    pub fn auth_method(&self) -> &'static str {
+        match self.identity {
+            Identity::User {
+                via: UserAuth::Token,
+                ..
+            } => "user_token",
+            Identity::User {
+                via: UserAuth::Session,
+                ..
+            } => "session",
+            Identity::ApiKey { .. } => "api_key",
+            Identity::LegacyApiKey => "legacy_api_key",
+        }
+    }
+}
+
+/// A credential as presented, not yet checked.
+#[derive(Debug)]
+pub enum Credential {
+    ApiKey(RawApiKey),
+    /// Bearer value that is not in the managed key format: a user token, or garbage.
+    Bearer(SecretString),
+    /// A value that claims to be a managed key but is malformed: fails like an unknown key.
+    MalformedApiKey,
+    Legacy(SecretString),
+    None,
+}
+
+impl Credential {
+    /// `Authorization: Bearer …` wins over `Api-Key: …`; anything else is no credential.
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        if let Some(value) = headers.get(header::AUTHORIZATION) {
+            let Some(token) = value.to_str().ok().and_then(bearer_token) else {
+                return Credential::MalformedApiKey;
+            };
+            if token.starts_with(crate::keys::secret::PREFIX) {
+                return RawApiKey::parse(token)
+                    .map_or(Credential::MalformedApiKey, Credential::ApiKey);
+            }
+            return Credential::Bearer(SecretString::new(token.to_owned()));
+        }
+        match headers.get("api-key").and_then(|v| v.to_str().ok()) {
+            Some(v) => Credential::Legacy(SecretString::new(v.to_owned())),
+            None => Credential::None,
+        }
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` value (scheme case-insensitive).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+#[derive(Clone)]
+pub struct Authenticator {
+    store: Store,
+    keys: KeyService,
+    legacy: Option<LegacyApiKey>,
+    legacy_org_name: String,
+}
+
+impl Authenticator {
+    /// `legacy` must name an existing organization (checked at start-up by the caller).
+    pub fn new(store: Store, keys: KeyService, legacy: Option<(LegacyApiKey, String)>) -> Self {
+        let (legacy, legacy_org_name) = match legacy {
+            Some((key, org_name)) => (Some(key), org_name),
+            None => (None, String::new()),
+        };
+        Self {
+            store,
+            keys,
+            legacy,
+            legacy_org_name,
+        }
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn authenticate(&self, credential: &Credential) -> Result<Principal> {
+        match credential {
+            Credential::ApiKey(key) => self.keys.verify(key).await,
+            Credential::Bearer(token) => self.user_by_token(token).await,
+            Credential::Legacy(value) => match &self.legacy {
+                Some(legacy) if legacy.matches(value.expose()) => Ok(Principal {
+                    org_id: legacy.org_id(),
+                    org_name: self.legacy_org_name.clone(),
+                    identity: Identity::LegacyApiKey,
+                    groups: vec![ADMIN_GROUP.to_owned()],
+                }),
+                _ => Err(Error::Unauthenticated),
+            },
+            Credential::MalformedApiKey | Credential::None => Err(Error::Unauthenticated),
+        }
+    }
+
+    /// Email + password → a new user access token. Unknown email and wrong password take the
+    /// same time and give the same error.
+    pub async fn login(&self, email: &str, password: &SecretString) -> Result<SecretString> {
+        let user = match Email::parse(email) {
+            Ok(email) => store::identity::user_by_email(&self.store, &email).await?,
+            Err(_) => None,
+        };
+        let hash = user.as_ref().map(|u| u.password_hash.clone());
+        let ok = password::verify(hash, password.clone()).await;
+        let (Some(user), true) = (user, ok) else {
+            return Err(Error::Unauthenticated);
+        };
+        let token = random_token(USER_TOKEN_PREFIX);
+        let expires = store::now() + USER_TOKEN_TTL;
+        store::identity::insert_token(&self.store, &sha256_hex(token.expose()), user.id, expires)
+            .await?;
+        Ok(token)
+    }
+
+    async fn user_by_token(&self, token: &SecretString) -> Result<Principal> {
+        let hash = sha256_hex(token.expose());
+        let user = store::identity::user_by_token(&self.store, &hash, store::now()).await?;
+        match user {
+            Some(user) => self.user_principal(user, UserAuth::Token).await,
+            None => Err(Error::Unauthenticated),
+        }
+    }
+
+    async fn user_principal(&self, user: UserRow, via: UserAuth) -> Result<Principal> {
+        let groups = store::identity::user_groups(&self.store, user.id).await?;
+        Ok(Principal {
+            org_id: user.org_id,
+            org_name: user.org_name,
+            identity: Identity::User {
+                id: user.id,
+                email: user.email,
+                name: user.name,
+                via,
+            },
+            groups,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    const KEY: &str = "hpk_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+
+    #[test]
+    fn bearer_key_token_and_legacy_are_told_apart() {
+        let bearer = format!("Bearer {KEY}");
+        assert!(matches!(
+            Credential::from_headers(&headers(&[("authorization", &bearer)])),
+            Credential::ApiKey(_)
+        ));
+        let lower = format!("bearer {KEY}");
+        assert!(matches!(
+            Credential::from_headers(&headers(&[("authorization", &lower)])),
+            Credential::ApiKey(_)
+        ));
+        assert!(matches!(
+            Credential::from_headers(&headers(&[("authorization", "Bearer hut_abc")])),
+            Credential::Bearer(_)
+        ));
+        assert!(matches!(
+            Credential::from_headers(&headers(&[("authorization", "Bearer hpk_short")])),
+            Credential::MalformedApiKey
+        ));
+        assert!(matches!(
+            Credential::from_headers(&headers(&[("authorization", "Basic abc")])),
+            Credential::MalformedApiKey
+        ));
+        assert!(matches!(
+            Credential::from_headers(&headers(&[("api-key", "x|y")])),
+            Credential::Legacy(_)
+        ));
+        assert!(matches!(
+            Credential::from_headers(&HeaderMap::new()),
+            Credential::None
+        ));
+    }
+
+    #[test]
+    fn admin_and_actor() {
+        let p = Principal {
+            org_id: Uuid::nil(),
+            org_name: "o".into(),
+            identity: Identity::ApiKey {
+                id: Uuid::nil(),
+                name: "bot".into(),
+            },
+            groups: vec!["engineering".into()],
+        };
+        assert!(!p.is_admin());
+        assert!(p.require_admin().is_err());
+        assert_eq!(p.actor(), "bot");
+        let legacy = Principal {
+            identity: Identity::LegacyApiKey,
+            groups: vec![],
+            ..p
+        };
+        assert!(legacy.is_admin());
+        assert_eq!(legacy.actor(), LEGACY_ACTOR);
+    }
+}

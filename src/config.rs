@@ -1,0 +1,68 @@
+//! Configuration of `hoop serve`, from flags or the environment (12-factor).
+
+use crate::secret::SecretString;
+use std::{net::SocketAddr, path::PathBuf};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeConfig {
+    /// Address the web app and REST API listen on.
+    #[arg(long, env = "HOOP_LISTEN", default_value = "127.0.0.1:8009")]
+    pub listen: SocketAddr,
+
+    /// `sqlite://PATH` or `postgres://…`. Default: a SQLite file in the data directory.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<SecretString>,
+
+    /// Where the default SQLite database lives.
+    #[arg(long, env = "HOOP_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// On a database with no users: create the organization and this admin user.
+    #[arg(long, env = "HOOP_ADMIN_EMAIL")]
+    pub admin_email: Option<String>,
+
+    /// Password of the first admin user (with HOOP_ADMIN_EMAIL).
+    #[arg(long, env = "HOOP_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<SecretString>,
+
+    /// Name of the organization created on first start.
+    #[arg(long, env = "HOOP_ORG_NAME", default_value = "default")]
+    pub org_name: String,
+
+    /// Legacy static key '<org-id>|<random>', accepted in the Api-Key header as an admin.
+    #[arg(long = "legacy-api-key", env = "API_KEY", hide_env_values = true)]
+    pub api_key: Option<SecretString>,
+
+    /// Directory holding the built web client (`pkg/`) and public files.
+    #[arg(long, env = "HOOP_SITE_ROOT", default_value = "target/site")]
+    pub site_root: PathBuf,
+}
+
+impl ServeConfig {
+    /// The explicit URL, or a SQLite file under the data directory (created if missing).
+    pub fn database_url(&self) -> anyhow::Result<SecretString> {
+        if let Some(url) = &self.database_url {
+            return Ok(url.clone());
+        }
+        let dir = match &self.data_dir {
+            Some(d) => d.clone(),
+            None => default_data_dir(),
+        };
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| anyhow::anyhow!("cannot create data directory {}: {e}", dir.display()))?;
+        Ok(SecretString::new(format!(
+            "sqlite://{}",
+            dir.join("hoop.db").display()
+        )))
+    }
+}
+
+fn default_data_dir() -> PathBuf {
+    match std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        Some(d) => PathBuf::from(d).join("hoop"),
+        None => match std::env::var_os("HOME") {
+            Some(home) => PathBuf::from(home).join(".local/share/hoop"),
+            None => PathBuf::from("data"),
+        },
+    }
+}

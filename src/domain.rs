@@ -1,0 +1,152 @@
+//! Values that carry their rules: once parsed, they are valid everywhere (parse, don't validate).
+
+use crate::error::Error;
+use serde::Serialize;
+
+const NAME_RULE: &str =
+    "1-64 characters: ASCII letters, digits, '-', '_' or '.', starting with a letter or digit";
+
+/// The naming rule shared by API keys, groups and connections.
+fn check_name(kind: &str, s: &str) -> Result<(), Error> {
+    let ok = (1..=64).contains(&s.len())
+        && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "invalid {kind} name: use {NAME_RULE}"
+        )))
+    }
+}
+
+macro_rules! name_type {
+    ($(#[$doc:meta])* $ty:ident, $kind:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[serde(transparent)]
+        pub struct $ty(String);
+
+        impl $ty {
+            pub fn parse(s: &str) -> Result<Self, Error> {
+                check_name($kind, s)?;
+                Ok(Self(s.to_owned()))
+            }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+name_type!(
+    /// An API key's name, unique within its organization.
+    ApiKeyName,
+    "API key"
+);
+name_type!(
+    /// A group's name, unique within its organization.
+    GroupName,
+    "group"
+);
+
+impl GroupName {
+    pub fn admin() -> Self {
+        Self(crate::auth::ADMIN_GROUP.to_owned())
+    }
+}
+
+/// A non-empty, de-duplicated, sorted set of groups: a key or user always has at least one.
+pub fn parse_groups(raw: &[String]) -> Result<Vec<GroupName>, Error> {
+    if raw.is_empty() {
+        return Err(Error::Invalid(
+            "groups: at least one group is required".into(),
+        ));
+    }
+    let mut groups = raw
+        .iter()
+        .map(|g| GroupName::parse(g))
+        .collect::<Result<Vec<_>, _>>()?;
+    groups.sort();
+    groups.dedup();
+    Ok(groups)
+}
+
+/// A login email: lower-cased so that one person cannot hold two accounts by case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        let s = s.trim();
+        let valid = s.len() <= 254
+            && !s.chars().any(char::is_whitespace)
+            && matches!(s.split_once('@'), Some((local, domain))
+                if !local.is_empty() && !domain.is_empty() && !domain.contains('@'));
+        if valid {
+            Ok(Self(s.to_ascii_lowercase()))
+        } else {
+            Err(Error::Invalid("invalid email address".into()))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_rule() {
+        for ok in ["a", "ci-bot", "deploy_2", "x.y", "9lives", &"a".repeat(64)] {
+            assert!(ApiKeyName::parse(ok).is_ok(), "{ok} should be valid");
+        }
+        for bad in [
+            "",
+            "-lead",
+            "_x",
+            ".x",
+            "has space",
+            "ümlaut",
+            "a/b",
+            &"a".repeat(65),
+        ] {
+            assert!(ApiKeyName::parse(bad).is_err(), "{bad} should be invalid");
+        }
+    }
+
+    #[test]
+    fn groups_need_one_and_are_deduplicated() {
+        assert!(parse_groups(&[]).is_err());
+        let g = parse_groups(&["b".into(), "a".into(), "b".into()]).unwrap();
+        assert_eq!(
+            g,
+            vec![
+                GroupName::parse("a").unwrap(),
+                GroupName::parse("b").unwrap()
+            ]
+        );
+        assert!(parse_groups(&["ok".into(), "not ok".into()]).is_err());
+    }
+
+    #[test]
+    fn emails() {
+        assert_eq!(
+            Email::parse(" Ann@Example.com ").unwrap().as_str(),
+            "ann@example.com"
+        );
+        for bad in ["", "ann", "@x", "ann@", "a@b@c", "a b@c"] {
+            assert!(Email::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

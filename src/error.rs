@@ -1,0 +1,83 @@
+//! The one error type of the server, and the one place it becomes an HTTP response.
+
+use axum::{
+    http::{header, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Missing or invalid credentials. Deliberately carries no detail: the caller must not learn
+    /// whether a key exists, is deactivated or was mistyped.
+    #[error("not authenticated")]
+    Unauthenticated,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// Well-formed request whose content breaks a rule (name format, unknown group, ...).
+    #[error("{0}")]
+    Invalid(String),
+    /// The request itself could not be read (malformed JSON, bad query string).
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("database unavailable")]
+    Unavailable(#[source] sqlx::Error),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                Error::Unavailable(e)
+            }
+            other => Error::Internal(other.into()),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    message: &'a str,
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            Error::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
+            Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        match &self {
+            Error::Unavailable(e) => tracing::error!(error = ?e, "database unavailable"),
+            Error::Internal(e) => tracing::error!(error = ?e, "internal error"),
+            _ => {}
+        }
+        let message = match &self {
+            Error::Unauthenticated => {
+                "not authenticated: missing, unknown or deactivated credentials"
+            }
+            other => &other.to_string(),
+        };
+        let mut response = (status, Json(Body { message })).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

@@ -1,0 +1,60 @@
+//! The managed key format: `hpk_` + 43 base64url characters (32 random bytes).
+
+use crate::secret::{random_token, sha256_hex, SecretString};
+
+pub const PREFIX: &str = "hpk_";
+/// `hpk_` (4) + base64url without padding of 32 bytes (43).
+pub const LEN: usize = 47;
+/// How much of the key the masked preview keeps: the prefix and 4 characters.
+const VISIBLE: usize = 8;
+
+/// A raw managed key. It exists only while a create request is answered and while a request
+/// is authenticated; it is never stored, logged or serialized.
+pub struct RawApiKey(SecretString);
+
+impl RawApiKey {
+    pub fn generate() -> Self {
+        Self(random_token(PREFIX))
+    }
+
+    /// `None` for anything that is not exactly the key format: such a value can never match a
+    /// stored key, so the caller answers it like an unknown key.
+    pub fn parse(s: &str) -> Option<Self> {
+        let body = s.strip_prefix(PREFIX)?;
+        let well_formed = s.len() == LEN
+            && body
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        well_formed.then(|| Self(SecretString::new(s.to_owned())))
+    }
+
+    /// Hex SHA-256 of the whole key: what the database stores and looks keys up by.
+    pub fn hash(&self) -> String {
+        sha256_hex(self.0.expose())
+    }
+
+    /// The preview shown in lists: `hpk_` + 4 characters + 39 `*`.
+    pub fn masked(&self) -> String {
+        let s = self.0.expose();
+        format!("{}{}", &s[..VISIBLE], "*".repeat(LEN - VISIBLE))
+    }
+
+    /// The key itself, for the one response that hands it to its owner.
+    pub fn expose(&self) -> &str {
+        self.0.expose()
+    }
+}
+
+impl std::fmt::Debug for RawApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "RawApiKey({}…[redacted])",
+            &self.0.expose()[..VISIBLE.min(self.0.expose().len())]
+        )
+    }
+}
+
+#[cfg(test)]
+#[path = "secret_tests.rs"]
+mod tests;

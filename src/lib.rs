@@ -1,0 +1,12 @@
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod keys;
+pub mod secret;
+pub mod startup;
+pub mod store;
+pub mod web;

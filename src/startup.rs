@@ -1,0 +1,145 @@
+//! Builds the whole gateway: used by `hoop serve` and by the tests alike.
+
+use crate::{
+    api,
+    auth::{password, Authenticator, LegacyApiKey},
+    config::ServeConfig,
+    domain::{Email, GroupName},
+    keys::KeyService,
+    store::{self, identity::Org, Store},
+    web,
+};
+use anyhow::Context;
+use axum::Router;
+use std::{future::Future, net::SocketAddr};
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+use uuid::Uuid;
+
+/// What every handler and server function reaches.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub keys: KeyService,
+    pub auth: Authenticator,
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(config: &ServeConfig) -> anyhow::Result<Self> {
+        let legacy = config
+            .api_key
+            .as_ref()
+            .map(|v| LegacyApiKey::parse(v.expose()))
+            .transpose()?;
+        let url = config.database_url()?;
+        let store = Store::connect(url.expose())
+            .await
+            .context("opening the database")?;
+        bootstrap(&store, config, legacy.as_ref()).await?;
+        let legacy = match legacy {
+            Some(key) => {
+                let org = store::identity::org(&store, key.org_id())
+                    .await?
+                    .with_context(|| {
+                        format!(
+                            "API_KEY names organization {} which does not exist",
+                            key.org_id()
+                        )
+                    })?;
+                Some((key, org.name))
+            }
+            None => None,
+        };
+        password::warm_up();
+
+        let keys = KeyService::new(store.clone());
+        let auth = Authenticator::new(store.clone(), keys.clone(), legacy);
+        let state = AppState {
+            store: store.clone(),
+            keys,
+            auth,
+        };
+        let router = Router::new()
+            .nest("/api", api::router(state.clone()))
+            .merge(web::router(config, state.clone()))
+            .layer(TraceLayer::new_for_http());
+
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        tracing::info!(addr = %listener.local_addr()?, backend = store.backend(), "hoop gateway ready");
+        Ok(Self {
+            listener,
+            router,
+            state,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, drains in-flight requests, then records key use.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        self.state.keys.flush_usage().await;
+        self.state.store.close().await;
+        Ok(())
+    }
+}
+
+/// On a database with no users, create the organization and the first admin from the
+/// configuration. With a legacy API_KEY the organization takes the key's id.
+async fn bootstrap(
+    store: &Store,
+    config: &ServeConfig,
+    legacy: Option<&LegacyApiKey>,
+) -> anyhow::Result<()> {
+    if store::identity::user_count(store).await? > 0 {
+        return Ok(());
+    }
+    let org_id = match legacy {
+        Some(k) => k.org_id(),
+        None => store::identity::first_org(store)
+            .await?
+            .map_or_else(Uuid::new_v4, |o| o.id),
+    };
+    let org = Org {
+        id: org_id,
+        name: config.org_name.clone(),
+    };
+    match (&config.admin_email, &config.admin_password) {
+        (Some(email), Some(password)) => {
+            let email = Email::parse(email).context("HOOP_ADMIN_EMAIL")?;
+            if password.expose().len() < 8 {
+                anyhow::bail!("HOOP_ADMIN_PASSWORD must be at least 8 characters");
+            }
+            store::identity::ensure_org(store, &org).await?;
+            let admin = store::identity::NewUser {
+                name: email.as_str().split('@').next().unwrap_or("admin").to_owned(),
+                email,
+                password_hash: password::hash(password.clone()).await?,
+                groups: vec![GroupName::admin()],
+            };
+            store::identity::create_user(store, org.id, admin, "bootstrap").await?;
+            tracing::info!(org = %org.id, "created the organization and its first admin");
+        }
+        (None, None) if legacy.is_some() => store::identity::ensure_org(store, &org).await?,
+        (None, None) => tracing::warn!(
+            "the database has no users: set HOOP_ADMIN_EMAIL and HOOP_ADMIN_PASSWORD to create the first admin"
+        ),
+        _ => anyhow::bail!("set both HOOP_ADMIN_EMAIL and HOOP_ADMIN_PASSWORD, or neither"),
+    }
+    Ok(())
+}

@@ -1,0 +1,108 @@
+//! The audit log: one row per change, written in the same transaction as the change.
+
+use super::{on_pool, Store};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{Database, Encode, FromRow, Type};
+use uuid::Uuid;
+
+pub struct NewEvent<'a> {
+    pub org_id: Uuid,
+    pub at: DateTime<Utc>,
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub target_type: &'a str,
+    pub target_id: String,
+    pub target_name: &'a str,
+    /// What changed, as JSON. Never a secret: callers build it from public fields only.
+    pub details: serde_json::Value,
+}
+
+/// The insert for `event`, ready to run on either backend's transaction.
+pub fn insert<'q, DB: Database>(
+    event: &'q NewEvent<'q>,
+) -> sqlx::query::Query<'q, DB, <DB as Database>::Arguments<'q>>
+where
+    Uuid: Encode<'q, DB> + Type<DB>,
+    DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+    &'q str: Encode<'q, DB> + Type<DB>,
+    String: Encode<'q, DB> + Type<DB>,
+{
+    sqlx::query(
+        "INSERT INTO audit_events \
+         (org_id, occurred_at, actor, action, target_type, target_id, target_name, details) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(event.org_id)
+    .bind(event.at)
+    .bind(event.actor)
+    .bind(event.action)
+    .bind(event.target_type)
+    .bind(event.target_id.as_str())
+    .bind(event.target_name)
+    .bind(event.details.to_string())
+}
+
+#[derive(Debug, FromRow)]
+struct EventRow {
+    id: i64,
+    occurred_at: DateTime<Utc>,
+    actor: String,
+    action: String,
+    target_type: String,
+    target_id: String,
+    target_name: String,
+    details: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Target {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Event {
+    /// Increasing: pass the last one seen as `before` to get the next page.
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub target: Target,
+    pub details: serde_json::Value,
+}
+
+/// Newest first; `before` is an event id from a previous page.
+pub async fn list(
+    store: &Store,
+    org_id: Uuid,
+    limit: i64,
+    before: Option<i64>,
+) -> Result<Vec<Event>, sqlx::Error> {
+    let rows: Vec<EventRow> = on_pool!(store, pool => sqlx::query_as(
+        "SELECT id, occurred_at, actor, action, target_type, target_id, target_name, details \
+         FROM audit_events WHERE org_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+    )
+    .bind(org_id)
+    .bind(before.unwrap_or(i64::MAX))
+    .bind(limit)
+    .fetch_all(pool)
+    .await)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Event {
+            id: r.id,
+            at: r.occurred_at,
+            actor: r.actor,
+            action: r.action,
+            target: Target {
+                kind: r.target_type,
+                id: r.target_id,
+                name: r.target_name,
+            },
+            details: serde_json::from_str(&r.details).unwrap_or(serde_json::Value::Null),
+        })
+        .collect())
+}

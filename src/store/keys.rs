@@ -1,0 +1,310 @@
+//! API key rows. Only hashes and masked previews are stored here, never a raw key.
+
+use super::{audit, identity::check_groups_exist, in_tx, is_unique_violation, on_pool, Store};
+use crate::{
+    domain::{ApiKeyName, GroupName},
+    error::Error,
+};
+use chrono::{DateTime, Utc};
+use sqlx::FromRow;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct KeyRow {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub name: String,
+    pub masked_key: String,
+    pub status: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub deactivated_by: Option<String>,
+    pub deactivated_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct KeyRecord {
+    pub row: KeyRow,
+    pub groups: Vec<String>,
+}
+
+/// What authentication needs to know about the key behind a hash.
+#[derive(Debug, Clone, FromRow)]
+pub struct KeyIdentity {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub org_name: String,
+    pub name: String,
+    pub key_hash: String,
+    pub status: String,
+    #[sqlx(skip)]
+    pub groups: Vec<String>,
+}
+
+pub struct NewKey<'a> {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub name: &'a ApiKeyName,
+    pub key_hash: String,
+    pub masked_key: String,
+    pub groups: &'a [GroupName],
+    pub created_by: &'a str,
+}
+
+const COLUMNS: &str = "id, org_id, name, masked_key, status, created_by, created_at, \
+                       deactivated_by, deactivated_at, last_used_at, version";
+const GROUPS_OF: &str =
+    "SELECT group_name FROM api_key_groups WHERE api_key_id = $1 ORDER BY group_name";
+const STATUS_ACTIVE: &str = "active";
+const STATUS_DEACTIVATED: &str = "deactivated";
+
+/// Reads one key and its groups on `$conn` (a pool or a transaction).
+macro_rules! fetch_record {
+    ($conn:expr, $org_id:expr, $id:expr) => {{
+        let row: Option<KeyRow> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM api_keys WHERE org_id = $1 AND id = $2"
+        ))
+        .bind($org_id)
+        .bind($id)
+        .fetch_optional(&mut *$conn)
+        .await?;
+        match row {
+            Some(row) => {
+                let groups: Vec<String> = sqlx::query_scalar(GROUPS_OF)
+                    .bind(row.id)
+                    .fetch_all(&mut *$conn)
+                    .await?;
+                Some(KeyRecord { row, groups })
+            }
+            None => None,
+        }
+    }};
+}
+
+pub async fn list(store: &Store, org_id: Uuid) -> Result<Vec<KeyRecord>, Error> {
+    let (rows, memberships): (Vec<KeyRow>, Vec<(Uuid, String)>) = on_pool!(store, pool => {
+        let rows = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM api_keys WHERE org_id = $1 ORDER BY created_at, name"))
+            .bind(org_id).fetch_all(pool).await?;
+        let memberships = sqlx::query_as(
+            "SELECT api_key_id, group_name FROM api_key_groups WHERE org_id = $1 ORDER BY group_name")
+            .bind(org_id).fetch_all(pool).await?;
+        (rows, memberships)
+    });
+    let mut by_key: HashMap<Uuid, Vec<String>> = HashMap::new();
+    for (key_id, group) in memberships {
+        by_key.entry(key_id).or_default().push(group);
+    }
+    Ok(rows
+        .into_iter()
+        .map(|row| KeyRecord {
+            groups: by_key.remove(&row.id).unwrap_or_default(),
+            row,
+        })
+        .collect())
+}
+
+/// A key by UUID or, failing that, by name.
+pub async fn find(
+    store: &Store,
+    org_id: Uuid,
+    name_or_id: &str,
+) -> Result<Option<KeyRecord>, Error> {
+    let id = Uuid::parse_str(name_or_id).ok();
+    Ok(on_pool!(store, pool => {
+        let mut conn = pool.acquire().await?;
+        let mut found = None;
+        if let Some(id) = id {
+            found = fetch_record!(conn, org_id, id);
+        }
+        if found.is_none() {
+            let by_name: Option<Uuid> =
+                sqlx::query_scalar("SELECT id FROM api_keys WHERE org_id = $1 AND name = $2")
+                    .bind(org_id).bind(name_or_id).fetch_optional(&mut *conn).await?;
+            if let Some(id) = by_name {
+                found = fetch_record!(conn, org_id, id);
+            }
+        }
+        found
+    }))
+}
+
+pub async fn by_hash(store: &Store, key_hash: &str) -> Result<Option<KeyIdentity>, Error> {
+    Ok(on_pool!(store, pool => {
+        let found: Option<KeyIdentity> = sqlx::query_as(
+            "SELECT k.id, k.org_id, o.name AS org_name, k.name, k.key_hash, k.status \
+             FROM api_keys k JOIN orgs o ON o.id = k.org_id WHERE k.key_hash = $1")
+            .bind(key_hash).fetch_optional(pool).await?;
+        match found {
+            Some(mut key) => {
+                key.groups = sqlx::query_scalar(GROUPS_OF).bind(key.id).fetch_all(pool).await?;
+                Some(key)
+            }
+            None => None,
+        }
+    }))
+}
+
+pub async fn insert(store: &Store, key: NewKey<'_>) -> Result<KeyRecord, Error> {
+    let at = super::now();
+    let event = audit::NewEvent {
+        org_id: key.org_id,
+        at,
+        actor: key.created_by,
+        action: "api_key.created",
+        target_type: "api_key",
+        target_id: key.id.to_string(),
+        target_name: key.name.as_str(),
+        details: serde_json::json!({ "groups": key.groups, "masked_key": &key.masked_key }),
+    };
+    Ok(in_tx!(store, tx => {
+        let known: Vec<String> = sqlx::query_scalar("SELECT name FROM groups WHERE org_id = $1")
+            .bind(key.org_id).fetch_all(&mut *tx).await?;
+        check_groups_exist(&known, key.groups)?;
+        sqlx::query(
+            "INSERT INTO api_keys (id, org_id, name, key_hash, masked_key, status, created_by, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+            .bind(key.id).bind(key.org_id).bind(key.name.as_str()).bind(&key.key_hash)
+            .bind(&key.masked_key).bind(STATUS_ACTIVE).bind(key.created_by).bind(at)
+            .execute(&mut *tx).await
+            .map_err(|e| duplicate_name(e, key.name.as_str()))?;
+        for g in key.groups {
+            sqlx::query("INSERT INTO api_key_groups (api_key_id, org_id, group_name) VALUES ($1, $2, $3)")
+                .bind(key.id).bind(key.org_id).bind(g.as_str())
+                .execute(&mut *tx).await?;
+        }
+        audit::insert(&event).execute(&mut *tx).await?;
+        fetch_record!(tx, key.org_id, key.id).ok_or_else(|| Error::Internal(anyhow::anyhow!("inserted key vanished")))?
+    }))
+}
+
+/// Renames and/or regroups a key. The hash is untouched, so the secret keeps working.
+pub async fn configure(
+    store: &Store,
+    org_id: Uuid,
+    id: Uuid,
+    name: Option<&ApiKeyName>,
+    groups: Option<&[GroupName]>,
+    actor: &str,
+) -> Result<KeyRecord, Error> {
+    let at = super::now();
+    Ok(in_tx!(store, tx => {
+        let before = fetch_record!(tx, org_id, id).ok_or_else(not_found)?;
+        let mut changes = serde_json::Map::new();
+        if let Some(name) = name.filter(|n| n.as_str() != before.row.name) {
+            sqlx::query("UPDATE api_keys SET name = $1 WHERE id = $2")
+                .bind(name.as_str()).bind(id)
+                .execute(&mut *tx).await
+                .map_err(|e| duplicate_name(e, name.as_str()))?;
+            changes.insert("name".into(), serde_json::json!({ "from": before.row.name, "to": name }));
+        }
+        let new_groups: Option<Vec<String>> = groups.map(|g| g.iter().map(|g| g.to_string()).collect());
+        if let Some(groups) = groups.filter(|_| new_groups.as_ref() != Some(&before.groups)) {
+            let known: Vec<String> = sqlx::query_scalar("SELECT name FROM groups WHERE org_id = $1")
+                .bind(org_id).fetch_all(&mut *tx).await?;
+            check_groups_exist(&known, groups)?;
+            sqlx::query("DELETE FROM api_key_groups WHERE api_key_id = $1")
+                .bind(id).execute(&mut *tx).await?;
+            for g in groups {
+                sqlx::query("INSERT INTO api_key_groups (api_key_id, org_id, group_name) VALUES ($1, $2, $3)")
+                    .bind(id).bind(org_id).bind(g.as_str())
+                    .execute(&mut *tx).await?;
+            }
+            changes.insert("groups".into(), serde_json::json!({ "from": before.groups, "to": new_groups }));
+        }
+        if changes.is_empty() {
+            before
+        } else {
+            sqlx::query("UPDATE api_keys SET version = version + 1 WHERE id = $1")
+                .bind(id).execute(&mut *tx).await?;
+            let after = fetch_record!(tx, org_id, id).ok_or_else(not_found)?;
+            let event = audit::NewEvent {
+                org_id, at, actor,
+                action: "api_key.updated",
+                target_type: "api_key",
+                target_id: id.to_string(),
+                target_name: &after.row.name,
+                details: serde_json::Value::Object(changes),
+            };
+            audit::insert(&event).execute(&mut *tx).await?;
+            after
+        }
+    }))
+}
+
+/// Deactivates (`active == false`) or activates a key. Idempotent: a key already in the
+/// wanted state is returned unchanged and no audit event is written.
+pub async fn set_active(
+    store: &Store,
+    org_id: Uuid,
+    id: Uuid,
+    active: bool,
+    actor: &str,
+) -> Result<KeyRecord, Error> {
+    let at = super::now();
+    let (status, action) = if active {
+        (STATUS_ACTIVE, "api_key.activated")
+    } else {
+        (STATUS_DEACTIVATED, "api_key.deactivated")
+    };
+    // Activation clears who deactivated the key and when: the record shows the current state,
+    // the audit log keeps the history.
+    let (by, when) = if active {
+        (None, None)
+    } else {
+        (Some(actor), Some(at))
+    };
+    Ok(in_tx!(store, tx => {
+        let before = fetch_record!(tx, org_id, id).ok_or_else(not_found)?;
+        if before.row.status == status {
+            before
+        } else {
+            sqlx::query(
+                "UPDATE api_keys SET status = $1, deactivated_by = $2, deactivated_at = $3, \
+                 version = version + 1 WHERE id = $4")
+                .bind(status).bind(by).bind(when).bind(id)
+                .execute(&mut *tx).await?;
+            let event = audit::NewEvent {
+                org_id, at, actor, action,
+                target_type: "api_key",
+                target_id: id.to_string(),
+                target_name: &before.row.name,
+                details: serde_json::json!({ "status": { "from": before.row.status, "to": status } }),
+            };
+            audit::insert(&event).execute(&mut *tx).await?;
+            fetch_record!(tx, org_id, id).ok_or_else(not_found)?
+        }
+    }))
+}
+
+/// Records use of keys. Never moves `last_used_at` backwards, whichever writer comes last.
+pub async fn touch(store: &Store, uses: &[(Uuid, DateTime<Utc>)]) -> Result<(), Error> {
+    on_pool!(store, pool => {
+        for (id, at) in uses {
+            sqlx::query(
+                "UPDATE api_keys SET last_used_at = $1 \
+                 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)")
+                .bind(at).bind(id).execute(pool).await?;
+        }
+    });
+    Ok(())
+}
+
+pub fn is_active(status: &str) -> bool {
+    status == STATUS_ACTIVE
+}
+
+fn not_found() -> Error {
+    Error::NotFound("API key not found".into())
+}
+
+fn duplicate_name(e: sqlx::Error, name: &str) -> Error {
+    if is_unique_violation(&e) {
+        Error::Conflict(format!("an API key named {name} already exists"))
+    } else {
+        e.into()
+    }
+}

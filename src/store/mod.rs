@@ -1,0 +1,115 @@
+//! SQL. One store, two backends: SQLite (the embedded default) and PostgreSQL (production).
+//!
+//! Every query is written once, with `$N` placeholders that both backends accept, and run on
+//! whichever pool the URL chose ([`on_pool!`], [`in_tx!`]). Each backend has its own migrations.
+
+pub mod audit;
+pub mod identity;
+pub mod keys;
+
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use sqlx::{
+    postgres::PgPoolOptions,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions},
+    PgPool, SqlitePool,
+};
+use std::{str::FromStr, time::Duration};
+
+#[derive(Clone, Debug)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the concrete pool, once per backend.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            $crate::store::Store::Sqlite($pool) => $body,
+            $crate::store::Store::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Runs `$body` (which may use `?`) inside a transaction bound to `$tx`, committing when it
+/// succeeds. SQLite transactions start IMMEDIATE: a deferred one that reads before it writes
+/// fails with SQLITE_BUSY instead of waiting when another writer got there first.
+macro_rules! in_tx {
+    ($store:expr, $tx:ident => $body:expr) => {
+        match $store {
+            $crate::store::Store::Sqlite(pool) => {
+                #[allow(unused_mut)]
+                let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+            $crate::store::Store::Postgres(pool) => {
+                #[allow(unused_mut)]
+                let mut $tx = pool.begin().await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+        }
+    };
+}
+pub(crate) use {in_tx, on_pool};
+
+impl Store {
+    /// Connects by URL scheme and runs the migrations; a failed migration stops start-up.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let store = if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_with(options)
+                .await?;
+            sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+            Store::Sqlite(pool)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect(url)
+                .await?;
+            sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+            Store::Postgres(pool)
+        } else {
+            anyhow::bail!("unsupported database URL: it must start with sqlite:// or postgres://");
+        };
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await)
+    }
+}
+
+/// The current time as stored: UTC, truncated to milliseconds. SQLite keeps timestamps as
+/// RFC 3339 text, which sorts correctly only when every value has the same precision.
+pub fn now() -> DateTime<Utc> {
+    let t = Utc::now();
+    t.duration_trunc(TimeDelta::milliseconds(1)).unwrap_or(t)
+}
+
+/// Whether a database error is a unique-constraint violation (a duplicate name, say).
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+pub fn is_foreign_key_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_foreign_key_violation())
+}
