@@ -1,0 +1,287 @@
+//! `spawn_app()`: the real gateway on 127.0.0.1:0 with a database of its own, SQLite or
+//! PostgreSQL, and typed helpers to talk to it over HTTP.
+
+use hoop::{config::ServeConfig, secret::SecretString, startup::Application};
+use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
+use serde_json::{json, Value};
+use std::{net::SocketAddr, path::PathBuf};
+use tokio::sync::oneshot;
+
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+pub const ADMIN_PASSWORD: &str = "correct horse battery";
+pub const LEGACY_ORG: &str = "6f1c2a9e-1b7d-4d35-9a55-6c5f0d2b7e11";
+pub const LEGACY_KEY: &str = "6f1c2a9e-1b7d-4d35-9a55-6c5f0d2b7e11|legacy-random-0123456789";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: Client,
+    pub backend: Backend,
+    pub database_url: String,
+    /// The SQLite file, to scan its bytes for secrets.
+    pub sqlite_path: Option<PathBuf>,
+    pub admin_token: String,
+    _dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    done: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// The PostgreSQL server tests create their databases on.
+pub fn postgres_admin_url() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+async fn fresh_database(backend: Backend, dir: &std::path::Path) -> (String, Option<PathBuf>) {
+    match backend {
+        Backend::Sqlite => {
+            let path = dir.join("hoop.db");
+            (format!("sqlite://{}", path.display()), Some(path))
+        }
+        Backend::Postgres => {
+            let admin_url = postgres_admin_url();
+            let name = format!("hoop_test_{}", uuid::Uuid::new_v4().simple());
+            let pool = sqlx::PgPool::connect(&admin_url)
+                .await
+                .expect("PostgreSQL must be running for the test suite (see scripts/test)");
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&pool)
+                .await
+                .expect("create database");
+            pool.close().await;
+            let base = admin_url
+                .rsplit_once('/')
+                .expect("database URL has a path")
+                .0;
+            (format!("{base}/{name}"), None)
+        }
+    }
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (database_url, sqlite_path) = fresh_database(backend, dir.path()).await;
+    let mut config = ServeConfig {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        database_url: Some(SecretString::new(database_url.clone())),
+        data_dir: None,
+        admin_email: Some(ADMIN_EMAIL.into()),
+        admin_password: Some(SecretString::new(ADMIN_PASSWORD.into())),
+        org_name: "acme".into(),
+        api_key: None,
+        site_root: dir.path().join("site"),
+    };
+    adjust(&mut config);
+    let app = Application::build(&config).await.expect("gateway starts");
+    let addr = app.local_addr().expect("bound address");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let done = tokio::spawn(async move {
+        app.run_until(async {
+            let _ = stopped.await;
+        })
+        .await
+        .expect("gateway runs");
+    });
+    let client = Client::new();
+    let mut app = TestApp {
+        addr,
+        client,
+        backend,
+        database_url,
+        sqlite_path,
+        admin_token: String::new(),
+        _dir: dir,
+        stop: Some(stop),
+        done: Some(done),
+    };
+    app.admin_token = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    app
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn request(&self, method: Method, path: &str, bearer: Option<&str>) -> RequestBuilder {
+        let req = self.client.request(method, self.url(path));
+        match bearer {
+            Some(token) => req.bearer_auth(token),
+            None => req,
+        }
+    }
+
+    /// Sends and returns status and JSON body (Null when there is none).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.request(method, path, bearer);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        read(req.send().await.expect("request sent")).await
+    }
+
+    pub async fn get(&self, path: &str, bearer: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(bearer), None).await
+    }
+
+    pub async fn post(&self, path: &str, bearer: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(bearer), Some(body))
+            .await
+    }
+
+    pub async fn put(&self, path: &str, bearer: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PUT, path, Some(bearer), Some(body)).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/api/localauth/login",
+                None,
+                Some(json!({"email": email, "password": password})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "login failed: {body}");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
+    /// Creates a key as admin; returns (ApiKey JSON, raw key).
+    pub async fn create_key(&self, name: &str, groups: &[&str]) -> (Value, String) {
+        let (status, body) = self
+            .post(
+                "/api/api-keys",
+                &self.admin_token,
+                json!({"name": name, "groups": groups}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "create key failed: {body}");
+        let raw = body["key"]
+            .as_str()
+            .expect("raw key in create response")
+            .to_owned();
+        (body, raw)
+    }
+
+    pub async fn create_group(&self, name: &str) {
+        let (status, body) = self
+            .post("/api/groups", &self.admin_token, json!({"name": name}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "create group failed: {body}");
+    }
+
+    pub async fn status_with(&self, path: &str, bearer: &str) -> StatusCode {
+        self.get(path, bearer).await.0
+    }
+
+    /// Every row of every table as text, to search for secrets.
+    pub async fn dump_database(&self) -> String {
+        match self.backend {
+            Backend::Sqlite => {
+                // The raw file bytes (and its WAL) also cover free pages and old row versions.
+                let path = self.sqlite_path.as_ref().expect("sqlite path");
+                let mut bytes = std::fs::read(path).expect("read db");
+                if let Ok(wal) = std::fs::read(path.with_extension("db-wal")) {
+                    bytes.extend(wal);
+                }
+                String::from_utf8_lossy(&bytes).into_owned()
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&self.database_url)
+                    .await
+                    .expect("connect");
+                let tables: Vec<String> = sqlx::query_scalar(
+                    "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'",
+                )
+                .fetch_all(&pool)
+                .await
+                .expect("tables");
+                let mut out = String::new();
+                for t in tables {
+                    let rows: Vec<String> =
+                        sqlx::query_scalar(&format!("SELECT t::text FROM \"{t}\" t"))
+                            .fetch_all(&pool)
+                            .await
+                            .expect("rows");
+                    out.push_str(&rows.join("\n"));
+                    out.push('\n');
+                }
+                pool.close().await;
+                out
+            }
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(done) = self.done.take() {
+            let _ = done.await;
+        }
+        if self.backend == Backend::Postgres {
+            let pool = sqlx::PgPool::connect(&postgres_admin_url())
+                .await
+                .expect("connect");
+            let name = self
+                .database_url
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&pool)
+                .await;
+            pool.close().await;
+        }
+    }
+}
+
+pub async fn read(response: Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.expect("body");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, body)
+}
+
+/// Runs one test body against both stores: `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let app = $crate::helpers::spawn_app($crate::helpers::Backend::Sqlite).await;
+                    super::$name(&app).await;
+                    app.stop().await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    let app = $crate::helpers::spawn_app($crate::helpers::Backend::Postgres).await;
+                    super::$name(&app).await;
+                    app.stop().await;
+                }
+            }
+        )*
+    };
+}

@@ -1,0 +1,453 @@
+use crate::both_backends;
+use crate::helpers::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+both_backends!(
+    create_returns_the_secret_once,
+    create_rejects_bad_input,
+    list_and_get_by_name_or_id,
+    configure_keeps_the_secret_and_applies_at_once,
+    configure_rejects_bad_input,
+    deactivate_then_activate_same_secret,
+    delete_and_reactivate_are_the_published_aliases,
+    deactivation_applies_on_an_open_connection,
+    last_used_at_is_recorded,
+    concurrent_creates_of_one_name_give_one_201,
+);
+
+const API_KEY_FIELDS: [&str; 11] = [
+    "id",
+    "org_id",
+    "name",
+    "masked_key",
+    "status",
+    "groups",
+    "created_by",
+    "created_at",
+    "deactivated_by",
+    "deactivated_at",
+    "last_used_at",
+];
+
+fn assert_api_key_shape(key: &Value) {
+    let obj = key.as_object().expect("object");
+    let mut fields: Vec<&str> = obj.keys().map(String::as_str).collect();
+    fields.sort();
+    let mut expected = API_KEY_FIELDS.to_vec();
+    expected.sort();
+    assert_eq!(fields, expected, "ApiKey fields");
+}
+
+fn is_rfc3339_utc(v: &Value) -> bool {
+    v.as_str()
+        .and_then(|s| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .ok()
+                .map(|_| s.ends_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+async fn create_returns_the_secret_once(app: &TestApp) {
+    let (created, raw) = app.create_key("deploy-bot", &["admin"]).await;
+    assert_eq!(raw.len(), 47);
+    assert!(raw.starts_with("hpk_"));
+    assert!(raw[4..]
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+    assert_eq!(
+        created["masked_key"],
+        format!("{}{}", &raw[..8], "*".repeat(39))
+    );
+    assert_eq!(created["status"], "active");
+    assert_eq!(created["groups"], json!(["admin"]));
+    assert_eq!(created["created_by"], ADMIN_EMAIL);
+    assert!(
+        is_rfc3339_utc(&created["created_at"]),
+        "{}",
+        created["created_at"]
+    );
+    assert_eq!(created["deactivated_by"], Value::Null);
+    assert_eq!(created["deactivated_at"], Value::Null);
+    assert_eq!(created["last_used_at"], Value::Null);
+    let mut without_secret = created.clone();
+    without_secret.as_object_mut().unwrap().remove("key");
+    assert_api_key_shape(&without_secret);
+
+    let (_, fetched) = app.get("/api/api-keys/deploy-bot", &app.admin_token).await;
+    assert_api_key_shape(&fetched);
+    let (_, listed) = app.get("/api/api-keys", &app.admin_token).await;
+    for body in [fetched.to_string(), listed.to_string()] {
+        assert!(!body.contains(&raw[8..]), "secret leaked: {body}");
+    }
+    // Two keys never share a secret.
+    let (_, other) = app.create_key("deploy-bot-2", &["admin"]).await;
+    assert_ne!(raw, other);
+}
+
+async fn create_rejects_bad_input(app: &TestApp) {
+    app.create_key("taken", &["admin"]).await;
+    let cases = [
+        (
+            json!({"name": "taken", "groups": ["admin"]}),
+            StatusCode::CONFLICT,
+            "already exists",
+        ),
+        (
+            json!({"name": "", "groups": ["admin"]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "name",
+        ),
+        (
+            json!({"name": "-dash-first", "groups": ["admin"]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "name",
+        ),
+        (
+            json!({"name": "has space", "groups": ["admin"]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "name",
+        ),
+        (
+            json!({"name": "a".repeat(65), "groups": ["admin"]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "name",
+        ),
+        (
+            json!({"name": "ok", "groups": []}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "group",
+        ),
+        (
+            json!({"name": "ok", "groups": ["no-such-group"]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown group: no-such-group",
+        ),
+        (
+            json!({"name": "ok", "groups": ["admin", "bad group"]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "group",
+        ),
+        (
+            json!({"name": 5, "groups": ["admin"]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "name",
+        ),
+    ];
+    for (body, want, says) in cases {
+        let (status, answer) = app
+            .post("/api/api-keys", &app.admin_token, body.clone())
+            .await;
+        assert_eq!(status, want, "{body} -> {answer}");
+        let message = answer["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(says),
+            "{body}: {message:?} should mention {says:?}"
+        );
+    }
+    // None of the rejected requests left anything behind.
+    let (_, keys) = app.get("/api/api-keys", &app.admin_token).await;
+    assert_eq!(keys.as_array().unwrap().len(), 1);
+    // The boundary of the rule is accepted.
+    app.create_key(&"a".repeat(64), &["admin"]).await;
+    app.create_key("v1.2_x-y", &["admin"]).await;
+}
+
+async fn list_and_get_by_name_or_id(app: &TestApp) {
+    let (a, _) = app.create_key("alpha", &["admin"]).await;
+    app.create_key("beta", &["admin"]).await;
+    let (status, keys) = app.get("/api/api-keys", &app.admin_token).await;
+    assert_eq!(status, StatusCode::OK);
+    let names: Vec<&str> = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["alpha", "beta"]);
+    keys.as_array()
+        .unwrap()
+        .iter()
+        .for_each(assert_api_key_shape);
+
+    let id = a["id"].as_str().unwrap();
+    let (s1, by_name) = app.get("/api/api-keys/alpha", &app.admin_token).await;
+    let (s2, by_id) = app
+        .get(&format!("/api/api-keys/{id}"), &app.admin_token)
+        .await;
+    assert_eq!((s1, s2), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(by_name, by_id);
+    assert_eq!(by_id["name"], "alpha");
+    for missing in ["nope", "00000000-0000-0000-0000-000000000000"] {
+        let (status, body) = app
+            .get(&format!("/api/api-keys/{missing}"), &app.admin_token)
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
+        assert!(body["message"].is_string());
+        for (method, path) in [
+            (Method::PUT, format!("/api/api-keys/{missing}")),
+            (Method::POST, format!("/api/api-keys/{missing}/deactivate")),
+            (Method::POST, format!("/api/api-keys/{missing}/activate")),
+            (Method::DELETE, format!("/api/api-keys/{missing}")),
+        ] {
+            let (status, _) = app
+                .call(
+                    method.clone(),
+                    &path,
+                    Some(&app.admin_token),
+                    Some(json!({})),
+                )
+                .await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}");
+        }
+    }
+}
+
+async fn configure_keeps_the_secret_and_applies_at_once(app: &TestApp) {
+    app.create_group("engineering").await;
+    let (before, raw) = app.create_key("worker", &["engineering"]).await;
+    assert_eq!(
+        app.status_with("/api/api-keys", &raw).await,
+        StatusCode::FORBIDDEN
+    );
+
+    let (status, after) = app
+        .put(
+            "/api/api-keys/worker",
+            &app.admin_token,
+            json!({"name": "worker-2", "groups": ["engineering", "admin"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{after}");
+    assert_eq!(after["name"], "worker-2");
+    assert_eq!(after["groups"], json!(["admin", "engineering"]));
+    assert_eq!(after["id"], before["id"]);
+    assert_eq!(after["masked_key"], before["masked_key"]);
+    assert_eq!(after["created_at"], before["created_at"]);
+
+    // Same secret, new name and groups, from the very next request.
+    let (_, me) = app.get("/api/userinfo", &raw).await;
+    assert_eq!(me["name"], "worker-2");
+    assert_eq!(app.status_with("/api/api-keys", &raw).await, StatusCode::OK);
+    assert_eq!(
+        app.status_with("/api/api-keys/worker", &app.admin_token)
+            .await,
+        StatusCode::NOT_FOUND
+    );
+
+    // Only the groups, addressed by id; the name stays.
+    let id = before["id"].as_str().unwrap();
+    let (status, regrouped) = app
+        .put(
+            &format!("/api/api-keys/{id}"),
+            &app.admin_token,
+            json!({"groups": ["engineering"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(regrouped["name"], "worker-2");
+    assert_eq!(
+        app.status_with("/api/api-keys", &raw).await,
+        StatusCode::FORBIDDEN
+    );
+
+    // An empty change is a no-op, not an error.
+    let (status, same) = app
+        .put("/api/api-keys/worker-2", &app.admin_token, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(same, regrouped);
+}
+
+async fn configure_rejects_bad_input(app: &TestApp) {
+    app.create_key("one", &["admin"]).await;
+    app.create_key("two", &["admin"]).await;
+    let cases = [
+        (json!({"name": "two"}), StatusCode::CONFLICT),
+        (
+            json!({"name": "bad name"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (json!({"groups": []}), StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            json!({"groups": ["ghosts"]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        // A valid rename with an invalid regroup changes nothing at all.
+        (
+            json!({"name": "renamed", "groups": ["ghosts"]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (json!({"name": 1}), StatusCode::UNPROCESSABLE_ENTITY),
+    ];
+    for (body, want) in cases {
+        let (status, answer) = app
+            .put("/api/api-keys/one", &app.admin_token, body.clone())
+            .await;
+        assert_eq!(status, want, "{body} -> {answer}");
+        assert!(answer["message"].is_string());
+    }
+    let (status, one) = app.get("/api/api-keys/one", &app.admin_token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(one["groups"], json!(["admin"]));
+}
+
+async fn deactivate_then_activate_same_secret(app: &TestApp) {
+    let (_, raw) = app.create_key("temp", &["admin"]).await;
+    assert_eq!(app.status_with("/api/userinfo", &raw).await, StatusCode::OK);
+
+    let (status, off) = app
+        .call(
+            Method::POST,
+            "/api/api-keys/temp/deactivate",
+            Some(&app.admin_token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(off["status"], "deactivated");
+    assert_eq!(off["deactivated_by"], ADMIN_EMAIL);
+    assert!(is_rfc3339_utc(&off["deactivated_at"]));
+    assert_api_key_shape(&off);
+    assert_eq!(
+        app.status_with("/api/userinfo", &raw).await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Idempotent: deactivating again keeps the first record.
+    let (status, again) = app
+        .call(
+            Method::POST,
+            "/api/api-keys/temp/deactivate",
+            Some(&app.admin_token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again["deactivated_at"], off["deactivated_at"]);
+
+    let (status, on) = app
+        .call(
+            Method::POST,
+            "/api/api-keys/temp/activate",
+            Some(&app.admin_token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(on["status"], "active");
+    assert_eq!(on["deactivated_by"], Value::Null);
+    assert_eq!(on["deactivated_at"], Value::Null);
+    assert_eq!(app.status_with("/api/userinfo", &raw).await, StatusCode::OK);
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/api/api-keys/temp/activate",
+            Some(&app.admin_token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+async fn delete_and_reactivate_are_the_published_aliases(app: &TestApp) {
+    let (_, raw) = app.create_key("aliased", &["admin"]).await;
+    let response = app
+        .request(
+            Method::DELETE,
+            "/api/api-keys/aliased",
+            Some(&app.admin_token),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert!(response.bytes().await.unwrap().is_empty());
+    assert_eq!(
+        app.status_with("/api/userinfo", &raw).await,
+        StatusCode::UNAUTHORIZED
+    );
+    // Soft delete: the record is still there.
+    let (status, key) = app.get("/api/api-keys/aliased", &app.admin_token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(key["status"], "deactivated");
+    let (status, key) = app
+        .call(
+            Method::POST,
+            "/api/api-keys/aliased/reactivate",
+            Some(&app.admin_token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(key["status"], "active");
+    assert_eq!(app.status_with("/api/userinfo", &raw).await, StatusCode::OK);
+}
+
+async fn deactivation_applies_on_an_open_connection(app: &TestApp) {
+    let (_, raw) = app.create_key("kept-alive", &["admin"]).await;
+    // One client with a one-connection pool: both requests travel on the same connection.
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .build()
+        .unwrap();
+    let me = || {
+        client
+            .get(app.url("/api/userinfo"))
+            .bearer_auth(&raw)
+            .send()
+    };
+    assert_eq!(me().await.unwrap().status(), StatusCode::OK);
+    app.call(
+        Method::POST,
+        "/api/api-keys/kept-alive/deactivate",
+        Some(&app.admin_token),
+        None,
+    )
+    .await;
+    assert_eq!(me().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+}
+
+async fn last_used_at_is_recorded(app: &TestApp) {
+    let (_, raw) = app.create_key("used", &["admin"]).await;
+    let before_use = chrono::Utc::now() - chrono::Duration::seconds(1);
+    assert_eq!(app.status_with("/api/userinfo", &raw).await, StatusCode::OK);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, key) = app.get("/api/api-keys/used", &app.admin_token).await;
+        if let Some(at) = key["last_used_at"].as_str() {
+            let at = chrono::DateTime::parse_from_rfc3339(at).unwrap();
+            assert!(at >= before_use, "{at}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "last_used_at not visible within 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn concurrent_creates_of_one_name_give_one_201(app: &TestApp) {
+    let attempts = (0..8).map(|_| {
+        app.post(
+            "/api/api-keys",
+            &app.admin_token,
+            json!({"name": "racy", "groups": ["admin"]}),
+        )
+    });
+    let results = futures_util::future::join_all(attempts).await;
+    let created = results
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CREATED)
+        .count();
+    let conflicts = results
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CONFLICT)
+        .count();
+    assert_eq!((created, conflicts), (1, 7), "{results:?}");
+    let (_, keys) = app.get("/api/api-keys", &app.admin_token).await;
+    assert_eq!(keys.as_array().unwrap().len(), 1);
+}

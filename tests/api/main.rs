@@ -1,0 +1,10 @@
+//! Integration tests over real HTTP, each run on SQLite and on PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod audit;
+mod auth;
+mod helpers;
+mod identity;
+mod keys;
+mod secrets;
+mod startup;

@@ -1,0 +1,81 @@
+//! Start-up configuration errors stop the gateway with a clear message.
+
+use crate::helpers::*;
+use std::process::Command;
+
+fn serve_with(env: &[(&str, &str)]) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hoop"));
+    cmd.arg("serve")
+        .env("HOOP_LISTEN", "127.0.0.1:0")
+        .env("HOOP_DATA_DIR", dir.path())
+        .env_remove("API_KEY")
+        .env_remove("DATABASE_URL");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn malformed_api_key_stops_start_up() {
+    for (value, says) in [
+        ("no-separator-here-at-all", "'|' separator is missing"),
+        ("not-a-uuid|0123456789abcdefgh", "not a UUID"),
+        ("6f1c2a9e-1b7d-4d35-9a55-6c5f0d2b7e11|short", "at least 16"),
+    ] {
+        let (ok, stderr) = serve_with(&[("API_KEY", value)]);
+        assert!(!ok, "{value} should stop start-up");
+        assert!(
+            stderr.contains("API_KEY") && stderr.contains(says),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains(value),
+            "the value itself must not be echoed: {stderr}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn api_key_for_another_organization_stops_start_up() {
+    // The first start created an organization with a random id; a legacy key naming another
+    // organization would authenticate into nothing.
+    let app = spawn_app(Backend::Sqlite).await;
+    let url = app.database_url.clone();
+    let config = hoop::config::ServeConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database_url: Some(hoop::secret::SecretString::new(url)),
+        data_dir: None,
+        admin_email: None,
+        admin_password: None,
+        org_name: "acme".into(),
+        api_key: Some(hoop::secret::SecretString::new(LEGACY_KEY.into())),
+        site_root: "target/site".into(),
+    };
+    let err = hoop::startup::Application::build(&config)
+        .await
+        .err()
+        .expect("start-up must fail");
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("API_KEY") && message.contains(LEGACY_ORG),
+        "{message}"
+    );
+    assert!(!message.contains("legacy-random"), "{message}");
+    app.stop().await;
+}
+
+#[test]
+fn unsupported_database_url_is_refused() {
+    let (ok, stderr) = serve_with(&[("DATABASE_URL", "mysql://localhost/x")]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("sqlite://") && stderr.contains("postgres://"),
+        "{stderr}"
+    );
+}
