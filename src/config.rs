@@ -33,6 +33,11 @@ pub struct ServeConfig {
     #[arg(long = "legacy-api-key", env = "API_KEY", hide_env_values = true)]
     pub api_key: Option<SecretString>,
 
+    /// Mark the session cookie Secure: set this when users reach the gateway over HTTPS
+    /// (directly or through a TLS-terminating proxy).
+    #[arg(long, env = "HOOP_SECURE_COOKIES", default_value_t = false)]
+    pub secure_cookies: bool,
+
     /// Directory holding the built web client (`pkg/`) and public files.
     #[arg(long, env = "HOOP_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,

@@ -2,7 +2,7 @@
 
 use crate::{
     api,
-    auth::{password, Authenticator, LegacyApiKey},
+    auth::{password, session::Sessions, Authenticator, LegacyApiKey},
     config::ServeConfig,
     domain::{Email, GroupName},
     keys::KeyService,
@@ -65,9 +65,13 @@ impl Application {
             keys,
             auth,
         };
+        let sessions = Sessions::new(&store)
+            .await
+            .context("setting up the session store")?;
         let router = Router::new()
             .nest("/api", api::router(state.clone()))
             .merge(web::router(config, state.clone()))
+            .layer(sessions.layer(config.secure_cookies))
             .layer(TraceLayer::new_for_http());
 
         let listener = TcpListener::bind(config.listen)

@@ -55,7 +55,7 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        let credential = Credential::from_headers(&parts.headers);
+        let credential = Credential::collect(parts).await?;
         state.auth.authenticate(&credential).await
     }
 }

@@ -3,6 +3,7 @@
 
 mod legacy;
 pub mod password;
+pub mod session;
 
 use crate::{
     domain::Email,
@@ -102,10 +103,28 @@ pub enum Credential {
     /// A value that claims to be a managed key but is malformed: fails like an unknown key.
     MalformedApiKey,
     Legacy(SecretString),
+    /// The user id found in a browser session.
+    Session(Uuid),
     None,
 }
 
 impl Credential {
+    /// Headers first; a browser session only when the request carries no credential header.
+    pub async fn collect(parts: &axum::http::request::Parts) -> Result<Self> {
+        let credential = Self::from_headers(&parts.headers);
+        if !matches!(credential, Credential::None) {
+            return Ok(credential);
+        }
+        let Some(session) = parts.extensions.get::<tower_sessions::Session>() else {
+            return Ok(Credential::None);
+        };
+        let user_id = session
+            .get::<Uuid>(session::USER_ID)
+            .await
+            .map_err(|e| Error::Internal(e.into()))?;
+        Ok(user_id.map_or(Credential::None, Credential::Session))
+    }
+
     /// `Authorization: Bearer …` wins over `Api-Key: …`; anything else is no credential.
     pub fn from_headers(headers: &HeaderMap) -> Self {
         if let Some(value) = headers.get(header::AUTHORIZATION) {
@@ -169,27 +188,58 @@ impl Authenticator {
                 }),
                 _ => Err(Error::Unauthenticated),
             },
+            Credential::Session(user_id) => {
+                match store::identity::user_by_id(&self.store, *user_id).await? {
+                    Some(user) => self.user_principal(user, UserAuth::Session).await,
+                    None => Err(Error::Unauthenticated),
+                }
+            }
             Credential::MalformedApiKey | Credential::None => Err(Error::Unauthenticated),
         }
     }
 
-    /// Email + password → a new user access token. Unknown email and wrong password take the
-    /// same time and give the same error.
+    /// Email + password → a new user access token.
     pub async fn login(&self, email: &str, password: &SecretString) -> Result<SecretString> {
+        let user = self.check_password(email, password).await?;
+        let token = random_token(USER_TOKEN_PREFIX);
+        let expires = store::now() + USER_TOKEN_TTL;
+        store::identity::insert_token(&self.store, &sha256_hex(token.expose()), user.id, expires)
+            .await?;
+        Ok(token)
+    }
+
+    /// Email + password → the browser session now belongs to this user. The session id is
+    /// cycled so an id planted before login is worthless after it.
+    pub async fn login_session(
+        &self,
+        session: &tower_sessions::Session,
+        email: &str,
+        password: &SecretString,
+    ) -> Result<()> {
+        let user = self.check_password(email, password).await?;
+        session
+            .cycle_id()
+            .await
+            .map_err(|e| Error::Internal(e.into()))?;
+        session
+            .insert(session::USER_ID, user.id)
+            .await
+            .map_err(|e| Error::Internal(e.into()))?;
+        Ok(())
+    }
+
+    /// Unknown email and wrong password take the same time and give the same error.
+    async fn check_password(&self, email: &str, password: &SecretString) -> Result<UserRow> {
         let user = match Email::parse(email) {
             Ok(email) => store::identity::user_by_email(&self.store, &email).await?,
             Err(_) => None,
         };
         let hash = user.as_ref().map(|u| u.password_hash.clone());
         let ok = password::verify(hash, password.clone()).await;
-        let (Some(user), true) = (user, ok) else {
-            return Err(Error::Unauthenticated);
-        };
-        let token = random_token(USER_TOKEN_PREFIX);
-        let expires = store::now() + USER_TOKEN_TTL;
-        store::identity::insert_token(&self.store, &sha256_hex(token.expose()), user.id, expires)
-            .await?;
-        Ok(token)
+        match (user, ok) {
+            (Some(user), true) => Ok(user),
+            _ => Err(Error::Unauthenticated),
+        }
     }
 
     async fn user_by_token(&self, token: &SecretString) -> Result<Principal> {

@@ -95,6 +95,15 @@ pub async fn user_by_email(store: &Store, email: &Email) -> Result<Option<UserRo
     )
 }
 
+pub async fn user_by_id(store: &Store, id: Uuid) -> Result<Option<UserRow>, Error> {
+    Ok(
+        on_pool!(store, pool => sqlx::query_as(&format!("{USER_ROW} WHERE u.id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await)?,
+    )
+}
+
 /// The user holding an unexpired access token, looked up by the token's hash.
 pub async fn user_by_token(
     store: &Store,

@@ -78,6 +78,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut ServeConf
         admin_password: Some(SecretString::new(ADMIN_PASSWORD.into())),
         org_name: "acme".into(),
         api_key: None,
+        secure_cookies: false,
         site_root: dir.path().join("site"),
     };
     adjust(&mut config);

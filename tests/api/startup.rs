@@ -55,6 +55,7 @@ async fn api_key_for_another_organization_stops_start_up() {
         admin_password: None,
         org_name: "acme".into(),
         api_key: Some(hoop::secret::SecretString::new(LEGACY_KEY.into())),
+        secure_cookies: false,
         site_root: "target/site".into(),
     };
     let err = hoop::startup::Application::build(&config)
