@@ -3,6 +3,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod directory;
 pub mod domain;
 pub mod error;
 pub mod keys;

@@ -1,14 +1,30 @@
-//! The Leptos UI: pages, components and (later) server functions.
+//! The Leptos UI: pages, components and server functions.
 //!
 //! Built twice: with `ssr` into the gateway binary, and with `hydrate` into the wasm client.
-//! Nothing here may depend on sqlx, tokio or the server crate: the server hands what the
-//! UI needs through Leptos context.
+//! Nothing here depends on sqlx, tokio or the server crate: the server hands what the
+//! server functions need through Leptos context ([`gateway::Gateway`]).
+
+pub mod components;
+pub mod error;
+#[cfg(feature = "ssr")]
+pub mod gateway;
+pub mod pages;
+pub mod server_fns;
+pub mod types;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
-    components::{Route, Router, Routes},
-    StaticSegment,
+    components::{ParentRoute, Route, Router, Routes},
+    path, SsrMode,
+};
+use pages::{
+    groups::GroupsPage,
+    key_configure::ConfigureKeyPage,
+    key_new::NewKeyPage,
+    keys::{DeactivatePage, KeysPage},
+    layout::{ConnectionsPage, Home, SignedIn},
+    login::LoginPage,
 };
 
 /// The HTML document around every page, rendered on the server only.
@@ -33,26 +49,25 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    // Pages render whole on the server (SsrMode::Async): they must work before hydration and
+    // without JavaScript, which streamed fragments would need to be put in place.
     view! {
         <Stylesheet id="leptos" href="/pkg/hoop.css"/>
-        <Title text="Hoop gateway"/>
+        <Title text="hoop"/>
         <Router>
-            <main>
-                <Routes fallback=|| "Page not found.".into_view()>
-                    <Route path=StaticSegment("") view=HomePage/>
-                </Routes>
-            </main>
+            <Routes fallback=|| view! { <p class="panel">"Page not found."</p> }>
+                <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
+                <ParentRoute path=path!("") view=SignedIn ssr=SsrMode::Async>
+                    <Route path=path!("") view=Home ssr=SsrMode::Async/>
+                    <Route path=path!("/connections") view=ConnectionsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/settings/api-keys") view=KeysPage ssr=SsrMode::Async/>
+                    <Route path=path!("/settings/api-keys/new") view=NewKeyPage ssr=SsrMode::Async/>
+                    <Route path=path!("/settings/api-keys/:id/configure") view=ConfigureKeyPage ssr=SsrMode::Async/>
+                    <Route path=path!("/settings/api-keys/:id/deactivate") view=DeactivatePage ssr=SsrMode::Async/>
+                    <Route path=path!("/settings/groups") view=GroupsPage ssr=SsrMode::Async/>
+                </ParentRoute>
+            </Routes>
         </Router>
-    }
-}
-
-#[component]
-fn HomePage() -> impl IntoView {
-    view! {
-        <section class="placeholder">
-            <h1>"Hoop gateway"</h1>
-            <p>"Managed API keys for automation and AI agents. The admin UI arrives here next."</p>
-        </section>
     }
 }
 

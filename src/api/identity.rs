@@ -2,22 +2,16 @@
 
 use super::Json;
 use crate::{
-    auth::{password, Identity, Principal},
-    domain::{parse_groups, Email, GroupName},
-    error::{Error, Result},
+    auth::{Identity, Principal},
+    directory::{self, NewUserRequest},
+    error::Result,
     secret::SecretString,
     startup::AppState,
-    store::{
-        self,
-        identity::{Group, NewUser, User},
-    },
+    store::identity::{Group, User},
 };
 use axum::{extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-
-const MIN_PASSWORD_LEN: usize = 8;
-
 #[derive(Deserialize)]
 pub struct Login {
     email: String,
@@ -69,9 +63,7 @@ pub async fn userinfo(caller: Principal) -> Json<UserInfo> {
 }
 
 pub async fn list_groups(State(s): State<AppState>, caller: Principal) -> Result<Json<Vec<Group>>> {
-    Ok(Json(
-        store::identity::list_groups(&s.store, caller.org_id).await?,
-    ))
+    Ok(Json(directory::list_groups(&s.store, &caller).await?))
 }
 
 #[derive(Deserialize)]
@@ -84,18 +76,12 @@ pub async fn create_group(
     caller: Principal,
     Json(req): Json<NewGroup>,
 ) -> Result<(StatusCode, Json<Group>)> {
-    caller.require_admin()?;
-    let name = GroupName::parse(&req.name)?;
-    let group =
-        store::identity::create_group(&s.store, caller.org_id, &name, caller.actor()).await?;
+    let group = directory::create_group(&s.store, &caller, &req.name).await?;
     Ok((StatusCode::CREATED, Json(group)))
 }
 
 pub async fn list_users(State(s): State<AppState>, caller: Principal) -> Result<Json<Vec<User>>> {
-    caller.require_admin()?;
-    Ok(Json(
-        store::identity::list_users(&s.store, caller.org_id).await?,
-    ))
+    Ok(Json(directory::list_users(&s.store, &caller).await?))
 }
 
 #[derive(Deserialize)]
@@ -111,27 +97,12 @@ pub async fn create_user(
     caller: Principal,
     Json(req): Json<CreateUser>,
 ) -> Result<(StatusCode, Json<User>)> {
-    caller.require_admin()?;
-    let email = Email::parse(&req.email)?;
-    let name = req.name.trim();
-    if name.is_empty() || name.len() > 128 {
-        return Err(Error::Invalid("name must be 1-128 characters".into()));
-    }
-    if req.password.expose().chars().count() < MIN_PASSWORD_LEN {
-        return Err(Error::Invalid(format!(
-            "password must be at least {MIN_PASSWORD_LEN} characters"
-        )));
-    }
-    let groups = parse_groups(&req.groups)?;
-    let password_hash = password::hash(req.password)
-        .await
-        .map_err(Error::Internal)?;
-    let user = NewUser {
-        email,
-        name: name.to_owned(),
-        password_hash,
-        groups,
+    let req = NewUserRequest {
+        email: req.email,
+        name: req.name,
+        password: req.password,
+        groups: req.groups,
     };
-    let user = store::identity::create_user(&s.store, caller.org_id, user, caller.actor()).await?;
+    let user = directory::create_user(&s.store, &caller, req).await?;
     Ok((StatusCode::CREATED, Json(user)))
 }

@@ -1,0 +1,39 @@
+//! What the server functions need from the gateway. The server crate implements this on top
+//! of its key service and authenticator and hands it to Leptos as context; this crate cannot
+//! depend on the server, and its wasm build must not see any of it.
+
+use crate::{
+    error::UiError,
+    types::{CreatedKey, GroupView, KeyView, Me},
+};
+use std::sync::Arc;
+
+pub type Result<T> = std::result::Result<T, UiError>;
+
+/// Every method authenticates the current request itself and checks permissions in the
+/// service it calls: hiding a button in the UI is never the protection.
+#[async_trait::async_trait]
+pub trait Gateway: Send + Sync + 'static {
+    /// `None` when the request carries no valid session.
+    async fn me(&self) -> Result<Option<Me>>;
+    async fn login(&self, email: String, password: String) -> Result<()>;
+    async fn logout(&self) -> Result<()>;
+
+    async fn list_keys(&self) -> Result<Vec<KeyView>>;
+    async fn get_key(&self, id: String) -> Result<KeyView>;
+    async fn create_key(&self, name: String, groups: Vec<String>) -> Result<CreatedKey>;
+    async fn configure_key(&self, id: String, name: String, groups: Vec<String>)
+        -> Result<KeyView>;
+    async fn set_key_active(&self, id: String, active: bool) -> Result<KeyView>;
+
+    async fn list_groups(&self) -> Result<Vec<GroupView>>;
+    async fn create_group(&self, name: String) -> Result<GroupView>;
+}
+
+pub type SharedGateway = Arc<dyn Gateway>;
+
+/// The gateway provided by the server for this request.
+pub fn gateway() -> Result<SharedGateway> {
+    leptos::prelude::use_context::<SharedGateway>()
+        .ok_or_else(|| UiError::Other("server misconfigured: no gateway in context".into()))
+}

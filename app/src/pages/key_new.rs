@@ -1,0 +1,144 @@
+//! Create a key, then reveal it once. The secret lives only in this page's memory: reload,
+//! back, or any other page, and it is gone for good.
+
+use crate::{
+    components::{action_error, use_hydrated, FieldError, Forbidden, FormError},
+    pages::layout::use_me,
+    server_fns::{list_groups, CreateKey},
+    types::{CreatedKey, GroupView, NAME_RULE},
+};
+use leptos::prelude::*;
+use leptos_router::components::A;
+
+#[component]
+pub fn NewKeyPage() -> impl IntoView {
+    if !use_me().is_admin {
+        return view! { <Forbidden/> }.into_any();
+    }
+    let create = ServerAction::<CreateKey>::new();
+    let created = move || create.value().get().and_then(|r| r.ok());
+    view! {
+        <header class="page-header">
+            <h1>"Create new API key"</h1>
+        </header>
+        {move || match created() {
+            Some(created) => view! { <Reveal created/> }.into_any(),
+            None => view! { <CreateForm create/> }.into_any(),
+        }}
+    }
+    .into_any()
+}
+
+#[component]
+fn CreateForm(create: ServerAction<CreateKey>) -> impl IntoView {
+    let groups = OnceResource::new(list_groups());
+    let hydrated = use_hydrated();
+    let error = action_error(create);
+    view! {
+        <section class="panel narrow">
+            <noscript>
+                <p class="notice">
+                    "Creating a key needs JavaScript: the key is shown once, in this page, and is "
+                    "never stored anywhere it could be shown again."
+                </p>
+            </noscript>
+            <FormError error/>
+            <ActionForm action=create attr:class="stack">
+                <label for="name">"Name"</label>
+                <input id="name" name="name" required maxlength="64" autocomplete="off"
+                    aria-describedby="name-rule name-error"/>
+                <p class="hint" id="name-rule">{NAME_RULE}</p>
+                <FieldError error field="name"/>
+                <fieldset aria-describedby="groups-error">
+                    <legend>"Groups"</legend>
+                    <p class="hint">"The key can do what these groups can. Choose at least one."</p>
+                    <Suspense fallback=|| view! { <p class="loading">"Loading groups…"</p> }>
+                        {move || Suspend::new(async move {
+                            match groups.await {
+                                Ok(groups) => view! { <GroupChoices groups checked=vec![]/> }.into_any(),
+                                Err(e) => view! { <p class="form-error">{e.to_string()}</p> }.into_any(),
+                            }
+                        })}
+                    </Suspense>
+                    <FieldError error field="groups"/>
+                </fieldset>
+                <div class="form-actions">
+                    <a href="/settings/api-keys" class="button">"Cancel"</a>
+                    <button type="submit" class="button primary"
+                        disabled=move || !hydrated.get() || create.pending().get()>
+                        "Save"
+                    </button>
+                </div>
+            </ActionForm>
+        </section>
+    }
+}
+
+/// Checkboxes named `groups[]`, so a plain form post sends them as a list.
+#[component]
+pub fn GroupChoices(groups: Vec<GroupView>, checked: Vec<String>) -> impl IntoView {
+    view! {
+        <div class="choices">
+            {groups.into_iter().map(|g| {
+                let input_id = format!("group-{}", g.name);
+                let label_for = input_id.clone();
+                let is_checked = checked.contains(&g.name);
+                view! {
+                    <label class="choice" for=label_for>
+                        <input type="checkbox" id=input_id name="groups[]" value=g.name.clone() checked=is_checked/>
+                        <span>{g.name}</span>
+                    </label>
+                }
+            }).collect_view()}
+        </div>
+    }
+}
+
+#[component]
+fn Reveal(created: CreatedKey) -> impl IntoView {
+    let (copied, set_copied) = signal(false);
+    let secret = created.secret.clone();
+    let copy = move |_| {
+        #[cfg(feature = "hydrate")]
+        {
+            let clipboard = window().navigator().clipboard();
+            let _ = clipboard.write_text(&secret);
+            set_copied.set(true);
+        }
+        #[cfg(not(feature = "hydrate"))]
+        {
+            let _ = (&secret, set_copied);
+        }
+    };
+    view! {
+        <section class="panel narrow reveal" aria-live="polite">
+            <h2>"API key " {created.key.name.clone()} " created"</h2>
+            <p class="warning" role="note">
+                <strong>"Copy this key now. "</strong>
+                "It will not be shown again: the gateway keeps only a hash of it. Store it in "
+                "a secrets manager; if it is lost, create a new key."
+            </p>
+            <label for="secret">"Your new API key"</label>
+            <div class="copy-row">
+                <input id="secret" class="secret" readonly value=created.secret.clone()
+                    on:focus=|ev| {
+                        #[cfg(feature = "hydrate")]
+                        {
+                            use wasm_bindgen::JsCast;
+                            if let Some(input) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) {
+                                input.select();
+                            }
+                        }
+                        #[cfg(not(feature = "hydrate"))]
+                        let _ = ev;
+                    }/>
+                <button type="button" class="button" on:click=copy>
+                    {move || if copied.get() { "Copied" } else { "Copy" }}
+                </button>
+            </div>
+            <div class="form-actions">
+                <A href="/settings/api-keys" attr:class="button primary">"Done"</A>
+            </div>
+        </section>
+    }
+}

@@ -1,0 +1,89 @@
+//! The signed-in layout: sidebar and content. Visitors without a session never get here: the
+//! server redirects them to /login first.
+
+use crate::{
+    server_fns::{get_me, Logout},
+    types::Me,
+};
+use leptos::prelude::*;
+use leptos_router::components::{Outlet, Redirect, A};
+
+#[component]
+pub fn SignedIn() -> impl IntoView {
+    let me = OnceResource::new(get_me());
+    view! {
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match me.await {
+                    Ok(Some(me)) => view! { <Layout me/> }.into_any(),
+                    Ok(None) => view! { <Redirect path="/login"/> }.into_any(),
+                    Err(e) => view! { <p class="form-error">{e.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn Layout(me: Me) -> impl IntoView {
+    let logout = ServerAction::<Logout>::new();
+    let is_admin = me.is_admin;
+    let who = me.email.clone().unwrap_or_else(|| me.name.clone());
+    provide_context(me.clone());
+    view! {
+        <div class="layout">
+            <nav class="sidebar" aria-label="Main">
+                <a class="brand" href="/">"hoop"</a>
+                <ul>
+                    <li><A href="/connections">"Connections"</A></li>
+                    <Show when=move || is_admin>
+                        <li class="nav-heading">"Settings"</li>
+                        <li><A href="/settings/api-keys">"API Keys"</A></li>
+                        <li><A href="/settings/groups">"Groups"</A></li>
+                    </Show>
+                </ul>
+                <div class="whoami">
+                    <span class="who" title=who.clone()>{who.clone()}</span>
+                    <span class="org muted">{me.org_name.clone()}</span>
+                    <ActionForm action=logout>
+                        <button type="submit" class="button link">"Log out"</button>
+                    </ActionForm>
+                </div>
+            </nav>
+            <main class="content">
+                <Outlet/>
+            </main>
+        </div>
+    }
+}
+
+/// The signed-in user, provided by the layout.
+pub fn use_me() -> Me {
+    use_context::<Me>().unwrap_or(Me {
+        name: String::new(),
+        email: None,
+        org_name: String::new(),
+        is_admin: false,
+    })
+}
+
+#[component]
+pub fn Home() -> impl IntoView {
+    let me = use_me();
+    let to = if me.is_admin {
+        "/settings/api-keys"
+    } else {
+        "/connections"
+    };
+    view! { <Redirect path=to/> }
+}
+
+#[component]
+pub fn ConnectionsPage() -> impl IntoView {
+    view! {
+        <header class="page-header"><h1>"Connections"</h1></header>
+        <section class="panel empty">
+            <p>"Connections you can reach will be listed here."</p>
+        </section>
+    }
+}

@@ -1,0 +1,105 @@
+//! Server functions: each gets the gateway from context and calls it, nothing more. They
+//! live under `/ui/fn/…`, clear of the REST API under `/api`.
+
+use crate::{
+    error::UiError,
+    types::{CreatedKey, GroupView, KeyView, Me},
+};
+use leptos::prelude::*;
+
+#[cfg(feature = "ssr")]
+use crate::gateway::gateway;
+
+/// Only same-site paths: `next` comes from the URL and must not send users elsewhere.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+/// After a form post made without JavaScript, go to `path`; with JavaScript the page updates
+/// in place instead.
+#[cfg(feature = "ssr")]
+fn redirect_plain_form_to(path: &str) {
+    let from_form = use_context::<http::request::Parts>()
+        .and_then(|p| p.headers.get(http::header::ACCEPT).cloned())
+        .and_then(|a| a.to_str().ok().map(|a| a.contains("text/html")))
+        .unwrap_or(false);
+    if from_form {
+        leptos_axum::redirect(path);
+    }
+}
+
+#[server(prefix = "/ui/fn", endpoint = "me")]
+pub async fn get_me() -> Result<Option<Me>, UiError> {
+    gateway()?.me().await
+}
+
+#[server(prefix = "/ui/fn", endpoint = "login")]
+pub async fn login(email: String, password: String, next: Option<String>) -> Result<(), UiError> {
+    gateway()?.login(email, password).await?;
+    leptos_axum::redirect(&safe_next(next.as_deref()));
+    Ok(())
+}
+
+#[server(prefix = "/ui/fn", endpoint = "logout")]
+pub async fn logout() -> Result<(), UiError> {
+    gateway()?.logout().await?;
+    leptos_axum::redirect("/login");
+    Ok(())
+}
+
+#[server(prefix = "/ui/fn", endpoint = "list_keys")]
+pub async fn list_keys() -> Result<Vec<KeyView>, UiError> {
+    gateway()?.list_keys().await
+}
+
+#[server(prefix = "/ui/fn", endpoint = "get_key")]
+pub async fn get_key(id: String) -> Result<KeyView, UiError> {
+    gateway()?.get_key(id).await
+}
+
+#[server(prefix = "/ui/fn", endpoint = "create_key")]
+pub async fn create_key(name: String, groups: Option<Vec<String>>) -> Result<CreatedKey, UiError> {
+    gateway()?
+        .create_key(name, groups.unwrap_or_default())
+        .await
+}
+
+#[server(prefix = "/ui/fn", endpoint = "configure_key")]
+pub async fn configure_key(
+    id: String,
+    name: String,
+    groups: Option<Vec<String>>,
+) -> Result<KeyView, UiError> {
+    let key = gateway()?
+        .configure_key(id, name, groups.unwrap_or_default())
+        .await?;
+    leptos_axum::redirect("/settings/api-keys");
+    Ok(key)
+}
+
+#[server(prefix = "/ui/fn", endpoint = "deactivate_key")]
+pub async fn deactivate_key(id: String) -> Result<KeyView, UiError> {
+    let key = gateway()?.set_key_active(id, false).await?;
+    redirect_plain_form_to("/settings/api-keys");
+    Ok(key)
+}
+
+#[server(prefix = "/ui/fn", endpoint = "activate_key")]
+pub async fn activate_key(id: String) -> Result<KeyView, UiError> {
+    let key = gateway()?.set_key_active(id, true).await?;
+    redirect_plain_form_to("/settings/api-keys");
+    Ok(key)
+}
+
+#[server(prefix = "/ui/fn", endpoint = "list_groups")]
+pub async fn list_groups() -> Result<Vec<GroupView>, UiError> {
+    gateway()?.list_groups().await
+}
+
+#[server(prefix = "/ui/fn", endpoint = "create_group")]
+pub async fn create_group(name: String) -> Result<GroupView, UiError> {
+    gateway()?.create_group(name).await
+}

@@ -1,0 +1,252 @@
+//! The web app's server functions land here: each authenticates the request, calls the same
+//! services the REST API calls, and turns the answer into the UI's types.
+
+use crate::{
+    auth::{Credential, Principal},
+    error::Error,
+    keys::{ApiKey, KeyChanges, KeyStatus, NewApiKey},
+    secret::SecretString,
+    startup::AppState,
+    store,
+};
+use app::{
+    error::UiError,
+    gateway::{Gateway, Result},
+    types::{CreatedKey, GroupView, KeyView, Me, When},
+};
+use axum::http::request::Parts;
+use chrono::{DateTime, Utc};
+use leptos::prelude::use_context;
+
+pub struct WebGateway {
+    pub state: AppState,
+}
+
+fn parts() -> Result<Parts> {
+    use_context::<Parts>().ok_or_else(|| UiError::Other("no request in context".into()))
+}
+
+fn session() -> Result<tower_sessions::Session> {
+    parts()?
+        .extensions
+        .get::<tower_sessions::Session>()
+        .cloned()
+        .ok_or_else(|| UiError::Other("no session layer".into()))
+}
+
+/// Which form field an error from the key service belongs to.
+fn key_error(e: Error) -> UiError {
+    match e {
+        Error::Conflict(message) => field("name", message),
+        Error::Invalid(message) if message.starts_with("invalid API key name") => {
+            field("name", message)
+        }
+        Error::Invalid(message) => field("groups", message),
+        other => ui_error(other),
+    }
+}
+
+fn field(name: &str, message: String) -> UiError {
+    UiError::Field {
+        field: name.to_owned(),
+        message,
+    }
+}
+
+fn ui_error(e: Error) -> UiError {
+    match e {
+        Error::Unauthenticated => UiError::Unauthenticated,
+        Error::Forbidden(m) => UiError::Forbidden(m),
+        Error::NotFound(m) => UiError::NotFound(m),
+        Error::Conflict(m) | Error::Invalid(m) | Error::BadRequest(m) => UiError::Other(m),
+        Error::Unavailable(_) | Error::Internal(_) => {
+            // Logged in full by the error's own mapping; the page gets no internals.
+            tracing::error!(error = ?e, "server function failed");
+            UiError::Other("Something went wrong on the server. Try again.".into())
+        }
+    }
+}
+
+fn when(at: DateTime<Utc>, now: DateTime<Utc>) -> When {
+    When {
+        exact: at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        relative: relative(at, now),
+    }
+}
+
+fn relative(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let secs = (now - at).num_seconds().max(0);
+    let plural = |n: i64, unit: &str| format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" });
+    match secs {
+        0..=59 => "just now".into(),
+        60..=3599 => plural(secs / 60, "minute"),
+        3600..=86_399 => plural(secs / 3600, "hour"),
+        86_400..=2_591_999 => plural(secs / 86_400, "day"),
+        _ => at.format("%Y-%m-%d").to_string(),
+    }
+}
+
+fn view(key: ApiKey, now: DateTime<Utc>) -> KeyView {
+    KeyView {
+        id: key.id.to_string(),
+        name: key.name,
+        masked_key: key.masked_key,
+        active: key.status == KeyStatus::Active,
+        groups: key.groups,
+        created_by: key.created_by,
+        created_at: when(key.created_at, now),
+        deactivated_by: key.deactivated_by,
+        deactivated_at: key.deactivated_at.map(|t| when(t, now)),
+        last_used_at: key.last_used_at.map(|t| when(t, now)),
+    }
+}
+
+impl WebGateway {
+    async fn caller(&self) -> Result<Principal> {
+        let credential = Credential::collect(&parts()?).await.map_err(ui_error)?;
+        self.state
+            .auth
+            .authenticate(&credential)
+            .await
+            .map_err(ui_error)
+    }
+}
+
+#[async_trait::async_trait]
+impl Gateway for WebGateway {
+    async fn me(&self) -> Result<Option<Me>> {
+        match self.caller().await {
+            Ok(p) => Ok(Some(Me {
+                name: p.actor().to_owned(),
+                email: match &p.identity {
+                    crate::auth::Identity::User { email, .. } => Some(email.clone()),
+                    _ => None,
+                },
+                org_name: p.org_name.clone(),
+                is_admin: p.is_admin(),
+            })),
+            Err(UiError::Unauthenticated) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn login(&self, email: String, password: String) -> Result<()> {
+        let password = SecretString::new(password);
+        match self
+            .state
+            .auth
+            .login_session(&session()?, &email, &password)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(Error::Unauthenticated) => Err(UiError::Other("Wrong email or password.".into())),
+            Err(e) => Err(ui_error(e)),
+        }
+    }
+
+    async fn logout(&self) -> Result<()> {
+        session()?
+            .flush()
+            .await
+            .map_err(|e| ui_error(Error::Internal(e.into())))
+    }
+
+    async fn list_keys(&self) -> Result<Vec<KeyView>> {
+        let caller = self.caller().await?;
+        let now = store::now();
+        let keys = self.state.keys.list(&caller).await.map_err(ui_error)?;
+        Ok(keys.into_iter().map(|k| view(k, now)).collect())
+    }
+
+    async fn get_key(&self, id: String) -> Result<KeyView> {
+        let caller = self.caller().await?;
+        let key = self.state.keys.get(&caller, &id).await.map_err(ui_error)?;
+        Ok(view(key, store::now()))
+    }
+
+    async fn create_key(&self, name: String, groups: Vec<String>) -> Result<CreatedKey> {
+        let caller = self.caller().await?;
+        let (key, secret) = self
+            .state
+            .keys
+            .create(&caller, NewApiKey { name, groups })
+            .await
+            .map_err(key_error)?;
+        Ok(CreatedKey {
+            key: view(key, store::now()),
+            secret: secret.expose().to_owned(),
+        })
+    }
+
+    async fn configure_key(
+        &self,
+        id: String,
+        name: String,
+        groups: Vec<String>,
+    ) -> Result<KeyView> {
+        let caller = self.caller().await?;
+        let changes = KeyChanges {
+            name: Some(name),
+            groups: Some(groups),
+        };
+        let key = self
+            .state
+            .keys
+            .configure(&caller, &id, changes)
+            .await
+            .map_err(key_error)?;
+        Ok(view(key, store::now()))
+    }
+
+    async fn set_key_active(&self, id: String, active: bool) -> Result<KeyView> {
+        let caller = self.caller().await?;
+        let key = if active {
+            self.state.keys.activate(&caller, &id).await
+        } else {
+            self.state.keys.deactivate(&caller, &id).await
+        };
+        Ok(view(key.map_err(ui_error)?, store::now()))
+    }
+
+    async fn list_groups(&self) -> Result<Vec<GroupView>> {
+        let caller = self.caller().await?;
+        let groups = crate::directory::list_groups(&self.state.store, &caller)
+            .await
+            .map_err(ui_error)?;
+        Ok(groups
+            .into_iter()
+            .map(|g| GroupView { name: g.name })
+            .collect())
+    }
+
+    async fn create_group(&self, name: String) -> Result<GroupView> {
+        let caller = self.caller().await?;
+        let group = crate::directory::create_group(&self.state.store, &caller, &name)
+            .await
+            .map_err(|e| match e {
+                Error::Conflict(m) | Error::Invalid(m) => field("name", m),
+                other => ui_error(other),
+            })?;
+        Ok(GroupView { name: group.name })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_times() {
+        let now = Utc::now();
+        assert_eq!(relative(now, now), "just now");
+        assert_eq!(
+            relative(now - chrono::Duration::seconds(61), now),
+            "1 minute ago"
+        );
+        assert_eq!(
+            relative(now - chrono::Duration::minutes(150), now),
+            "2 hours ago"
+        );
+        assert_eq!(relative(now - chrono::Duration::days(3), now), "3 days ago");
+    }
+}

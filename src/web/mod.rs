@@ -1,0 +1,78 @@
+//! The Leptos web app, rendered on the server and hydrated by the wasm client in `pkg/`.
+
+mod gateway;
+
+use crate::{auth::Credential, config::ServeConfig, startup::AppState};
+use app::{gateway::SharedGateway, shell, App};
+use axum::{
+    extract::{Request, State},
+    http::{header, HeaderValue},
+    middleware::{self, Next},
+    response::{IntoResponse, Redirect, Response},
+    Router,
+};
+use gateway::WebGateway;
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use std::sync::Arc;
+
+/// Paths anyone may load: the login page, the server functions (they check the caller
+/// themselves), and the static client files.
+fn is_public(path: &str) -> bool {
+    path == "/login"
+        || path.starts_with("/ui/fn/")
+        || path.starts_with("/pkg/")
+        || path == "/favicon.ico"
+}
+
+pub fn router(config: &ServeConfig, state: AppState) -> Router {
+    let options = LeptosOptions::builder()
+        .output_name("hoop")
+        .site_root(config.site_root.to_string_lossy().to_string())
+        .site_pkg_dir("pkg")
+        .build();
+    let routes = generate_route_list(App);
+    let web: SharedGateway = Arc::new(WebGateway {
+        state: state.clone(),
+    });
+    Router::new()
+        .leptos_routes_with_context(&options, routes, move || provide_context(web.clone()), {
+            let options = options.clone();
+            move || shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler(shell))
+        .with_state(options)
+        .layer(middleware::from_fn_with_state(state, guard))
+}
+
+/// Sends visitors without a valid session to the login page (remembering where they were
+/// going), and keeps pages out of every cache: they may show what only this user may see.
+async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    if !is_public(&path) {
+        let (parts, body) = request.into_parts();
+        let signed_in = match Credential::collect(&parts).await {
+            Ok(c @ Credential::Session(_)) => state.auth.authenticate(&c).await.is_ok(),
+            _ => false,
+        };
+        if !signed_in {
+            let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+            let next = form_urlencoded::byte_serialize(target.as_bytes()).collect::<String>();
+            return Redirect::to(&format!("/login?next={next}")).into_response();
+        }
+        return no_store(next.run(Request::from_parts(parts, body)).await);
+    }
+    let response = next.run(request).await;
+    if path.starts_with("/pkg/") {
+        response
+    } else {
+        no_store(response)
+    }
+}
+
+fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
