@@ -8,3 +8,4 @@ mod identity;
 mod keys;
 mod secrets;
 mod startup;
+mod web;

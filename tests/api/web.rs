@@ -1,0 +1,265 @@
+//! The web app's server side: login sessions, page guards, and server functions that check
+//! the caller on the server whatever the UI shows.
+
+use crate::both_backends;
+use crate::helpers::*;
+use reqwest::{header, redirect::Policy, Client, StatusCode};
+use serde_json::{json, Value};
+
+both_backends!(
+    pages_need_a_session,
+    login_sets_a_safe_cycled_cookie_and_logout_ends_it,
+    server_functions_check_the_caller,
+    admin_session_creates_a_working_key_once,
+);
+
+fn no_redirects() -> Client {
+    Client::builder().redirect(Policy::none()).build().unwrap()
+}
+
+/// Logs in through the login form's server function; returns the session cookie pair.
+async fn session_login(
+    app: &TestApp,
+    email: &str,
+    password: &str,
+    planted: Option<&str>,
+) -> String {
+    let mut req = no_redirects()
+        .post(app.url("/ui/fn/login"))
+        .header(header::ACCEPT, "text/html")
+        .form(&[
+            ("email", email),
+            ("password", password),
+            ("next", "/settings/api-keys"),
+        ]);
+    if let Some(id) = planted {
+        req = req.header(header::COOKIE, format!("hoop_session={id}"));
+    }
+    let response = req.send().await.unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::FOUND,
+        "login should redirect"
+    );
+    assert_eq!(response.headers()[header::LOCATION], "/settings/api-keys");
+    let cookie = response.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+    cookie.split(';').next().unwrap().to_owned()
+}
+
+/// Calls a server function the way the hydrated client does; returns status and JSON.
+async fn server_fn(
+    app: &TestApp,
+    cookie: Option<&str>,
+    name: &str,
+    form: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    let mut req = no_redirects()
+        .post(app.url(&format!("/ui/fn/{name}")))
+        .header(header::ACCEPT, "application/json")
+        .form(form);
+    if let Some(c) = cookie {
+        req = req.header(header::COOKIE, c);
+    }
+    read(req.send().await.unwrap()).await
+}
+
+async fn pages_need_a_session(app: &TestApp) {
+    let client = no_redirects();
+    for path in [
+        "/",
+        "/settings/api-keys",
+        "/settings/api-keys/new",
+        "/settings/groups",
+    ] {
+        let response = client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{path}");
+        let location = response.headers()[header::LOCATION].to_str().unwrap();
+        let expected = format!("/login?next={}", path.replace('/', "%2F"));
+        assert_eq!(location, expected);
+    }
+    // A bearer key is for the API, not for pages.
+    let (_, raw) = app.create_key("not-for-pages", &["admin"]).await;
+    let response = client
+        .get(app.url("/settings/api-keys"))
+        .bearer_auth(&raw)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let login = client.get(app.url("/login")).send().await.unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+    assert!(login.text().await.unwrap().contains("Sign in"));
+}
+
+async fn login_sets_a_safe_cycled_cookie_and_logout_ends_it(app: &TestApp) {
+    let planted = "AAAAAAAAAAAAAAAAAAAAAA";
+    let cookie = session_login(app, ADMIN_EMAIL, ADMIN_PASSWORD, Some(planted)).await;
+    assert!(!cookie.contains(planted), "session id must change at login");
+
+    let page = no_redirects()
+        .get(app.url("/settings/api-keys"))
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(page.headers()[header::CACHE_CONTROL], "no-store");
+    assert!(page.text().await.unwrap().contains("API keys"));
+
+    // The same session works on the REST API, as the user.
+    let me = no_redirects()
+        .get(app.url("/api/userinfo"))
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    let (status, me) = read(me).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["auth_method"], "session");
+    assert_eq!(me["email"], ADMIN_EMAIL);
+
+    let (status, _) = server_fn(app, Some(&cookie), "logout", &[]).await;
+    assert!(status.is_success() || status.is_redirection(), "{status}");
+    let after = no_redirects()
+        .get(app.url("/settings/api-keys"))
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        after.status(),
+        StatusCode::SEE_OTHER,
+        "the old cookie must be dead after logout"
+    );
+
+    // Wrong password: no session, the same message as for an unknown email.
+    let wrong = server_fn(
+        app,
+        None,
+        "login",
+        &[("email", ADMIN_EMAIL), ("password", "nope nope")],
+    )
+    .await;
+    let unknown = server_fn(
+        app,
+        None,
+        "login",
+        &[("email", "who@example.com"), ("password", "nope nope")],
+    )
+    .await;
+    assert!(!wrong.0.is_success());
+    assert_eq!(wrong, unknown);
+}
+
+async fn server_functions_check_the_caller(app: &TestApp) {
+    app.create_group("engineering").await;
+    let (key, _) = app.create_key("guarded", &["engineering"]).await;
+    let id = key["id"].as_str().unwrap();
+    app.post(
+        "/api/users",
+        &app.admin_token,
+        json!({"email": "dev@example.com", "name": "Dev", "password": "dev password", "groups": ["engineering"]}),
+    )
+    .await;
+    let dev = session_login(app, "dev@example.com", "dev password", None).await;
+
+    let calls: [(&str, Vec<(&str, &str)>); 7] = [
+        ("list_keys", vec![]),
+        ("get_key", vec![("id", id)]),
+        (
+            "create_key",
+            vec![("name", "sneaky"), ("groups[]", "admin")],
+        ),
+        (
+            "configure_key",
+            vec![("id", id), ("name", "guarded"), ("groups[]", "admin")],
+        ),
+        ("deactivate_key", vec![("id", id)]),
+        ("activate_key", vec![("id", id)]),
+        ("create_group", vec![("name", "sneaky")]),
+    ];
+    for (name, form) in &calls {
+        let (status, body) = server_fn(app, Some(&dev), name, form).await;
+        assert!(!status.is_success(), "{name} as non-admin: {status} {body}");
+        assert!(body.get("Forbidden").is_some(), "{name}: {body}");
+        let (status, body) = server_fn(app, None, name, form).await;
+        assert!(!status.is_success(), "{name} without session: {status}");
+        assert_eq!(body, json!("Unauthenticated"), "{name}");
+    }
+    // Nothing changed.
+    let (_, after) = app.get("/api/api-keys/guarded", &app.admin_token).await;
+    assert_eq!(after["groups"], json!(["engineering"]));
+    assert_eq!(after["status"], "active");
+    assert_eq!(
+        app.get("/api/api-keys/sneaky", &app.admin_token).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    // A non-admin opening an admin page gets the 403 page.
+    let page = no_redirects()
+        .get(app.url("/settings/api-keys"))
+        .header(header::COOKIE, &dev)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::FORBIDDEN);
+    assert!(page.text().await.unwrap().contains("admins only"));
+}
+
+async fn admin_session_creates_a_working_key_once(app: &TestApp) {
+    let admin = session_login(app, ADMIN_EMAIL, ADMIN_PASSWORD, None).await;
+    let response = no_redirects()
+        .post(app.url("/ui/fn/create_key"))
+        .header(header::ACCEPT, "application/json")
+        .header(header::COOKIE, &admin)
+        .form(&[("name", "from-ui"), ("groups[]", "admin")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+    let (status, created) = read(response).await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    assert_eq!(app.get("/api/userinfo", &secret).await.1["name"], "from-ui");
+    assert_eq!(
+        created["key"]["masked_key"],
+        format!("{}{}", &secret[..8], "*".repeat(39))
+    );
+
+    // Inline field errors: a duplicate name and an empty group list.
+    let (_, dup) = server_fn(
+        app,
+        Some(&admin),
+        "create_key",
+        &[("name", "from-ui"), ("groups[]", "admin")],
+    )
+    .await;
+    assert_eq!(dup["Field"]["field"], "name", "{dup}");
+    let (_, none) = server_fn(app, Some(&admin), "create_key", &[("name", "no-groups")]).await;
+    assert_eq!(none["Field"]["field"], "groups", "{none}");
+
+    // Nothing the UI can fetch later carries the secret again.
+    let (_, listed) = server_fn(app, Some(&admin), "list_keys", &[]).await;
+    let id = created["key"]["id"].as_str().unwrap();
+    let (_, one) = server_fn(app, Some(&admin), "get_key", &[("id", id)]).await;
+    for page in ["/settings/api-keys", "/settings/api-keys/new"] {
+        let html = no_redirects()
+            .get(app.url(page))
+            .header(header::COOKIE, &admin)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!html.contains(&secret[8..]), "{page} shows the secret");
+        assert!(page != "/settings/api-keys" || html.contains("from-ui"));
+    }
+    assert!(!listed.to_string().contains(&secret[8..]));
+    assert!(!one.to_string().contains(&secret[8..]));
+}
