@@ -35,8 +35,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <script>"document.documentElement.classList.add('js')"</script>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <MetaTags/>
             </head>
             <body>
@@ -49,6 +51,13 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    // Tells browser tests (and curious humans) that the wasm client has taken over.
+    Effect::new(|_| {
+        #[cfg(feature = "hydrate")]
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
     // Pages render whole on the server (SsrMode::Async): they must work before hydration and
     // without JavaScript, which streamed fragments would need to be put in place.
     view! {

@@ -18,27 +18,51 @@ pub fn safe_next(next: Option<&str>) -> String {
     }
 }
 
+/// Whether this call is a plain HTML form post (no JavaScript), which expects a redirect.
+#[cfg(feature = "ssr")]
+fn is_plain_form() -> bool {
+    use_context::<http::request::Parts>()
+        .and_then(|p| p.headers.get(http::header::ACCEPT).cloned())
+        .and_then(|a| a.to_str().ok().map(|a| a.contains("text/html")))
+        .unwrap_or(false)
+}
+
 /// After a form post made without JavaScript, go to `path`; with JavaScript the page updates
 /// in place instead.
 #[cfg(feature = "ssr")]
 fn redirect_plain_form_to(path: &str) {
-    let from_form = use_context::<http::request::Parts>()
-        .and_then(|p| p.headers.get(http::header::ACCEPT).cloned())
-        .and_then(|a| a.to_str().ok().map(|a| a.contains("text/html")))
-        .unwrap_or(false);
-    if from_form {
+    if is_plain_form() {
         leptos_axum::redirect(path);
     }
 }
 
+/// Gives a failed call the HTTP status that says what went wrong (a plain form post keeps its
+/// redirect back to the form, which shows the error).
+#[cfg(feature = "ssr")]
+fn answer<T>(result: Result<T, UiError>) -> Result<T, UiError> {
+    if let (Err(e), false) = (&result, is_plain_form()) {
+        let status = match e {
+            UiError::Unauthenticated => http::StatusCode::UNAUTHORIZED,
+            UiError::Forbidden(_) => http::StatusCode::FORBIDDEN,
+            UiError::NotFound(_) => http::StatusCode::NOT_FOUND,
+            UiError::Field { .. } => http::StatusCode::UNPROCESSABLE_ENTITY,
+            UiError::Other(_) => http::StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+            response.set_status(status);
+        }
+    }
+    result
+}
+
 #[server(prefix = "/ui/fn", endpoint = "me")]
 pub async fn get_me() -> Result<Option<Me>, UiError> {
-    gateway()?.me().await
+    answer(gateway()?.me().await)
 }
 
 #[server(prefix = "/ui/fn", endpoint = "login")]
 pub async fn login(email: String, password: String, next: Option<String>) -> Result<(), UiError> {
-    gateway()?.login(email, password).await?;
+    answer(gateway()?.login(email, password).await)?;
     leptos_axum::redirect(&safe_next(next.as_deref()));
     Ok(())
 }
@@ -52,19 +76,21 @@ pub async fn logout() -> Result<(), UiError> {
 
 #[server(prefix = "/ui/fn", endpoint = "list_keys")]
 pub async fn list_keys() -> Result<Vec<KeyView>, UiError> {
-    gateway()?.list_keys().await
+    answer(gateway()?.list_keys().await)
 }
 
 #[server(prefix = "/ui/fn", endpoint = "get_key")]
 pub async fn get_key(id: String) -> Result<KeyView, UiError> {
-    gateway()?.get_key(id).await
+    answer(gateway()?.get_key(id).await)
 }
 
 #[server(prefix = "/ui/fn", endpoint = "create_key")]
 pub async fn create_key(name: String, groups: Option<Vec<String>>) -> Result<CreatedKey, UiError> {
-    gateway()?
-        .create_key(name, groups.unwrap_or_default())
-        .await
+    answer(
+        gateway()?
+            .create_key(name, groups.unwrap_or_default())
+            .await,
+    )
 }
 
 #[server(prefix = "/ui/fn", endpoint = "configure_key")]
@@ -73,33 +99,35 @@ pub async fn configure_key(
     name: String,
     groups: Option<Vec<String>>,
 ) -> Result<KeyView, UiError> {
-    let key = gateway()?
-        .configure_key(id, name, groups.unwrap_or_default())
-        .await?;
+    let key = answer(
+        gateway()?
+            .configure_key(id, name, groups.unwrap_or_default())
+            .await,
+    )?;
     leptos_axum::redirect("/settings/api-keys");
     Ok(key)
 }
 
 #[server(prefix = "/ui/fn", endpoint = "deactivate_key")]
 pub async fn deactivate_key(id: String) -> Result<KeyView, UiError> {
-    let key = gateway()?.set_key_active(id, false).await?;
+    let key = answer(gateway()?.set_key_active(id, false).await)?;
     redirect_plain_form_to("/settings/api-keys");
     Ok(key)
 }
 
 #[server(prefix = "/ui/fn", endpoint = "activate_key")]
 pub async fn activate_key(id: String) -> Result<KeyView, UiError> {
-    let key = gateway()?.set_key_active(id, true).await?;
+    let key = answer(gateway()?.set_key_active(id, true).await)?;
     redirect_plain_form_to("/settings/api-keys");
     Ok(key)
 }
 
 #[server(prefix = "/ui/fn", endpoint = "list_groups")]
 pub async fn list_groups() -> Result<Vec<GroupView>, UiError> {
-    gateway()?.list_groups().await
+    answer(gateway()?.list_groups().await)
 }
 
 #[server(prefix = "/ui/fn", endpoint = "create_group")]
 pub async fn create_group(name: String) -> Result<GroupView, UiError> {
-    gateway()?.create_group(name).await
+    answer(gateway()?.create_group(name).await)
 }

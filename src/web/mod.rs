@@ -22,7 +22,7 @@ fn is_public(path: &str) -> bool {
     path == "/login"
         || path.starts_with("/ui/fn/")
         || path.starts_with("/pkg/")
-        || path == "/favicon.ico"
+        || path == "/favicon.svg"
 }
 
 pub fn router(config: &ServeConfig, state: AppState) -> Router {

@@ -16,12 +16,13 @@ pub fn NewKeyPage() -> impl IntoView {
         return view! { <Forbidden/> }.into_any();
     }
     let create = ServerAction::<CreateKey>::new();
-    let created = move || create.value().get().and_then(|r| r.ok());
+    // A memo, so a failed attempt does not rebuild the form and lose what was typed.
+    let created = Memo::new(move |_| create.value().get().and_then(|r| r.ok()));
     view! {
         <header class="page-header">
             <h1>"Create new API key"</h1>
         </header>
-        {move || match created() {
+        {move || match created.get() {
             Some(created) => view! { <Reveal created/> }.into_any(),
             None => view! { <CreateForm create/> }.into_any(),
         }}
@@ -36,12 +37,12 @@ fn CreateForm(create: ServerAction<CreateKey>) -> impl IntoView {
     let error = action_error(create);
     view! {
         <section class="panel narrow">
-            <noscript>
-                <p class="notice">
-                    "Creating a key needs JavaScript: the key is shown once, in this page, and is "
-                    "never stored anywhere it could be shown again."
-                </p>
-            </noscript>
+            // Hidden from the first paint when scripts run (see `shell`), so nothing moves when
+            // hydration finishes.
+            <p class="notice needs-js">
+                "Creating a key needs JavaScript: the key is shown once, in this page, and is "
+                "never stored anywhere it could be shown again."
+            </p>
             <FormError error/>
             <ActionForm action=create attr:class="stack">
                 <label for="name">"Name"</label>

@@ -58,7 +58,7 @@ pub fn KeysPage() -> impl IntoView {
             {move || confirming.get().map(|key| view! {
                 <ConfirmDeactivate key action=deactivate on_cancel=move || {
                     if let Some(d) = dialog.get_untracked() { d.close(); }
-                }/>
+                } cancel_href=None/>
             })}
         </dialog>
     }
@@ -153,6 +153,7 @@ fn KeyRow(
                                     // With JavaScript, confirm in a dialog; without, the link
                                     // leads to a confirmation page.
                                     ev.prevent_default();
+                                    close_menu(&ev);
                                     ask(for_dialog.clone());
                                 }>"Deactivate API key"</a>
                             }.into_any()
@@ -171,12 +172,38 @@ fn KeyRow(
     }
 }
 
+/// Closes the `<details>` menu the event came from.
+fn close_menu(ev: &leptos::ev::MouseEvent) {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        let menu = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+            .and_then(|el| el.closest("details").ok().flatten());
+        if let Some(menu) = menu {
+            let _ = menu.remove_attribute("open");
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = ev;
+}
+
 #[component]
 fn ConfirmDeactivate(
     key: KeyView,
     action: ServerAction<DeactivateKey>,
     on_cancel: impl Fn() + Send + Sync + 'static,
+    /// Where Cancel leads when there is no dialog to close (the page without JavaScript).
+    cancel_href: Option<&'static str>,
 ) -> impl IntoView {
+    let cancel = match cancel_href {
+        Some(href) => view! { <a href=href class="button">"Cancel"</a> }.into_any(),
+        None => view! {
+            <button type="button" class="button" on:click=move |_| on_cancel()>"Cancel"</button>
+        }
+        .into_any(),
+    };
     view! {
         <h2 id="confirm-title">"Deactivate " {key.name.clone()} "?"</h2>
         <p>
@@ -186,7 +213,7 @@ fn ConfirmDeactivate(
         <FormError error=action_error(action)/>
         <ActionForm action attr:class="dialog-actions">
             <input type="hidden" name="id" value=key.id.clone()/>
-            <button type="button" class="button" on:click=move |_| on_cancel()>"Cancel"</button>
+            {cancel}
             <button type="submit" class="button danger" autofocus>"Deactivate API key"</button>
         </ActionForm>
     }
@@ -208,8 +235,8 @@ pub fn DeactivatePage() -> impl IntoView {
                 match key.await {
                     Ok(key) => view! {
                         <section class="panel narrow">
-                            <ConfirmDeactivate key action=deactivate on_cancel=|| {}/>
-                            <p><a href="/settings/api-keys">"Back to API keys"</a></p>
+                            <ConfirmDeactivate key action=deactivate on_cancel=|| {}
+                                cancel_href=Some("/settings/api-keys")/>
                         </section>
                     }.into_any(),
                     Err(e) => view! { <p class="form-error">{e.to_string()}</p> }.into_any(),

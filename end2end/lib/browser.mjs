@@ -1,0 +1,54 @@
+// Debian's Chromium, headless, driven by playwright-core. The flags keep it from reaching for
+// the network this machine does not have.
+import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { ADMIN } from './gateway.mjs';
+
+const shots = resolve(import.meta.dirname, '..', 'screenshots');
+mkdirSync(shots, { recursive: true });
+
+export function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ],
+  });
+}
+
+/// A page at desktop width that fails the test on any uncaught script error.
+export async function newPage(browser, { width = 1280, javaScript = true } = {}) {
+  const context = await browser.newContext({
+    viewport: { width, height: 860 },
+    javaScriptEnabled: javaScript,
+  });
+  const page = await context.newPage();
+  page.errors = [];
+  page.on('pageerror', (e) => page.errors.push(e.message));
+  return page;
+}
+
+export async function hydrated(page) {
+  await page.waitForSelector('body[data-hydrated]', { timeout: 15000 });
+}
+
+export async function logIn(page, base, { email, password } = ADMIN, { javaScript = true } = {}) {
+  await page.goto(`${base}/login`);
+  if (javaScript) await hydrated(page);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL((url) => !url.pathname.startsWith('/login'));
+  if (javaScript) await hydrated(page);
+}
+
+/// Saves the page at desktop and phone widths.
+export async function screenshot(page, name) {
+  const size = page.viewportSize();
+  await page.screenshot({ path: join(shots, `${name}-1280.png`), fullPage: true });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.screenshot({ path: join(shots, `${name}-390.png`), fullPage: true });
+  await page.setViewportSize(size);
+}
