@@ -131,3 +131,26 @@ pub async fn list_groups() -> Result<Vec<GroupView>, UiError> {
 pub async fn create_group(name: String) -> Result<GroupView, UiError> {
     answer(gateway()?.create_group(name).await)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_stays_on_this_site() {
+        assert_eq!(
+            safe_next(Some("/settings/api-keys?x=1")),
+            "/settings/api-keys?x=1"
+        );
+        for outside in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "evil",
+            "",
+        ] {
+            assert_eq!(safe_next(Some(outside)), "/", "{outside}");
+        }
+        assert_eq!(safe_next(None), "/");
+    }
+}

@@ -47,7 +47,7 @@ pub async fn userinfo(caller: Principal) -> Json<UserInfo> {
         Identity::User {
             id, email, name, ..
         } => (Some(*id), name.clone(), Some(email.clone())),
-        Identity::ApiKey { id, name } => (Some(*id), name.clone(), None),
+        Identity::ApiKey { id, name } => (Some(*id), name.to_string(), None),
         Identity::LegacyApiKey => (None, caller.actor().to_owned(), None),
     };
     Json(UserInfo {
@@ -57,8 +57,8 @@ pub async fn userinfo(caller: Principal) -> Json<UserInfo> {
         is_admin: caller.is_admin(),
         auth_method: caller.auth_method(),
         org_id: caller.org_id,
-        org_name: caller.org_name,
-        groups: caller.groups,
+        org_name: caller.org_name.to_string(),
+        groups: caller.groups.to_vec(),
     })
 }
 

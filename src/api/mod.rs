@@ -16,10 +16,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route(
-            "/healthz",
-            get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),
-        )
+        .route("/healthz", get(healthz))
         .route("/localauth/login", post(identity::login))
         .route("/userinfo", get(identity::userinfo))
         .route(
@@ -49,6 +46,19 @@ pub fn router(state: AppState) -> Router {
             HeaderValue::from_static("no-store"),
         ))
         .with_state(state)
+}
+
+/// Liveness, and whether keys are verified from memory or (while the change feed between
+/// replicas is down) from the database.
+async fn healthz(
+    axum::extract::State(s): axum::extract::State<AppState>,
+) -> axum::Json<serde_json::Value> {
+    let key_cache = if s.keys.cache_is_trusted() {
+        "memory"
+    } else {
+        "database"
+    };
+    axum::Json(serde_json::json!({ "status": "ok", "key_cache": key_cache }))
 }
 
 impl FromRequestParts<AppState> for Principal {

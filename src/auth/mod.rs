@@ -15,6 +15,7 @@ use crate::{
 use axum::http::{header, HeaderMap};
 use chrono::TimeDelta;
 pub use legacy::LegacyApiKey;
+use std::sync::Arc;
 use uuid::Uuid;
 
 pub const ADMIN_GROUP: &str = "admin";
@@ -33,7 +34,7 @@ pub enum Identity {
     },
     ApiKey {
         id: Uuid,
-        name: String,
+        name: Arc<str>,
     },
     LegacyApiKey,
 }
@@ -44,13 +45,14 @@ pub enum UserAuth {
     Session,
 }
 
-/// An authenticated caller. Its permissions are the union of its groups'.
+/// An authenticated caller. Its permissions are the union of its groups'. Cheap to clone:
+/// a cached key hands the same shared strings to every request that presents it.
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub org_id: Uuid,
-    pub org_name: String,
+    pub org_name: Arc<str>,
     pub identity: Identity,
-    pub groups: Vec<String>,
+    pub groups: Arc<[String]>,
 }
 
 impl Principal {
@@ -156,7 +158,7 @@ pub struct Authenticator {
     store: Store,
     keys: KeyService,
     legacy: Option<LegacyApiKey>,
-    legacy_org_name: String,
+    legacy_org_name: Arc<str>,
 }
 
 impl Authenticator {
@@ -166,6 +168,7 @@ impl Authenticator {
             Some((key, org_name)) => (Some(key), org_name),
             None => (None, String::new()),
         };
+        let legacy_org_name = Arc::from(legacy_org_name);
         Self {
             store,
             keys,
@@ -184,7 +187,7 @@ impl Authenticator {
                     org_id: legacy.org_id(),
                     org_name: self.legacy_org_name.clone(),
                     identity: Identity::LegacyApiKey,
-                    groups: vec![ADMIN_GROUP.to_owned()],
+                    groups: Arc::from([ADMIN_GROUP.to_owned()]),
                 }),
                 _ => Err(Error::Unauthenticated),
             },
@@ -255,14 +258,14 @@ impl Authenticator {
         let groups = store::identity::user_groups(&self.store, user.id).await?;
         Ok(Principal {
             org_id: user.org_id,
-            org_name: user.org_name,
+            org_name: Arc::from(user.org_name),
             identity: Identity::User {
                 id: user.id,
                 email: user.email,
                 name: user.name,
                 via,
             },
-            groups,
+            groups: Arc::from(groups),
         })
     }
 }
@@ -325,14 +328,14 @@ mod tests {
                 id: Uuid::nil(),
                 name: "bot".into(),
             },
-            groups: vec!["engineering".into()],
+            groups: Arc::from(["engineering".to_owned()]),
         };
         assert!(!p.is_admin());
         assert!(p.require_admin().is_err());
         assert_eq!(p.actor(), "bot");
         let legacy = Principal {
             identity: Identity::LegacyApiKey,
-            groups: vec![],
+            groups: Arc::from([]),
             ..p
         };
         assert!(legacy.is_admin());

@@ -1,6 +1,8 @@
 //! The key service: the one implementation of managed API keys. The bearer-auth middleware,
 //! the REST handlers and the web app's server functions all call this and nothing else.
 
+mod cache;
+mod feed;
 pub mod secret;
 mod usage;
 
@@ -10,7 +12,9 @@ use crate::{
     error::{Error, Result},
     store::{self, keys::KeyRecord, Store},
 };
+use cache::{CachedKey, KeyCache};
 use chrono::{DateTime, Utc};
+pub use feed::CHANNEL as CHANGE_CHANNEL;
 pub use secret::RawApiKey;
 use serde::{Deserialize, Serialize};
 use std::{sync::Arc, time::Duration};
@@ -82,17 +86,39 @@ pub struct KeyChanges {
 pub struct KeyService {
     store: Store,
     usage: Arc<Usage>,
+    cache: Arc<KeyCache>,
 }
 
 /// How often recorded key use is written to the database.
 const USAGE_FLUSH_EVERY: Duration = Duration::from_secs(1);
 
 impl KeyService {
-    /// Also starts the task that writes `last_used_at` in the background.
+    /// Also starts the background tasks: writing `last_used_at`, and on PostgreSQL following
+    /// key changes made by other replicas. Until that feed is up, every request reads the
+    /// database.
     pub fn new(store: Store) -> Self {
         let usage = Arc::new(Usage::default());
         usage::spawn_flusher(store.clone(), Arc::downgrade(&usage), USAGE_FLUSH_EVERY);
-        Self { store, usage }
+        let cache = match &store {
+            // One process owns an SQLite file: every change goes through this cache.
+            Store::Sqlite(_) => Arc::new(KeyCache::new(true)),
+            Store::Postgres(pool) => {
+                let cache = Arc::new(KeyCache::new(false));
+                feed::spawn(pool.clone(), Arc::downgrade(&cache));
+                cache
+            }
+        };
+        Self {
+            store,
+            usage,
+            cache,
+        }
+    }
+
+    /// Whether verification is currently served from memory (false while the change feed
+    /// between replicas is down).
+    pub fn cache_is_trusted(&self) -> bool {
+        self.cache.is_trusted()
     }
 
     pub async fn list(&self, caller: &Principal) -> Result<Vec<ApiKey>> {
@@ -148,6 +174,7 @@ impl KeyService {
             caller.actor(),
         )
         .await?;
+        self.cache.invalidate(record.row.id);
         Ok(record.into())
     }
 
@@ -175,15 +202,38 @@ impl KeyService {
             caller.actor(),
         )
         .await?;
+        self.cache.invalidate(record.row.id);
         tracing::info!(key = %record.row.name, active, actor = caller.actor(), "API key status set");
         Ok(record.into())
     }
 
     /// Who a presented key belongs to. Unknown and deactivated keys fail alike, so a caller
-    /// cannot probe which keys exist.
-    #[tracing::instrument(skip_all)]
+    /// cannot probe which keys exist. The hot path: a hash and a map lookup, no database.
     pub async fn verify(&self, key: &RawApiKey) -> Result<Principal> {
-        let hash = key.hash();
+        let digest = key.digest();
+        let cached = match self.cache.get(&digest) {
+            Some(cached) => cached,
+            None => self.load(digest).await?,
+        };
+        if !cached.active {
+            return Err(Error::Unauthenticated);
+        }
+        self.usage.record(cached.id, store::now());
+        Ok(Principal {
+            org_id: cached.org_id,
+            org_name: cached.org_name.clone(),
+            identity: Identity::ApiKey {
+                id: cached.id,
+                name: cached.name.clone(),
+            },
+            groups: cached.groups.clone(),
+        })
+    }
+
+    /// Reads a key from the database and caches it, unless it changed meanwhile.
+    async fn load(&self, digest: [u8; 32]) -> Result<Arc<CachedKey>> {
+        let ticket = self.cache.ticket();
+        let hash = hex::encode(digest);
         let found = store::keys::by_hash(&self.store, &hash).await?;
         let Some(found) = found else {
             return Err(Error::Unauthenticated);
@@ -191,19 +241,19 @@ impl KeyService {
         // The index already matched the hash; comparing again in constant time costs nothing
         // and keeps the check independent of how the database compares strings.
         let same: bool = found.key_hash.as_bytes().ct_eq(hash.as_bytes()).into();
-        if !same || !store::keys::is_active(&found.status) {
+        if !same {
             return Err(Error::Unauthenticated);
         }
-        self.usage.record(found.id, store::now());
-        Ok(Principal {
+        let cached = Arc::new(CachedKey {
+            id: found.id,
             org_id: found.org_id,
-            org_name: found.org_name,
-            identity: Identity::ApiKey {
-                id: found.id,
-                name: found.name,
-            },
-            groups: found.groups,
-        })
+            org_name: Arc::from(found.org_name),
+            name: Arc::from(found.name),
+            groups: Arc::from(found.groups),
+            active: store::keys::is_active(&found.status),
+        });
+        self.cache.fill(ticket, digest, cached.clone());
+        Ok(cached)
     }
 
     /// Writes pending `last_used_at` updates now; called on graceful shutdown.

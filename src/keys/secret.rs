@@ -1,6 +1,6 @@
 //! The managed key format: `hpk_` + 43 base64url characters (32 random bytes).
 
-use crate::secret::{random_token, sha256_hex, SecretString};
+use crate::secret::{random_token, sha256, SecretString};
 
 pub const PREFIX: &str = "hpk_";
 /// `hpk_` (4) + base64url without padding of 32 bytes (43).
@@ -28,9 +28,14 @@ impl RawApiKey {
         well_formed.then(|| Self(SecretString::new(s.to_owned())))
     }
 
+    /// SHA-256 of the whole key: what the cache is keyed on.
+    pub fn digest(&self) -> [u8; 32] {
+        sha256(self.0.expose())
+    }
+
     /// Hex SHA-256 of the whole key: what the database stores and looks keys up by.
     pub fn hash(&self) -> String {
-        sha256_hex(self.0.expose())
+        hex::encode(self.digest())
     }
 
     /// The preview shown in lists: `hpk_` + 4 characters + 39 `*`.

@@ -220,6 +220,7 @@ pub async fn configure(
         } else {
             sqlx::query("UPDATE api_keys SET version = version + 1 WHERE id = $1")
                 .bind(id).execute(&mut *tx).await?;
+            (*tx).announce_key_change(id).await?;
             let after = fetch_record!(tx, org_id, id).ok_or_else(not_found)?;
             let event = audit::NewEvent {
                 org_id, at, actor,
@@ -267,6 +268,7 @@ pub async fn set_active(
                  version = version + 1 WHERE id = $4")
                 .bind(status).bind(by).bind(when).bind(id)
                 .execute(&mut *tx).await?;
+            (*tx).announce_key_change(id).await?;
             let event = audit::NewEvent {
                 org_id, at, actor, action,
                 target_type: "api_key",
@@ -291,6 +293,29 @@ pub async fn touch(store: &Store, uses: &[(Uuid, DateTime<Utc>)]) -> Result<(), 
         }
     });
     Ok(())
+}
+
+/// Tells other replicas that a key changed. Runs inside the changing transaction, so the
+/// announcement goes out only when the change commits. SQLite has one process: nothing to tell.
+pub(crate) trait AnnounceChange {
+    async fn announce_key_change(&mut self, id: Uuid) -> Result<(), sqlx::Error>;
+}
+
+impl AnnounceChange for sqlx::SqliteConnection {
+    async fn announce_key_change(&mut self, _id: Uuid) -> Result<(), sqlx::Error> {
+        Ok(())
+    }
+}
+
+impl AnnounceChange for sqlx::PgConnection {
+    async fn announce_key_change(&mut self, id: Uuid) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(crate::keys::CHANGE_CHANNEL)
+            .bind(id.to_string())
+            .execute(self)
+            .await?;
+        Ok(())
+    }
 }
 
 pub fn is_active(status: &str) -> bool {

@@ -122,7 +122,7 @@ impl Gateway for WebGateway {
                     crate::auth::Identity::User { email, .. } => Some(email.clone()),
                     _ => None,
                 },
-                org_name: p.org_name.clone(),
+                org_name: p.org_name.to_string(),
                 is_admin: p.is_admin(),
             })),
             Err(UiError::Unauthenticated) => Ok(None),

@@ -26,6 +26,8 @@ pub struct TestApp {
     /// The SQLite file, to scan its bytes for secrets.
     pub sqlite_path: Option<PathBuf>,
     pub admin_token: String,
+    /// Replicas share the first app's database and leave it to that one to drop.
+    owns_database: bool,
     _dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     done: Option<tokio::task::JoinHandle<()>>,
@@ -70,6 +72,17 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let (database_url, sqlite_path) = fresh_database(backend, dir.path()).await;
+    start(backend, dir, database_url, sqlite_path, true, adjust).await
+}
+
+async fn start(
+    backend: Backend,
+    dir: tempfile::TempDir,
+    database_url: String,
+    sqlite_path: Option<PathBuf>,
+    owns_database: bool,
+    adjust: impl FnOnce(&mut ServeConfig),
+) -> TestApp {
     let mut config = ServeConfig {
         listen: "127.0.0.1:0".parse().expect("address"),
         database_url: Some(SecretString::new(database_url.clone())),
@@ -100,6 +113,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut ServeConf
         database_url,
         sqlite_path,
         admin_token: String::new(),
+        owns_database,
         _dir: dir,
         stop: Some(stop),
         done: Some(done),
@@ -109,6 +123,20 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut ServeConf
 }
 
 impl TestApp {
+    /// Another gateway process on the same database, as behind a load balancer.
+    pub async fn spawn_replica(&self) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        start(
+            self.backend,
+            dir,
+            self.database_url.clone(),
+            self.sqlite_path.clone(),
+            false,
+            |_| {},
+        )
+        .await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
@@ -235,7 +263,7 @@ impl TestApp {
         if let Some(done) = self.done.take() {
             let _ = done.await;
         }
-        if self.backend == Backend::Postgres {
+        if self.backend == Backend::Postgres && self.owns_database {
             let pool = sqlx::PgPool::connect(&postgres_admin_url())
                 .await
                 .expect("connect");

@@ -6,6 +6,7 @@ mod auth;
 mod helpers;
 mod identity;
 mod keys;
+mod replicas;
 mod secrets;
 mod startup;
 mod web;

@@ -1,0 +1,212 @@
+//! The in-memory view of keys that makes verification a hash and a map lookup.
+//!
+//! Coherence: every change to a key invalidates it here (locally at once, on other replicas
+//! through the change feed). A fill that read the database before an invalidation must not
+//! bring the old state back afterwards, so fills are dropped whenever the generation moved
+//! while they were in flight. While the feed is down the cache is not trusted at all and every
+//! request goes to the database.
+
+use std::{
+    collections::HashMap,
+    hash::{BuildHasher, Hasher},
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, RwLock,
+    },
+};
+use uuid::Uuid;
+
+/// What verification needs about a key, shared by every request that presents it.
+#[derive(Debug)]
+pub struct CachedKey {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub org_name: Arc<str>,
+    pub name: Arc<str>,
+    pub groups: Arc<[String]>,
+    pub active: bool,
+}
+
+#[derive(Default)]
+struct Maps {
+    by_hash: HashMap<[u8; 32], Arc<CachedKey>, DigestHasher>,
+    hash_of: HashMap<Uuid, [u8; 32]>,
+}
+
+/// Keys of `by_hash` are SHA-256 digests of server-generated secrets: already uniformly
+/// distributed, and nobody outside can choose which ones are stored, so their first eight
+/// bytes are as good a hash as SipHash and cost nothing.
+#[derive(Default, Clone, Copy)]
+struct DigestHasher;
+
+impl BuildHasher for DigestHasher {
+    type Hasher = FirstBytes;
+    fn build_hasher(&self) -> FirstBytes {
+        FirstBytes(0)
+    }
+}
+
+struct FirstBytes(u64);
+
+impl Hasher for FirstBytes {
+    fn write(&mut self, bytes: &[u8]) {
+        // `[u8; 32]` hashes as its length first, then the bytes: keep the bytes.
+        if bytes.len() >= 8 {
+            let mut first = [0u8; 8];
+            first.copy_from_slice(&bytes[..8]);
+            self.0 = u64::from_ne_bytes(first);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub struct KeyCache {
+    maps: RwLock<Maps>,
+    generation: AtomicU64,
+    trusted: AtomicBool,
+}
+
+/// Proof of when a fill started: hand it back to [`KeyCache::fill`].
+#[derive(Clone, Copy)]
+pub struct FillTicket(u64);
+
+impl KeyCache {
+    /// `trusted` is false for a cache that must wait for its change feed before answering.
+    pub fn new(trusted: bool) -> Self {
+        Self {
+            maps: RwLock::new(Maps::default()),
+            generation: AtomicU64::new(0),
+            trusted: AtomicBool::new(trusted),
+        }
+    }
+
+    /// The cached key for a hash, when the cache may be believed.
+    pub fn get(&self, hash: &[u8; 32]) -> Option<Arc<CachedKey>> {
+        if !self.trusted.load(Ordering::Acquire) {
+            return None;
+        }
+        let maps = self.maps.read().unwrap_or_else(|e| e.into_inner());
+        maps.by_hash.get(hash).cloned()
+    }
+
+    /// Take before reading the database for a fill.
+    pub fn ticket(&self) -> FillTicket {
+        FillTicket(self.generation.load(Ordering::Acquire))
+    }
+
+    /// Stores what the database said, unless anything was invalidated since `ticket`.
+    pub fn fill(&self, ticket: FillTicket, hash: [u8; 32], key: Arc<CachedKey>) {
+        let mut maps = self.maps.write().unwrap_or_else(|e| e.into_inner());
+        // Checked under the write lock: invalidations bump the generation under it too.
+        if self.generation.load(Ordering::Acquire) != ticket.0
+            || !self.trusted.load(Ordering::Acquire)
+        {
+            return;
+        }
+        maps.hash_of.insert(key.id, hash);
+        maps.by_hash.insert(hash, key);
+    }
+
+    /// Forgets one key; its next use reads the database.
+    pub fn invalidate(&self, id: Uuid) {
+        let mut maps = self.maps.write().unwrap_or_else(|e| e.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        if let Some(hash) = maps.hash_of.remove(&id) {
+            maps.by_hash.remove(&hash);
+        }
+    }
+
+    /// The change feed is gone: forget everything and go to the database until it is back.
+    pub fn distrust(&self) {
+        let mut maps = self.maps.write().unwrap_or_else(|e| e.into_inner());
+        self.trusted.store(false, Ordering::Release);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        *maps = Maps::default();
+    }
+
+    /// The change feed is (re)established: changes from now on will reach us.
+    pub fn trust(&self) {
+        let mut maps = self.maps.write().unwrap_or_else(|e| e.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        *maps = Maps::default();
+        self.trusted.store(true, Ordering::Release);
+    }
+
+    pub fn is_trusted(&self) -> bool {
+        self.trusted.load(Ordering::Acquire)
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.maps
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .by_hash
+            .len()
+    }
+
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(active: bool) -> Arc<CachedKey> {
+        Arc::new(CachedKey {
+            id: Uuid::from_u128(7),
+            org_id: Uuid::nil(),
+            org_name: "o".into(),
+            name: "k".into(),
+            groups: Arc::from([]),
+            active,
+        })
+    }
+
+    #[test]
+    fn fill_then_hit_then_invalidate() {
+        let cache = KeyCache::new(true);
+        let t = cache.ticket();
+        cache.fill(t, [1; 32], key(true));
+        assert!(cache.get(&[1; 32]).is_some_and(|k| k.active));
+        cache.invalidate(Uuid::from_u128(7));
+        assert!(cache.get(&[1; 32]).is_none());
+    }
+
+    /// The race other gateways shipped: a fill reads "active", the key is deactivated and
+    /// invalidated, then the fill lands. It must not bring the key back.
+    #[test]
+    fn a_fill_in_flight_during_an_invalidation_is_dropped() {
+        let cache = KeyCache::new(true);
+        let ticket = cache.ticket(); // fill starts, reads the database: active
+        cache.invalidate(Uuid::from_u128(7)); // meanwhile: deactivated elsewhere
+        cache.fill(ticket, [1; 32], key(true)); // the stale fill arrives
+        assert!(cache.get(&[1; 32]).is_none());
+        // A fill that starts after the invalidation is kept.
+        let fresh = cache.ticket();
+        cache.fill(fresh, [1; 32], key(false));
+        assert!(cache.get(&[1; 32]).is_some_and(|k| !k.active));
+    }
+
+    #[test]
+    fn an_untrusted_cache_answers_nothing_and_keeps_nothing() {
+        let cache = KeyCache::new(true);
+        cache.fill(cache.ticket(), [1; 32], key(true));
+        cache.distrust();
+        assert!(cache.get(&[1; 32]).is_none());
+        cache.fill(cache.ticket(), [2; 32], key(true));
+        assert!(cache.is_empty());
+        let before_trust = cache.ticket();
+        cache.trust();
+        // A fill begun while untrusted may predate changes the feed never delivered.
+        cache.fill(before_trust, [3; 32], key(true));
+        assert!(cache.is_empty());
+        cache.fill(cache.ticket(), [3; 32], key(true));
+        assert_eq!(cache.len(), 1);
+    }
+}

@@ -1,0 +1,130 @@
+//! Several gateways on one PostgreSQL database behave as one.
+
+use crate::helpers::*;
+use reqwest::{Method, StatusCode};
+use std::time::{Duration, Instant};
+
+/// Polls until `path` answers `want` for `key`, or fails after `limit`. Returns how long it took.
+async fn until(app: &TestApp, key: &str, want: StatusCode, limit: Duration) -> Duration {
+    let start = Instant::now();
+    loop {
+        if app.status_with("/api/userinfo", key).await == want {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < limit,
+            "{} did not answer {want} within {limit:?}",
+            app.addr
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn wait_for_memory_cache(app: &TestApp) {
+    let start = Instant::now();
+    loop {
+        let (_, health) = app.call(Method::GET, "/api/healthz", None, None).await;
+        if health["key_cache"] == "memory" {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "key cache never went live: {health}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+const PROPAGATION_LIMIT: Duration = Duration::from_secs(1);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_on_one_replica_reach_the_other() {
+    let a = spawn_app(Backend::Postgres).await;
+    let b = a.spawn_replica().await;
+
+    // Created on A, used on B.
+    let (_, raw) = a.create_key("shared", &["admin"]).await;
+    assert_eq!(b.status_with("/api/userinfo", &raw).await, StatusCode::OK);
+    assert_eq!(a.status_with("/api/userinfo", &raw).await, StatusCode::OK);
+
+    // Deactivated on B: refused on A.
+    let (status, _) = b
+        .call(
+            Method::POST,
+            "/api/api-keys/shared/deactivate",
+            Some(&b.admin_token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        b.status_with("/api/userinfo", &raw).await,
+        StatusCode::UNAUTHORIZED
+    );
+    until(&a, &raw, StatusCode::UNAUTHORIZED, PROPAGATION_LIMIT).await;
+
+    // Activated on A: accepted on B again.
+    a.call(
+        Method::POST,
+        "/api/api-keys/shared/activate",
+        Some(&a.admin_token),
+        None,
+    )
+    .await;
+    until(&b, &raw, StatusCode::OK, PROPAGATION_LIMIT).await;
+
+    // Regrouped on A: B sees the new groups.
+    a.create_group("ops").await;
+    a.put(
+        "/api/api-keys/shared",
+        &a.admin_token,
+        serde_json::json!({"groups": ["ops"]}),
+    )
+    .await;
+    let start = Instant::now();
+    loop {
+        let (_, me) = b.get("/api/userinfo", &raw).await;
+        if me["groups"] == serde_json::json!(["ops"]) {
+            break;
+        }
+        assert!(
+            start.elapsed() < PROPAGATION_LIMIT,
+            "regroup did not reach B: {me}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_lost_its_listener_does_not_serve_stale_grants() {
+    let a = spawn_app(Backend::Postgres).await;
+    wait_for_memory_cache(&a).await;
+    let (key, raw) = a.create_key("cached", &["admin"]).await;
+    assert_eq!(a.status_with("/api/userinfo", &raw).await, StatusCode::OK);
+
+    // A change that announces nothing (as if its notification were lost) is not seen: the
+    // key is served from memory. This is what makes the rest of the test meaningful.
+    let db = sqlx::PgPool::connect(&a.database_url).await.unwrap();
+    sqlx::query("UPDATE api_keys SET status = 'deactivated' WHERE id = $1")
+        .bind(uuid::Uuid::parse_str(key["id"].as_str().unwrap()).unwrap())
+        .execute(&db)
+        .await
+        .unwrap();
+    assert_eq!(a.status_with("/api/userinfo", &raw).await, StatusCode::OK);
+
+    // Cut the listener's connection: whatever it may have missed, A must stop trusting what
+    // it cached, and so refuse the key from the database's answer.
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert_eq!(killed, [true], "exactly one listener to cut");
+    until(&a, &raw, StatusCode::UNAUTHORIZED, Duration::from_secs(3)).await;
+    db.close().await;
+    a.stop().await;
+}
