@@ -38,21 +38,31 @@ pub struct ServeConfig {
     #[arg(long, env = "HOOP_SECURE_COOKIES", default_value_t = false)]
     pub secure_cookies: bool,
 
+    /// Longest a script may run on a connection before it is cancelled.
+    #[arg(long, env = "HOOP_EXEC_TIMEOUT_SECS", default_value_t = 30)]
+    pub exec_timeout_secs: u64,
+
+    /// Most rows an exec returns; the output says where it was cut.
+    #[arg(long, env = "HOOP_EXEC_MAX_ROWS", default_value_t = 10_000)]
+    pub exec_max_rows: usize,
+
     /// Directory holding the built web client (`pkg/`) and public files.
     #[arg(long, env = "HOOP_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
 }
 
 impl ServeConfig {
+    /// The data directory: explicit, or the platform default.
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir.clone().unwrap_or_else(default_data_dir)
+    }
+
     /// The explicit URL, or a SQLite file under the data directory (created if missing).
     pub fn database_url(&self) -> anyhow::Result<SecretString> {
         if let Some(url) = &self.database_url {
             return Ok(url.clone());
         }
-        let dir = match &self.data_dir {
-            Some(d) => d.clone(),
-            None => default_data_dir(),
-        };
+        let dir = self.data_dir();
         std::fs::create_dir_all(&dir)
             .map_err(|e| anyhow::anyhow!("cannot create data directory {}: {e}", dir.display()))?;
         Ok(SecretString::new(format!(

@@ -57,6 +57,12 @@ name_type!(
     "group"
 );
 
+name_type!(
+    /// A connection's name, unique within its organization.
+    ConnectionName,
+    "connection"
+);
+
 impl GroupName {
     pub fn admin() -> Self {
         Self(crate::auth::ADMIN_GROUP.to_owned())
@@ -70,6 +76,17 @@ pub fn parse_groups(raw: &[String]) -> Result<Vec<GroupName>, Error> {
             "groups: at least one group is required".into(),
         ));
     }
+    let mut groups = raw
+        .iter()
+        .map(|g| GroupName::parse(g))
+        .collect::<Result<Vec<_>, _>>()?;
+    groups.sort();
+    groups.dedup();
+    Ok(groups)
+}
+
+/// Groups that may be empty (a connection without access groups is admin-only).
+pub fn parse_groups_allow_empty(raw: &[String]) -> Result<Vec<GroupName>, Error> {
     let mut groups = raw
         .iter()
         .map(|g| GroupName::parse(g))

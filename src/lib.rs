@@ -2,7 +2,9 @@
 
 pub mod api;
 pub mod auth;
+pub mod cli;
 pub mod config;
+pub mod connections;
 pub mod directory;
 pub mod domain;
 pub mod error;

@@ -1,5 +1,5 @@
 use clap::{Parser, Subcommand};
-use hoop::{config::ServeConfig, startup::Application};
+use hoop::{cli, config::ServeConfig, startup::Application};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -13,24 +13,37 @@ struct Cli {
 enum Command {
     /// Run the gateway: web app and REST API.
     Serve(ServeConfig),
+    /// Log in with an API key (or email and password) and save it in ~/.hoop/config.toml.
+    Login(cli::LoginArgs),
+    /// Run a script on a connection, as yourself.
+    Exec(cli::ExecArgs),
+    /// Administer API keys, connections and groups.
+    #[command(subcommand)]
+    Admin(cli::AdminCommand),
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(config) => serve(config).await,
+        Command::Serve(config) => {
+            // Only the server logs; the CLI's output is its answer.
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+                )
+                .with_writer(std::io::stderr)
+                .init();
+            serve(config).await.map_err(|e| format!("{e:#}"))
+        }
+        Command::Login(args) => cli::login(args).await.map_err(|e| e.to_string()),
+        Command::Exec(args) => cli::exec(args).await.map_err(|e| e.to_string()),
+        Command::Admin(command) => cli::admin(command).await.map_err(|e| e.to_string()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
+        Err(message) => {
+            eprintln!("error: {message}");
             std::process::ExitCode::FAILURE
         }
     }

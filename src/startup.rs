@@ -4,6 +4,7 @@ use crate::{
     api,
     auth::{password, session::Sessions, Authenticator, LegacyApiKey},
     config::ServeConfig,
+    connections::{ConnectionService, Limits},
     domain::{Email, GroupName},
     keys::KeyService,
     store::{self, identity::Org, Store},
@@ -11,7 +12,7 @@ use crate::{
 };
 use anyhow::Context;
 use axum::Router;
-use std::{future::Future, net::SocketAddr};
+use std::{future::Future, net::SocketAddr, time::Duration};
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 use uuid::Uuid;
@@ -22,6 +23,7 @@ pub struct AppState {
     pub store: Store,
     pub keys: KeyService,
     pub auth: Authenticator,
+    pub connections: ConnectionService,
 }
 
 pub struct Application {
@@ -60,10 +62,15 @@ impl Application {
 
         let keys = KeyService::new(store.clone());
         let auth = Authenticator::new(store.clone(), keys.clone(), legacy);
+        let limits = Limits {
+            timeout: Duration::from_secs(config.exec_timeout_secs.max(1)),
+            max_rows: config.exec_max_rows.max(1),
+        };
         let state = AppState {
             store: store.clone(),
             keys,
             auth,
+            connections: ConnectionService::new(store.clone(), limits),
         };
         let sessions = Sessions::new(&store)
             .await
@@ -103,6 +110,40 @@ impl Application {
     }
 }
 
+/// On the embedded default, a demo database and a `demo` connection to it (admins only), so a
+/// newcomer can run `hoop exec demo -i "SELECT * FROM customers"` at once.
+async fn seed_demo(store: &Store, org_id: Uuid, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    use sqlx::{sqlite::SqliteConnectOptions, ConnectOptions, Connection};
+    let path = data_dir.join("demo.db");
+    let mut db = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true)
+        .connect()
+        .await?;
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL,          email TEXT NOT NULL, country TEXT NOT NULL, plan TEXT NOT NULL);
+         INSERT OR IGNORE INTO customers VALUES
+           (1, 'Ada Lovelace', 'ada@example.com', 'GB', 'enterprise'),
+           (2, 'Grace Hopper', 'grace@example.com', 'US', 'pro'),
+           (3, 'Alan Turing', 'alan@example.com', 'GB', 'free'),
+           (4, 'Katherine Johnson', 'katherine@example.com', 'US', 'pro'),
+           (5, 'Edsger Dijkstra', 'edsger@example.com', 'NL', 'free');",
+    )
+    .execute(&mut db)
+    .await?;
+    db.close().await?;
+    let name = crate::domain::ConnectionName::parse("demo")?;
+    let target = path.to_string_lossy();
+    let demo = store::connections::NewConnection {
+        name: &name,
+        kind: "sqlite",
+        target: &target,
+        access_groups: &[GroupName::admin()],
+    };
+    store::connections::insert(store, org_id, demo, "bootstrap").await?;
+    Ok(())
+}
+
 /// On a database with no users, create the organization and the first admin from the
 /// configuration. With a legacy API_KEY the organization takes the key's id.
 async fn bootstrap(
@@ -138,6 +179,9 @@ async fn bootstrap(
             };
             store::identity::create_user(store, org.id, admin, "bootstrap").await?;
             tracing::info!(org = %org.id, "created the organization and its first admin");
+            if config.database_url.is_none() {
+                seed_demo(store, org.id, &config.data_dir()).await?;
+            }
         }
         (None, None) if legacy.is_some() => store::identity::ensure_org(store, &org).await?,
         (None, None) => tracing::warn!(

@@ -2,6 +2,7 @@
 //! neither parse credentials nor check permissions of their own for keys.
 
 mod audit;
+mod connections;
 mod identity;
 mod keys;
 
@@ -9,7 +10,7 @@ use crate::{auth::Credential, auth::Principal, error::Error, startup::AppState};
 use axum::{
     extract::{rejection::JsonRejection, FromRequest, FromRequestParts},
     http::{header, request::Parts, HeaderValue},
-    routing::{get, post},
+    routing::{get, post, put},
     Router,
 };
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -36,6 +37,20 @@ pub fn router(state: AppState) -> Router {
         .route("/api-keys/{name_or_id}/activate", post(keys::activate))
         .route("/api-keys/{name_or_id}/reactivate", post(keys::activate))
         .route("/audit", get(audit::list))
+        .route(
+            "/connections",
+            get(connections::list).post(connections::create),
+        )
+        .route(
+            "/connections/{name}",
+            put(connections::update).delete(connections::delete),
+        )
+        .route("/connections/{name}/exec", post(connections::exec))
+        .route(
+            "/sessions",
+            get(connections::sessions).post(connections::create_session),
+        )
+        .route("/sessions/{id}", get(connections::session))
         .fallback(|| async { Error::NotFound("no such API route".into()) })
         .method_not_allowed_fallback(|| async {
             Error::BadRequest("method not allowed on this route".into())

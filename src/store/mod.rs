@@ -4,6 +4,7 @@
 //! whichever pool the URL chose ([`on_pool!`], [`in_tx!`]). Each backend has its own migrations.
 
 pub mod audit;
+pub mod connections;
 pub mod identity;
 pub mod keys;
 

@@ -92,6 +92,8 @@ async fn start(
         org_name: "acme".into(),
         api_key: None,
         secure_cookies: false,
+        exec_timeout_secs: 30,
+        exec_max_rows: 10_000,
         site_root: dir.path().join("site"),
     };
     adjust(&mut config);

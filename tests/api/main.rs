@@ -3,6 +3,8 @@
 
 mod audit;
 mod auth;
+mod cli;
+pub mod connections;
 mod helpers;
 mod identity;
 mod keys;

@@ -56,6 +56,8 @@ async fn api_key_for_another_organization_stops_start_up() {
         org_name: "acme".into(),
         api_key: Some(hoop::secret::SecretString::new(LEGACY_KEY.into())),
         secure_cookies: false,
+        exec_timeout_secs: 30,
+        exec_max_rows: 10_000,
         site_root: "target/site".into(),
     };
     let err = hoop::startup::Application::build(&config)

@@ -1,0 +1,230 @@
+//! Connections (the databases the gateway reaches for its callers) and the sessions run on them.
+
+use super::{audit, identity::check_groups_exist, in_tx, is_unique_violation, on_pool, Store};
+use crate::{
+    domain::{ConnectionName, GroupName},
+    error::Error,
+};
+use chrono::{DateTime, Utc};
+use sqlx::FromRow;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct ConnectionRow {
+    pub id: Uuid,
+    pub name: String,
+    #[sqlx(rename = "type")]
+    pub kind: String,
+    pub target: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    #[sqlx(skip)]
+    pub access_groups: Vec<String>,
+}
+
+pub struct NewConnection<'a> {
+    pub name: &'a ConnectionName,
+    pub kind: &'a str,
+    pub target: &'a str,
+    pub access_groups: &'a [GroupName],
+}
+
+const COLUMNS: &str = "id, name, type, target, created_by, created_at";
+
+pub async fn list(store: &Store, org_id: Uuid) -> Result<Vec<ConnectionRow>, Error> {
+    let (mut rows, memberships): (Vec<ConnectionRow>, Vec<(Uuid, String)>) = on_pool!(store, pool => {
+        let rows = sqlx::query_as(&format!("SELECT {COLUMNS} FROM connections WHERE org_id = $1 ORDER BY name"))
+            .bind(org_id).fetch_all(pool).await?;
+        let memberships = sqlx::query_as(
+            "SELECT connection_id, group_name FROM connection_groups WHERE org_id = $1 ORDER BY group_name")
+            .bind(org_id).fetch_all(pool).await?;
+        (rows, memberships)
+    });
+    let mut by_conn: HashMap<Uuid, Vec<String>> = HashMap::new();
+    for (id, group) in memberships {
+        by_conn.entry(id).or_default().push(group);
+    }
+    for row in &mut rows {
+        row.access_groups = by_conn.remove(&row.id).unwrap_or_default();
+    }
+    Ok(rows)
+}
+
+pub async fn find(store: &Store, org_id: Uuid, name: &str) -> Result<Option<ConnectionRow>, Error> {
+    Ok(on_pool!(store, pool => {
+        let row: Option<ConnectionRow> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM connections WHERE org_id = $1 AND name = $2"))
+            .bind(org_id).bind(name).fetch_optional(pool).await?;
+        match row {
+            Some(mut row) => {
+                row.access_groups = sqlx::query_scalar(
+                    "SELECT group_name FROM connection_groups WHERE connection_id = $1 ORDER BY group_name")
+                    .bind(row.id).fetch_all(pool).await?;
+                Some(row)
+            }
+            None => None,
+        }
+    }))
+}
+
+pub async fn insert(
+    store: &Store,
+    org_id: Uuid,
+    new: NewConnection<'_>,
+    actor: &str,
+) -> Result<Uuid, Error> {
+    let id = Uuid::new_v4();
+    let at = super::now();
+    let event = audit::NewEvent {
+        org_id,
+        at,
+        actor,
+        action: "connection.created",
+        target_type: "connection",
+        target_id: id.to_string(),
+        target_name: new.name.as_str(),
+        details: serde_json::json!({ "type": new.kind, "access_groups": new.access_groups }),
+    };
+    in_tx!(store, tx => {
+        let known: Vec<String> = sqlx::query_scalar("SELECT name FROM groups WHERE org_id = $1")
+            .bind(org_id).fetch_all(&mut *tx).await?;
+        check_groups_exist(&known, new.access_groups)?;
+        sqlx::query(
+            "INSERT INTO connections (id, org_id, name, type, target, created_by, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(id).bind(org_id).bind(new.name.as_str()).bind(new.kind).bind(new.target)
+            .bind(actor).bind(at)
+            .execute(&mut *tx).await
+            .map_err(|e| duplicate(e, new.name.as_str()))?;
+        for g in new.access_groups {
+            sqlx::query("INSERT INTO connection_groups (connection_id, org_id, group_name) VALUES ($1, $2, $3)")
+                .bind(id).bind(org_id).bind(g.as_str()).execute(&mut *tx).await?;
+        }
+        audit::insert(&event).execute(&mut *tx).await?;
+    });
+    Ok(id)
+}
+
+/// Replaces a connection's settings; `new.name` may rename it.
+pub async fn update(
+    store: &Store,
+    org_id: Uuid,
+    id: Uuid,
+    new: NewConnection<'_>,
+    actor: &str,
+) -> Result<(), Error> {
+    let at = super::now();
+    let event = audit::NewEvent {
+        org_id,
+        at,
+        actor,
+        action: "connection.updated",
+        target_type: "connection",
+        target_id: id.to_string(),
+        target_name: new.name.as_str(),
+        details: serde_json::json!({ "type": new.kind, "access_groups": new.access_groups }),
+    };
+    in_tx!(store, tx => {
+        let known: Vec<String> = sqlx::query_scalar("SELECT name FROM groups WHERE org_id = $1")
+            .bind(org_id).fetch_all(&mut *tx).await?;
+        check_groups_exist(&known, new.access_groups)?;
+        sqlx::query("UPDATE connections SET name = $1, type = $2, target = $3 WHERE id = $4 AND org_id = $5")
+            .bind(new.name.as_str()).bind(new.kind).bind(new.target).bind(id).bind(org_id)
+            .execute(&mut *tx).await
+            .map_err(|e| duplicate(e, new.name.as_str()))?;
+        sqlx::query("DELETE FROM connection_groups WHERE connection_id = $1")
+            .bind(id).execute(&mut *tx).await?;
+        for g in new.access_groups {
+            sqlx::query("INSERT INTO connection_groups (connection_id, org_id, group_name) VALUES ($1, $2, $3)")
+                .bind(id).bind(org_id).bind(g.as_str()).execute(&mut *tx).await?;
+        }
+        audit::insert(&event).execute(&mut *tx).await?;
+    });
+    Ok(())
+}
+
+pub async fn delete(
+    store: &Store,
+    org_id: Uuid,
+    row: &ConnectionRow,
+    actor: &str,
+) -> Result<(), Error> {
+    let event = audit::NewEvent {
+        org_id,
+        at: super::now(),
+        actor,
+        action: "connection.deleted",
+        target_type: "connection",
+        target_id: row.id.to_string(),
+        target_name: &row.name,
+        details: serde_json::json!({}),
+    };
+    in_tx!(store, tx => {
+        sqlx::query("DELETE FROM connections WHERE id = $1 AND org_id = $2")
+            .bind(row.id).bind(org_id).execute(&mut *tx).await?;
+        audit::insert(&event).execute(&mut *tx).await?;
+    });
+    Ok(())
+}
+
+fn duplicate(e: sqlx::Error, name: &str) -> Error {
+    if is_unique_violation(&e) {
+        Error::Conflict(format!("a connection named {name} already exists"))
+    } else {
+        e.into()
+    }
+}
+
+#[derive(Debug, Clone, FromRow, serde::Serialize)]
+pub struct SessionRow {
+    pub id: Uuid,
+    pub actor: String,
+    #[serde(skip)]
+    pub actor_id: String,
+    pub auth_method: String,
+    pub connection: String,
+    pub script: String,
+    pub status: String,
+    pub exit_code: i64,
+    pub execution_time_ms: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+const SESSION_COLUMNS: &str =
+    "id, actor, actor_id, auth_method, connection, script, status, exit_code, execution_time_ms, created_at";
+
+pub async fn insert_session(store: &Store, org_id: Uuid, s: &SessionRow) -> Result<(), Error> {
+    on_pool!(store, pool => sqlx::query(&format!(
+        "INSERT INTO sessions (org_id, {SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"))
+        .bind(org_id).bind(s.id).bind(&s.actor).bind(&s.actor_id).bind(&s.auth_method)
+        .bind(&s.connection).bind(&s.script).bind(&s.status).bind(s.exit_code)
+        .bind(s.execution_time_ms).bind(s.created_at)
+        .execute(pool).await.map(|_| ()))?;
+    Ok(())
+}
+
+/// Newest first; only `actor_id`'s when given.
+pub async fn list_sessions(
+    store: &Store,
+    org_id: Uuid,
+    actor_id: Option<&str>,
+    limit: i64,
+) -> Result<Vec<SessionRow>, Error> {
+    Ok(on_pool!(store, pool => sqlx::query_as(&format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions WHERE org_id = $1 AND ($2 IS NULL OR actor_id = $2) \
+         ORDER BY created_at DESC LIMIT $3"))
+        .bind(org_id).bind(actor_id).bind(limit)
+        .fetch_all(pool).await)?)
+}
+
+pub async fn get_session(
+    store: &Store,
+    org_id: Uuid,
+    id: Uuid,
+) -> Result<Option<SessionRow>, Error> {
+    Ok(on_pool!(store, pool => sqlx::query_as(&format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions WHERE org_id = $1 AND id = $2"))
+        .bind(org_id).bind(id)
+        .fetch_optional(pool).await)?)
+}

@@ -1,0 +1,418 @@
+//! Connections, exec and sessions over REST, on both stores, with SQLite and PostgreSQL targets.
+
+use crate::both_backends;
+use crate::helpers::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::path::Path;
+
+both_backends!(
+    connections_are_scoped_by_group,
+    exec_runs_as_the_caller_and_is_recorded,
+    connection_admin_rejects_bad_input,
+    exec_on_a_postgres_target,
+);
+
+/// A SQLite database with a small table, as an exec target.
+pub async fn sqlite_target(dir: &Path, name: &str) -> String {
+    use sqlx::{sqlite::SqliteConnectOptions, ConnectOptions};
+    let path = dir.join(format!("{name}.db"));
+    let mut db = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true)
+        .connect()
+        .await
+        .unwrap();
+    sqlx::raw_sql(&format!(
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, label TEXT, price REAL, note TEXT);
+         INSERT INTO items VALUES (1, '{name} one', 1.5, NULL), (2, 'tab\there', 2.0, 'line\nbreak'), (3, 'three', 3.25, 'x');"
+    ))
+    .execute(&mut db)
+    .await
+    .unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+/// A PostgreSQL database of its own with a small table; returns its URL.
+pub async fn postgres_target() -> String {
+    let admin = postgres_admin_url();
+    let name = format!("hoop_test_target_{}", uuid::Uuid::new_v4().simple());
+    let pool = sqlx::PgPool::connect(&admin).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE accounts (id int PRIMARY KEY, owner text, balance numeric(10,2), opened date);
+         INSERT INTO accounts VALUES (1, 'ada', 10.50, '2024-01-02'), (2, 'grace', NULL, '2024-03-04');",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    url
+}
+
+async fn make_connection(app: &TestApp, name: &str, kind: &str, target: &str, groups: &[&str]) {
+    let body = json!({"name": name, "type": kind, "target": target, "access_groups": groups});
+    let (status, answer) = app.post("/api/connections", &app.admin_token, body).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+}
+
+async fn exec(app: &TestApp, token: &str, conn: &str, script: &str) -> (StatusCode, Value) {
+    app.post(
+        &format!("/api/connections/{conn}/exec"),
+        token,
+        json!({"script": script}),
+    )
+    .await
+}
+
+async fn connections_are_scoped_by_group(app: &TestApp) {
+    let dir = tempfile::tempdir().unwrap();
+    app.create_group("engineering").await;
+    app.create_group("payments").await;
+    make_connection(
+        app,
+        "eng-db",
+        "sqlite",
+        &sqlite_target(dir.path(), "eng").await,
+        &["engineering"],
+    )
+    .await;
+    make_connection(
+        app,
+        "pay-db",
+        "sqlite",
+        &sqlite_target(dir.path(), "pay").await,
+        &["payments"],
+    )
+    .await;
+    make_connection(
+        app,
+        "ops-db",
+        "sqlite",
+        &sqlite_target(dir.path(), "ops").await,
+        &[],
+    )
+    .await;
+    let (_, eng) = app.create_key("eng-bot", &["engineering"]).await;
+
+    let (status, list) = app.get("/api/connections", &eng).await;
+    assert_eq!(status, StatusCode::OK);
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["name"], "eng-db");
+    assert!(
+        list[0].get("target").is_none(),
+        "targets are for admins only: {}",
+        list[0]
+    );
+
+    let (_, all) = app.get("/api/connections", &app.admin_token).await;
+    let names: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["eng-db", "ops-db", "pay-db"]);
+    assert!(all[0]["target"].as_str().unwrap().ends_with("eng.db"));
+    assert_eq!(all[0]["access_groups"], json!(["engineering"]));
+
+    let (status, ok) = exec(
+        app,
+        &eng,
+        "eng-db",
+        "SELECT id, label FROM items ORDER BY id",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{ok}");
+    assert_eq!(ok["output_status"], "success");
+    assert_eq!(ok["exit_code"], 0);
+    assert_eq!(
+        ok["output"],
+        "id\tlabel\n1\teng one\n2\ttab\\there\n3\tthree\n"
+    );
+    for conn in ["pay-db", "ops-db"] {
+        let (status, body) = exec(app, &eng, conn, "SELECT 1").await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{conn}");
+        assert!(body["message"].as_str().unwrap().contains(conn), "{body}");
+    }
+    let (status, body) = exec(app, &eng, "pay-db", "SELECT 1").await;
+    assert!(
+        body["message"].as_str().unwrap().contains("payments"),
+        "{status} {body}"
+    );
+    assert_eq!(
+        exec(app, &eng, "nope", "SELECT 1").await.0,
+        StatusCode::NOT_FOUND
+    );
+    // Admins reach everything.
+    assert_eq!(
+        exec(app, &app.admin_token, "ops-db", "SELECT 1").await.1["output_status"],
+        "success"
+    );
+}
+
+async fn exec_runs_as_the_caller_and_is_recorded(app: &TestApp) {
+    let dir = tempfile::tempdir().unwrap();
+    app.create_group("engineering").await;
+    make_connection(
+        app,
+        "eng-db",
+        "sqlite",
+        &sqlite_target(dir.path(), "eng").await,
+        &["engineering"],
+    )
+    .await;
+    let (_, a) = app.create_key("bot-a", &["engineering"]).await;
+    let (_, b) = app.create_key("bot-b", &["engineering"]).await;
+
+    let (_, failed) = exec(app, &a, "eng-db", "SELECT * FROM missing_table").await;
+    assert_eq!(failed["output_status"], "failed");
+    assert_eq!(failed["exit_code"], 1);
+    assert!(
+        failed["output"].as_str().unwrap().contains("no such table"),
+        "{failed}"
+    );
+
+    // An empty script is a client error, not a session.
+    assert_eq!(
+        exec(app, &a, "eng-db", "  ").await.0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let (_, nulls) = exec(app, &a, "eng-db", "SELECT note FROM items ORDER BY id").await;
+    assert_eq!(nulls["output"], "note\nNULL\nline\\nbreak\nx\n");
+    let (_, write) = exec(app, &a, "eng-db", "UPDATE items SET price = price + 1").await;
+    assert_eq!(write["output"], "(3 rows affected)\n");
+    // The published exec route: POST /api/sessions.
+    let (status, via_sessions) = app
+        .post(
+            "/api/sessions",
+            &b,
+            json!({"connection": "eng-db", "script": "SELECT count(*) AS n FROM items"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(via_sessions["output"], "n\n3\n");
+    assert!(via_sessions["execution_time_ms"].is_u64());
+
+    let (_, mine) = app.get("/api/sessions", &a).await;
+    let mine = mine.as_array().unwrap();
+    assert_eq!(mine.len(), 3, "bot-a sees its own sessions only");
+    assert!(mine.iter().all(|s| s["actor"] == "bot-a"
+        && s["auth_method"] == "api_key"
+        && s["connection"] == "eng-db"));
+    assert_eq!(mine[2]["status"], "failed");
+    assert_eq!(mine[2]["script"], "SELECT * FROM missing_table");
+    let (_, everyone) = app.get("/api/sessions", &app.admin_token).await;
+    assert_eq!(everyone.as_array().unwrap().len(), 4);
+
+    let b_session = via_sessions["session_id"].as_str().unwrap();
+    assert_eq!(
+        app.get(&format!("/api/sessions/{b_session}"), &b).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get(&format!("/api/sessions/{b_session}"), &a).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get(&format!("/api/sessions/{b_session}"), &app.admin_token)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get("/api/sessions/not-a-uuid", &a).await.0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+async fn connection_admin_rejects_bad_input(app: &TestApp) {
+    let dir = tempfile::tempdir().unwrap();
+    let target = sqlite_target(dir.path(), "t").await;
+    make_connection(app, "db", "sqlite", &target, &[]).await;
+    let cases = [
+        (
+            json!({"name": "db", "type": "sqlite", "target": target}),
+            StatusCode::CONFLICT,
+        ),
+        (
+            json!({"name": "bad name", "type": "sqlite", "target": target}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"name": "x", "type": "mysql", "target": target}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"name": "x", "type": "postgres", "target": "not a url"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"name": "x", "type": "sqlite", "target": ""}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"name": "x", "type": "sqlite", "target": target, "access_groups": ["ghosts"]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"name": "x", "type": "sqlite"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ];
+    for (body, want) in cases {
+        let (status, answer) = app
+            .post("/api/connections", &app.admin_token, body.clone())
+            .await;
+        assert_eq!(status, want, "{body} -> {answer}");
+    }
+    let (_, scoped) = app.create_key("scoped", &["admin"]).await;
+    app.put(
+        "/api/api-keys/scoped",
+        &app.admin_token,
+        json!({"groups": ["admin"]}),
+    )
+    .await;
+    app.create_group("eng").await;
+    let (_, eng) = app.create_key("eng", &["eng"]).await;
+    let body = json!({"name": "y", "type": "sqlite", "target": target});
+    assert_eq!(
+        app.post("/api/connections", &eng, body).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.put("/api/connections/db", &eng, json!({"name": "z"}))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.call(Method::DELETE, "/api/connections/db", Some(&eng), None)
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+
+    // Rename and share with a group; then delete.
+    let (status, renamed) = app
+        .put(
+            "/api/connections/db",
+            &scoped,
+            json!({"name": "db2", "access_groups": ["eng"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{renamed}");
+    assert_eq!(renamed["name"], "db2");
+    assert_eq!(
+        exec(app, &eng, "db2", "SELECT 1 AS one").await.1["output"],
+        "one\n1\n"
+    );
+    assert_eq!(
+        app.call(
+            Method::DELETE,
+            "/api/connections/db2",
+            Some(&app.admin_token),
+            None
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        exec(app, &eng, "db2", "SELECT 1").await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (_, events) = app.get("/api/audit", &app.admin_token).await;
+    let actions: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.contains(&"connection.created")
+            && actions.contains(&"connection.updated")
+            && actions.contains(&"connection.deleted")
+    );
+}
+
+async fn exec_on_a_postgres_target(app: &TestApp) {
+    let url = postgres_target().await;
+    app.create_group("finance").await;
+    make_connection(app, "ledger", "postgres", &url, &["finance"]).await;
+    let (_, key) = app.create_key("finance-bot", &["finance"]).await;
+    let (_, ok) = exec(
+        app,
+        &key,
+        "ledger",
+        "SELECT id, owner, balance, opened FROM accounts ORDER BY id",
+    )
+    .await;
+    assert_eq!(ok["output_status"], "success", "{ok}");
+    assert_eq!(
+        ok["output"],
+        "id\towner\tbalance\topened\n1\tada\t10.50\t2024-01-02\n2\tgrace\tNULL\t2024-03-04\n"
+    );
+    let (_, failed) = exec(app, &key, "ledger", "SELECT nope FROM accounts").await;
+    assert_eq!(failed["output_status"], "failed");
+    assert!(
+        failed["output"]
+            .as_str()
+            .unwrap()
+            .contains("column \"nope\" does not exist"),
+        "{failed}"
+    );
+    let (_, two) = exec(
+        app,
+        &key,
+        "ledger",
+        "UPDATE accounts SET owner = owner; SELECT count(*) AS n FROM accounts",
+    )
+    .await;
+    assert_eq!(two["output"], "(2 rows affected)\nn\n2\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_is_bounded_in_rows_and_time() {
+    let app = spawn_app_with(Backend::Sqlite, |c| {
+        c.exec_max_rows = 2;
+        c.exec_timeout_secs = 1;
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    make_connection(
+        &app,
+        "db",
+        "sqlite",
+        &sqlite_target(dir.path(), "t").await,
+        &[],
+    )
+    .await;
+    let (_, cut) = exec(
+        &app,
+        &app.admin_token,
+        "db",
+        "SELECT id FROM items ORDER BY id",
+    )
+    .await;
+    assert_eq!(
+        cut["output"],
+        "id\n1\n2\n(output cut at 2 rows: HOOP_EXEC_MAX_ROWS)\n"
+    );
+    let forever =
+        "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r) SELECT count(*) FROM r";
+    let (_, slow) = exec(&app, &app.admin_token, "db", forever).await;
+    assert_eq!(slow["output_status"], "failed");
+    assert!(
+        slow["output"].as_str().unwrap().contains("longer than 1 s"),
+        "{slow}"
+    );
+    app.stop().await;
+}
