@@ -4,7 +4,7 @@
 
 use crate::{
     error::UiError,
-    types::{CreatedKey, GroupView, KeyView, Me},
+    types::{ConnectionView, CreatedKey, GroupView, KeyView, Me},
 };
 use std::sync::Arc;
 
@@ -28,6 +28,9 @@ pub trait Gateway: Send + Sync + 'static {
 
     async fn list_groups(&self) -> Result<Vec<GroupView>>;
     async fn create_group(&self, name: String) -> Result<GroupView>;
+
+    /// The connections the caller can reach.
+    async fn list_connections(&self) -> Result<Vec<ConnectionView>>;
 }
 
 pub type SharedGateway = Arc<dyn Gateway>;

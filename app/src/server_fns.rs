@@ -3,7 +3,7 @@
 
 use crate::{
     error::UiError,
-    types::{CreatedKey, GroupView, KeyView, Me},
+    types::{ConnectionView, CreatedKey, GroupView, KeyView, Me},
 };
 use leptos::prelude::*;
 
@@ -130,6 +130,11 @@ pub async fn list_groups() -> Result<Vec<GroupView>, UiError> {
 #[server(prefix = "/ui/fn", endpoint = "create_group")]
 pub async fn create_group(name: String) -> Result<GroupView, UiError> {
     answer(gateway()?.create_group(name).await)
+}
+
+#[server(prefix = "/ui/fn", endpoint = "list_connections")]
+pub async fn list_connections() -> Result<Vec<ConnectionView>, UiError> {
+    answer(gateway()?.list_connections().await)
 }
 
 #[cfg(test)]

@@ -50,6 +50,14 @@ impl std::fmt::Debug for CreatedKey {
     }
 }
 
+/// A connection the caller can reach. Never its target: that may hold a password.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectionView {
+    pub name: String,
+    pub kind: String,
+    pub access_groups: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupView {
     pub name: String,

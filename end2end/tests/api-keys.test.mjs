@@ -161,12 +161,22 @@ describe('API keys in the web app', () => {
     const dev = await newPage(browser);
     await logIn(dev, gw.base, { email: 'dev@example.com', password: 'dev password' });
     assert.equal(await dev.getByRole('link', { name: 'API Keys' }).count(), 0);
+    await dev.getByRole('heading', { name: 'No connections for you yet' }).waitFor();
     const response = await dev.goto(`${gw.base}/settings/api-keys`);
     assert.equal(response.status(), 403);
     await dev.getByRole('heading', { name: /admins only/ }).waitFor();
     await screenshot(dev, 'forbidden');
     assert.deepEqual(dev.errors, []);
     await dev.context().close();
+  });
+
+  test('connections list what the caller can reach, with the CLI example', async () => {
+    await page.goto(`${gw.base}/connections`);
+    await hydrated(page);
+    const demo = page.locator('li.connection', { hasText: 'demo' });
+    await demo.getByText('hoop exec demo -i "SELECT 1"').waitFor();
+    await demo.getByText('Groups: admin').waitFor();
+    await screenshot(page, 'connections');
   });
 
   test('no script errors on any page', () => {

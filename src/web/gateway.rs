@@ -12,7 +12,7 @@ use crate::{
 use app::{
     error::UiError,
     gateway::{Gateway, Result},
-    types::{CreatedKey, GroupView, KeyView, Me, When},
+    types::{ConnectionView, CreatedKey, GroupView, KeyView, Me, When},
 };
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
@@ -228,6 +228,24 @@ impl Gateway for WebGateway {
                 other => ui_error(other),
             })?;
         Ok(GroupView { name: group.name })
+    }
+
+    async fn list_connections(&self) -> Result<Vec<ConnectionView>> {
+        let caller = self.caller().await?;
+        let list = self
+            .state
+            .connections
+            .list(&caller)
+            .await
+            .map_err(ui_error)?;
+        Ok(list
+            .into_iter()
+            .map(|c| ConnectionView {
+                name: c.name,
+                kind: c.kind,
+                access_groups: c.access_groups,
+            })
+            .collect())
     }
 }
 

@@ -2,7 +2,7 @@
 //! server redirects them to /login first.
 
 use crate::{
-    server_fns::{get_me, Logout},
+    server_fns::{get_me, list_connections, Logout},
     types::Me,
 };
 use leptos::prelude::*;
@@ -80,10 +80,50 @@ pub fn Home() -> impl IntoView {
 
 #[component]
 pub fn ConnectionsPage() -> impl IntoView {
+    let connections = OnceResource::new(list_connections());
     view! {
-        <header class="page-header"><h1>"Connections"</h1></header>
-        <section class="panel empty">
-            <p>"Connections you can reach will be listed here."</p>
-        </section>
+        <header class="page-header">
+            <div>
+                <h1>"Connections"</h1>
+                <p class="muted">"The databases you can reach through the gateway."</p>
+            </div>
+        </header>
+        <Suspense fallback=|| view! { <p class="loading">"Loading connections…"</p> }>
+            {move || Suspend::new(async move {
+                match connections.await {
+                    Ok(list) if list.is_empty() => view! {
+                        <section class="panel empty">
+                            <h2>"No connections for you yet"</h2>
+                            <p>"An admin can share a connection with one of your groups."</p>
+                        </section>
+                    }.into_any(),
+                    Ok(list) => view! {
+                        <ul class="connection-list">
+                            {list.into_iter().map(|c| {
+                                let example = format!("hoop exec {} -i \"SELECT 1\"", c.name);
+                                view! {
+                                    <li class="panel connection">
+                                        <div class="connection-head">
+                                            <h2>{c.name.clone()}</h2>
+                                            <span class="chip">{c.kind}</span>
+                                        </div>
+                                        <p class="muted small">
+                                            "Groups: "
+                                            {if c.access_groups.is_empty() {
+                                                "admins only".to_owned()
+                                            } else {
+                                                c.access_groups.join(", ")
+                                            }}
+                                        </p>
+                                        <code class="example">{example}</code>
+                                    </li>
+                                }
+                            }).collect_view()}
+                        </ul>
+                    }.into_any(),
+                    Err(e) => view! { <p class="form-error">{e.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
     }
 }
