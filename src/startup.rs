@@ -92,6 +92,17 @@ impl Application {
         })
     }
 
+    /// What the handlers share (the benchmarks seed their store through it).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves `extra` beside the gateway's own routes (benchmarks compare against it).
+    pub fn merge(mut self, extra: Router) -> Self {
+        self.router = self.router.merge(extra);
+        self
+    }
+
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
     }

@@ -4,6 +4,7 @@
 mod audit;
 mod connections;
 mod identity;
+pub use identity::userinfo;
 mod keys;
 
 use crate::{auth::Credential, auth::Principal, error::Error, startup::AppState};

@@ -10,8 +10,8 @@ use std::{
     collections::HashMap,
     hash::{BuildHasher, Hasher},
     sync::{
-        atomic::{AtomicBool, AtomicU64, Ordering},
-        Arc, RwLock,
+        atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering},
+        Arc, Mutex, RwLock,
     },
 };
 use uuid::Uuid;
@@ -25,6 +25,46 @@ pub struct CachedKey {
     pub name: Arc<str>,
     pub groups: Arc<[String]>,
     pub active: bool,
+    /// Last use (unix ms) and what of it is already in the database: a request only stores an
+    /// integer, the flusher writes what changed.
+    used_ms: AtomicI64,
+    flushed_ms: AtomicI64,
+}
+
+impl CachedKey {
+    pub fn new(
+        id: Uuid,
+        org_id: Uuid,
+        org_name: Arc<str>,
+        name: Arc<str>,
+        groups: Arc<[String]>,
+        active: bool,
+    ) -> Self {
+        Self {
+            id,
+            org_id,
+            org_name,
+            name,
+            groups,
+            active,
+            used_ms: AtomicI64::new(0),
+            flushed_ms: AtomicI64::new(0),
+        }
+    }
+
+    /// Records a use. Reads before writing, so a busy key does not bounce its cache line
+    /// between cores on every request.
+    pub fn touch(&self, now_ms: i64) {
+        if self.used_ms.load(Ordering::Relaxed) < now_ms {
+            self.used_ms.fetch_max(now_ms, Ordering::Relaxed);
+        }
+    }
+
+    /// The use not yet written, if any; marks it written.
+    fn unflushed(&self) -> Option<(Uuid, i64)> {
+        let used = self.used_ms.load(Ordering::Relaxed);
+        (used > self.flushed_ms.swap(used, Ordering::Relaxed)).then_some((self.id, used))
+    }
 }
 
 #[derive(Default)]
@@ -66,6 +106,9 @@ pub struct KeyCache {
     maps: RwLock<Maps>,
     generation: AtomicU64,
     trusted: AtomicBool,
+    /// Uses of keys no longer in the map (evicted, or verified while the cache was not
+    /// trusted), waiting for the flusher.
+    orphan_uses: Mutex<Vec<(Uuid, i64)>>,
 }
 
 /// Proof of when a fill started: hand it back to [`KeyCache::fill`].
@@ -79,6 +122,32 @@ impl KeyCache {
             maps: RwLock::new(Maps::default()),
             generation: AtomicU64::new(0),
             trusted: AtomicBool::new(trusted),
+            orphan_uses: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Keeps the use of a key that is not (or no longer) in the map.
+    pub fn orphan_use(&self, key: &CachedKey) {
+        if let Some(usage) = key.unflushed() {
+            self.orphan_uses
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(usage);
+        }
+    }
+
+    /// Every use not yet written: the flusher's work list.
+    pub fn take_uses(&self) -> Vec<(Uuid, i64)> {
+        let mut uses =
+            std::mem::take(&mut *self.orphan_uses.lock().unwrap_or_else(|e| e.into_inner()));
+        let maps = self.maps.read().unwrap_or_else(|e| e.into_inner());
+        uses.extend(maps.by_hash.values().filter_map(|k| k.unflushed()));
+        uses
+    }
+
+    fn orphan_all(&self, maps: &Maps) {
+        for key in maps.by_hash.values() {
+            self.orphan_use(key);
         }
     }
 
@@ -97,16 +166,20 @@ impl KeyCache {
     }
 
     /// Stores what the database said, unless anything was invalidated since `ticket`.
-    pub fn fill(&self, ticket: FillTicket, hash: [u8; 32], key: Arc<CachedKey>) {
+    /// Returns whether it was kept.
+    pub fn fill(&self, ticket: FillTicket, hash: [u8; 32], key: Arc<CachedKey>) -> bool {
         let mut maps = self.maps.write().unwrap_or_else(|e| e.into_inner());
         // Checked under the write lock: invalidations bump the generation under it too.
         if self.generation.load(Ordering::Acquire) != ticket.0
             || !self.trusted.load(Ordering::Acquire)
         {
-            return;
+            return false;
         }
         maps.hash_of.insert(key.id, hash);
-        maps.by_hash.insert(hash, key);
+        if let Some(old) = maps.by_hash.insert(hash, key) {
+            self.orphan_use(&old);
+        }
+        true
     }
 
     /// Forgets one key; its next use reads the database.
@@ -114,7 +187,9 @@ impl KeyCache {
         let mut maps = self.maps.write().unwrap_or_else(|e| e.into_inner());
         self.generation.fetch_add(1, Ordering::AcqRel);
         if let Some(hash) = maps.hash_of.remove(&id) {
-            maps.by_hash.remove(&hash);
+            if let Some(key) = maps.by_hash.remove(&hash) {
+                self.orphan_use(&key);
+            }
         }
     }
 
@@ -123,6 +198,7 @@ impl KeyCache {
         let mut maps = self.maps.write().unwrap_or_else(|e| e.into_inner());
         self.trusted.store(false, Ordering::Release);
         self.generation.fetch_add(1, Ordering::AcqRel);
+        self.orphan_all(&maps);
         *maps = Maps::default();
     }
 
@@ -130,6 +206,7 @@ impl KeyCache {
     pub fn trust(&self) {
         let mut maps = self.maps.write().unwrap_or_else(|e| e.into_inner());
         self.generation.fetch_add(1, Ordering::AcqRel);
+        self.orphan_all(&maps);
         *maps = Maps::default();
         self.trusted.store(true, Ordering::Release);
     }
@@ -158,14 +235,31 @@ mod tests {
     use super::*;
 
     fn key(active: bool) -> Arc<CachedKey> {
-        Arc::new(CachedKey {
-            id: Uuid::from_u128(7),
-            org_id: Uuid::nil(),
-            org_name: "o".into(),
-            name: "k".into(),
-            groups: Arc::from([]),
+        Arc::new(CachedKey::new(
+            Uuid::from_u128(7),
+            Uuid::nil(),
+            "o".into(),
+            "k".into(),
+            Arc::from([]),
             active,
-        })
+        ))
+    }
+
+    #[test]
+    fn uses_are_collected_once_and_survive_eviction() {
+        let cache = KeyCache::new(true);
+        let k = key(true);
+        cache.fill(cache.ticket(), [1; 32], k.clone());
+        k.touch(1_000);
+        k.touch(900); // late and older: never moves back
+        assert_eq!(cache.take_uses(), [(Uuid::from_u128(7), 1_000)]);
+        assert!(
+            cache.take_uses().is_empty(),
+            "written uses are not written again"
+        );
+        k.touch(2_000);
+        cache.invalidate(Uuid::from_u128(7));
+        assert_eq!(cache.take_uses(), [(Uuid::from_u128(7), 2_000)]);
     }
 
     #[test]

@@ -19,7 +19,6 @@ pub use secret::RawApiKey;
 use serde::{Deserialize, Serialize};
 use std::{sync::Arc, time::Duration};
 use subtle::ConstantTimeEq;
-use usage::Usage;
 use uuid::Uuid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,7 +84,6 @@ pub struct KeyChanges {
 #[derive(Clone)]
 pub struct KeyService {
     store: Store,
-    usage: Arc<Usage>,
     cache: Arc<KeyCache>,
 }
 
@@ -97,8 +95,6 @@ impl KeyService {
     /// key changes made by other replicas. Until that feed is up, every request reads the
     /// database.
     pub fn new(store: Store) -> Self {
-        let usage = Arc::new(Usage::default());
-        usage::spawn_flusher(store.clone(), Arc::downgrade(&usage), USAGE_FLUSH_EVERY);
         let cache = match &store {
             // One process owns an SQLite file: every change goes through this cache.
             Store::Sqlite(_) => Arc::new(KeyCache::new(true)),
@@ -108,11 +104,8 @@ impl KeyService {
                 cache
             }
         };
-        Self {
-            store,
-            usage,
-            cache,
-        }
+        usage::spawn_flusher(store.clone(), Arc::downgrade(&cache), USAGE_FLUSH_EVERY);
+        Self { store, cache }
     }
 
     /// Whether verification is currently served from memory (false while the change feed
@@ -218,7 +211,7 @@ impl KeyService {
         if !cached.active {
             return Err(Error::Unauthenticated);
         }
-        self.usage.record(cached.id, store::now());
+        cached.touch(usage::now_ms());
         Ok(Principal {
             org_id: cached.org_id,
             org_name: cached.org_name.clone(),
@@ -244,21 +237,25 @@ impl KeyService {
         if !same {
             return Err(Error::Unauthenticated);
         }
-        let cached = Arc::new(CachedKey {
-            id: found.id,
-            org_id: found.org_id,
-            org_name: Arc::from(found.org_name),
-            name: Arc::from(found.name),
-            groups: Arc::from(found.groups),
-            active: store::keys::is_active(&found.status),
-        });
-        self.cache.fill(ticket, digest, cached.clone());
+        let cached = Arc::new(CachedKey::new(
+            found.id,
+            found.org_id,
+            Arc::from(found.org_name),
+            Arc::from(found.name),
+            Arc::from(found.groups),
+            store::keys::is_active(&found.status),
+        ));
+        if !self.cache.fill(ticket, digest, cached.clone()) && cached.active {
+            // Not kept (the cache is not trusted now): record this use the slow way.
+            cached.touch(usage::now_ms());
+            self.cache.orphan_use(&cached);
+        }
         Ok(cached)
     }
 
     /// Writes pending `last_used_at` updates now; called on graceful shutdown.
     pub async fn flush_usage(&self) {
-        usage::flush(&self.store, &self.usage).await;
+        usage::flush(&self.store, &self.cache).await;
     }
 
     async fn find(&self, caller: &Principal, name_or_id: &str) -> Result<KeyRecord> {

@@ -1,59 +1,66 @@
-//! `last_used_at` without a database write per request: uses are collected in memory and
-//! written in batches, at most one write per key per interval.
+//! `last_used_at` without a database write per request: a request stores the time in its
+//! cached key; every interval the flusher writes what changed, one write per key at most.
 
+use super::cache::KeyCache;
 use crate::store::{self, Store};
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use std::{
-    collections::HashMap,
-    sync::{Mutex, Weak},
-    time::Duration,
+    sync::{
+        atomic::{AtomicI64, Ordering},
+        Weak,
+    },
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
-use uuid::Uuid;
 
-#[derive(Default)]
-pub struct Usage {
-    pending: Mutex<HashMap<Uuid, DateTime<Utc>>>,
+/// Wall-clock milliseconds, refreshed by a ticker: reading it costs one load instead of a
+/// clock call on every request. Precise enough for "last used".
+static COARSE_NOW_MS: AtomicI64 = AtomicI64::new(0);
+const TICK: Duration = Duration::from_millis(10);
+
+fn precise_now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
-impl Usage {
-    pub fn record(&self, key_id: Uuid, at: DateTime<Utc>) {
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        let slot = pending.entry(key_id).or_insert(at);
-        if *slot < at {
-            *slot = at;
-        }
-    }
-
-    fn take(&self) -> Vec<(Uuid, DateTime<Utc>)> {
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        pending.drain().collect()
+pub fn now_ms() -> i64 {
+    match COARSE_NOW_MS.load(Ordering::Relaxed) {
+        0 => precise_now_ms(),
+        ms => ms,
     }
 }
 
-pub async fn flush(store: &Store, usage: &Usage) {
-    let uses = usage.take();
+pub async fn flush(store: &Store, cache: &KeyCache) {
+    let uses = cache.take_uses();
     if uses.is_empty() {
         return;
     }
-    if let Err(e) = store::keys::touch(store, &uses).await {
-        // Losing a usage timestamp is better than failing requests over it; put them back so
-        // the next flush retries.
-        tracing::warn!(error = %e, "could not record key use; will retry");
-        for (id, at) in uses {
-            usage.record(id, at);
-        }
+    let rows: Vec<_> = uses
+        .iter()
+        .filter_map(|(id, ms)| DateTime::from_timestamp_millis(*ms).map(|at| (*id, at)))
+        .collect();
+    if let Err(e) = store::keys::touch(store, &rows).await {
+        // Losing a usage timestamp is better than failing requests over it: the next use
+        // records it again.
+        tracing::warn!(error = %e, "could not record key use");
     }
 }
 
-/// Flushes every `every` until the service is dropped.
-pub fn spawn_flusher(store: Store, usage: Weak<Usage>, every: Duration) {
+/// Keeps the clock fresh and flushes every `every`, until the service is dropped.
+pub fn spawn_flusher(store: Store, cache: Weak<KeyCache>, every: Duration) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
+        let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_flush = tokio::time::Instant::now();
         loop {
             tick.tick().await;
-            let Some(usage) = usage.upgrade() else { break };
-            flush(&store, &usage).await;
+            COARSE_NOW_MS.store(precise_now_ms(), Ordering::Relaxed);
+            if last_flush.elapsed() < every {
+                continue;
+            }
+            last_flush = tokio::time::Instant::now();
+            let Some(cache) = cache.upgrade() else { break };
+            flush(&store, &cache).await;
         }
     });
 }

@@ -1,0 +1,102 @@
+//! Cost of verifying a managed key on the hot path, against the SHA-256 it cannot avoid.
+//! Run: `cargo bench --bench verify`. Results and machine: BENCHMARKS.md.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use futures_util::FutureExt;
+use hoop::{
+    auth::{Identity, Principal},
+    keys::{KeyService, NewApiKey, RawApiKey},
+    store::{self, identity::Org, Store},
+};
+use sha2::{Digest, Sha256};
+use std::{hint::black_box, sync::Arc};
+use uuid::Uuid;
+
+#[path = "support/seed.rs"]
+mod seed;
+
+const MANY: usize = 100_000;
+
+fn rss_kib() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4
+}
+
+/// A store with one org, `extra` keys inserted directly, and one key created by the service.
+async fn setup(dir: &std::path::Path, extra: usize) -> (KeyService, Vec<String>) {
+    let store = Store::connect(&format!("sqlite://{}", dir.join("bench.db").display()))
+        .await
+        .unwrap();
+    let org = Org {
+        id: Uuid::new_v4(),
+        name: "bench".into(),
+    };
+    store::identity::ensure_org(&store, &org).await.unwrap();
+    let admin = Principal {
+        org_id: org.id,
+        org_name: Arc::from("bench"),
+        identity: Identity::LegacyApiKey,
+        groups: Arc::from(["admin".to_owned()]),
+    };
+    let mut raws = seed::filler_keys(&store, org.id, extra).await.unwrap();
+    let service = KeyService::new(store);
+    let (_, raw) = service
+        .create(
+            &admin,
+            NewApiKey {
+                name: "bench-key".into(),
+                groups: vec!["admin".into()],
+            },
+        )
+        .await
+        .unwrap();
+    raws.push(raw.expose().to_owned());
+    (service, raws)
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _guard = rt.enter();
+    let sample = RawApiKey::generate().expose().to_owned();
+
+    c.bench_function("sha256 of a 47-byte key", |b| {
+        b.iter(|| Sha256::digest(black_box(sample.as_bytes())))
+    });
+
+    for extra in [10, MANY] {
+        let dir = tempfile::tempdir().unwrap();
+        let (service, raws) = rt.block_on(setup(dir.path(), extra));
+        let before = rss_kib();
+        for raw in &raws {
+            let key = RawApiKey::parse(raw).unwrap();
+            rt.block_on(service.verify(&key)).unwrap();
+        }
+        let after = rss_kib();
+        if extra == MANY {
+            eprintln!(
+                "cache fill: {} keys, RSS +{} KiB = {:.0} bytes per cached key",
+                raws.len(),
+                after.saturating_sub(before),
+                (after.saturating_sub(before) * 1024) as f64 / raws.len() as f64
+            );
+        }
+        let raw = raws.last().unwrap().clone();
+        c.bench_function(
+            &format!("verify, cache hit, {} keys cached", raws.len()),
+            |b| {
+                b.iter(|| {
+                    let key = RawApiKey::parse(black_box(&raw)).unwrap();
+                    service.verify(&key).now_or_never().unwrap().unwrap()
+                })
+            },
+        );
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
