@@ -5,7 +5,7 @@
 use axum::{routing::get, Router};
 use clap::Parser;
 use hoop::{
-    auth::{Identity, Principal},
+    auth::{Caller, Identity, Principal},
     config::ServeConfig,
     keys::NewApiKey,
     startup::Application,
@@ -33,12 +33,12 @@ async fn main() -> anyhow::Result<()> {
     let org = store::identity::first_org(&state.store)
         .await?
         .ok_or_else(|| anyhow::anyhow!("no org"))?;
-    let admin = Principal {
+    let admin = Principal::from(Caller {
         org_id: org.id,
         org_name: Arc::from(org.name.as_str()),
         identity: Identity::LegacyApiKey,
         groups: Arc::from(["admin".to_owned()]),
-    };
+    });
     seed::filler_keys(&state.store, org.id, args.keys).await?;
     let (_, raw) = state
         .keys

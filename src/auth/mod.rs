@@ -45,14 +45,30 @@ pub enum UserAuth {
     Session,
 }
 
-/// An authenticated caller. Its permissions are the union of its groups'. Cheap to clone:
-/// a cached key hands the same shared strings to every request that presents it.
+/// An authenticated caller. Its permissions are the union of its groups'. One shared
+/// allocation: a cached key hands the same one to every request that presents it.
 #[derive(Debug, Clone)]
-pub struct Principal {
+pub struct Principal(Arc<Caller>);
+
+#[derive(Debug)]
+pub struct Caller {
     pub org_id: Uuid,
     pub org_name: Arc<str>,
     pub identity: Identity,
     pub groups: Arc<[String]>,
+}
+
+impl From<Caller> for Principal {
+    fn from(caller: Caller) -> Self {
+        Self(Arc::new(caller))
+    }
+}
+
+impl std::ops::Deref for Principal {
+    type Target = Caller;
+    fn deref(&self) -> &Caller {
+        &self.0
+    }
 }
 
 impl Principal {
@@ -183,12 +199,12 @@ impl Authenticator {
             Credential::ApiKey(key) => self.keys.verify(key).await,
             Credential::Bearer(token) => self.user_by_token(token).await,
             Credential::Legacy(value) => match &self.legacy {
-                Some(legacy) if legacy.matches(value.expose()) => Ok(Principal {
+                Some(legacy) if legacy.matches(value.expose()) => Ok(Principal::from(Caller {
                     org_id: legacy.org_id(),
                     org_name: self.legacy_org_name.clone(),
                     identity: Identity::LegacyApiKey,
                     groups: Arc::from([ADMIN_GROUP.to_owned()]),
-                }),
+                })),
                 _ => Err(Error::Unauthenticated),
             },
             Credential::Session(user_id) => {
@@ -256,7 +272,7 @@ impl Authenticator {
 
     async fn user_principal(&self, user: UserRow, via: UserAuth) -> Result<Principal> {
         let groups = store::identity::user_groups(&self.store, user.id).await?;
-        Ok(Principal {
+        Ok(Principal::from(Caller {
             org_id: user.org_id,
             org_name: Arc::from(user.org_name),
             identity: Identity::User {
@@ -266,7 +282,7 @@ impl Authenticator {
                 via,
             },
             groups: Arc::from(groups),
-        })
+        }))
     }
 }
 
@@ -321,7 +337,7 @@ mod tests {
 
     #[test]
     fn admin_and_actor() {
-        let p = Principal {
+        let p = Principal::from(Caller {
             org_id: Uuid::nil(),
             org_name: "o".into(),
             identity: Identity::ApiKey {
@@ -329,15 +345,16 @@ mod tests {
                 name: "bot".into(),
             },
             groups: Arc::from(["engineering".to_owned()]),
-        };
+        });
         assert!(!p.is_admin());
         assert!(p.require_admin().is_err());
         assert_eq!(p.actor(), "bot");
-        let legacy = Principal {
+        let legacy = Principal::from(Caller {
+            org_id: p.org_id,
+            org_name: p.org_name.clone(),
             identity: Identity::LegacyApiKey,
             groups: Arc::from([]),
-            ..p
-        };
+        });
         assert!(legacy.is_admin());
         assert_eq!(legacy.actor(), LEGACY_ACTOR);
     }

@@ -6,6 +6,7 @@
 //! while they were in flight. While the feed is down the cache is not trusted at all and every
 //! request goes to the database.
 
+use crate::auth::Principal;
 use std::{
     collections::HashMap,
     hash::{BuildHasher, Hasher},
@@ -20,10 +21,8 @@ use uuid::Uuid;
 #[derive(Debug)]
 pub struct CachedKey {
     pub id: Uuid,
-    pub org_id: Uuid,
-    pub org_name: Arc<str>,
-    pub name: Arc<str>,
-    pub groups: Arc<[String]>,
+    /// Handed (as a reference count) to every request that presents the key.
+    pub principal: Principal,
     pub active: bool,
     /// Last use (unix ms) and what of it is already in the database: a request only stores an
     /// integer, the flusher writes what changed.
@@ -32,20 +31,10 @@ pub struct CachedKey {
 }
 
 impl CachedKey {
-    pub fn new(
-        id: Uuid,
-        org_id: Uuid,
-        org_name: Arc<str>,
-        name: Arc<str>,
-        groups: Arc<[String]>,
-        active: bool,
-    ) -> Self {
+    pub fn new(id: Uuid, principal: Principal, active: bool) -> Self {
         Self {
             id,
-            org_id,
-            org_name,
-            name,
-            groups,
+            principal,
             active,
             used_ms: AtomicI64::new(0),
             flushed_ms: AtomicI64::new(0),
@@ -151,7 +140,17 @@ impl KeyCache {
         }
     }
 
-    /// The cached key for a hash, when the cache may be believed.
+    /// Applies `f` to the cached key for a hash, when the cache may be believed. Working under
+    /// the read lock spares the hot path a reference count round trip.
+    pub fn get_with<R>(&self, hash: &[u8; 32], f: impl FnOnce(&CachedKey) -> R) -> Option<R> {
+        if !self.trusted.load(Ordering::Acquire) {
+            return None;
+        }
+        let maps = self.maps.read().unwrap_or_else(|e| e.into_inner());
+        maps.by_hash.get(hash).map(|k| f(k))
+    }
+
+    #[cfg(test)]
     pub fn get(&self, hash: &[u8; 32]) -> Option<Arc<CachedKey>> {
         if !self.trusted.load(Ordering::Acquire) {
             return None;
@@ -235,14 +234,16 @@ mod tests {
     use super::*;
 
     fn key(active: bool) -> Arc<CachedKey> {
-        Arc::new(CachedKey::new(
-            Uuid::from_u128(7),
-            Uuid::nil(),
-            "o".into(),
-            "k".into(),
-            Arc::from([]),
-            active,
-        ))
+        let principal = Principal::from(crate::auth::Caller {
+            org_id: Uuid::nil(),
+            org_name: "o".into(),
+            identity: crate::auth::Identity::ApiKey {
+                id: Uuid::from_u128(7),
+                name: "k".into(),
+            },
+            groups: Arc::from([]),
+        });
+        Arc::new(CachedKey::new(Uuid::from_u128(7), principal, active))
     }
 
     #[test]

@@ -7,7 +7,7 @@ pub mod secret;
 mod usage;
 
 use crate::{
-    auth::{Identity, Principal},
+    auth::{Caller, Identity, Principal},
     domain::{parse_groups, ApiKeyName},
     error::{Error, Result},
     store::{self, keys::KeyRecord, Store},
@@ -204,23 +204,13 @@ impl KeyService {
     /// cannot probe which keys exist. The hot path: a hash and a map lookup, no database.
     pub async fn verify(&self, key: &RawApiKey) -> Result<Principal> {
         let digest = key.digest();
-        let cached = match self.cache.get(&digest) {
-            Some(cached) => cached,
-            None => self.load(digest).await?,
-        };
-        if !cached.active {
-            return Err(Error::Unauthenticated);
+        if let Some(answer) = self.cache.get_with(&digest, admit) {
+            return answer;
         }
-        cached.touch(usage::now_ms());
-        Ok(Principal {
-            org_id: cached.org_id,
-            org_name: cached.org_name.clone(),
-            identity: Identity::ApiKey {
-                id: cached.id,
-                name: cached.name.clone(),
-            },
-            groups: cached.groups.clone(),
-        })
+        // Boxed: the database read is a large future, and inlining it would make every call,
+        // cache hits included, set up and move that much state.
+        let cached = Box::pin(self.load(digest)).await?;
+        admit(&cached)
     }
 
     /// Reads a key from the database and caches it, unless it changed meanwhile.
@@ -237,14 +227,17 @@ impl KeyService {
         if !same {
             return Err(Error::Unauthenticated);
         }
-        let cached = Arc::new(CachedKey::new(
-            found.id,
-            found.org_id,
-            Arc::from(found.org_name),
-            Arc::from(found.name),
-            Arc::from(found.groups),
-            store::keys::is_active(&found.status),
-        ));
+        let principal = Principal::from(Caller {
+            org_id: found.org_id,
+            org_name: Arc::from(found.org_name),
+            identity: Identity::ApiKey {
+                id: found.id,
+                name: Arc::from(found.name),
+            },
+            groups: Arc::from(found.groups),
+        });
+        let active = store::keys::is_active(&found.status);
+        let cached = Arc::new(CachedKey::new(found.id, principal, active));
         if !self.cache.fill(ticket, digest, cached.clone()) && cached.active {
             // Not kept (the cache is not trusted now): record this use the slow way.
             cached.touch(usage::now_ms());
@@ -263,4 +256,13 @@ impl KeyService {
             .await?
             .ok_or_else(|| Error::NotFound("API key not found".into()))
     }
+}
+
+/// The caller a known key stands for, if it is active; records the use.
+fn admit(key: &CachedKey) -> Result<Principal> {
+    if !key.active {
+        return Err(Error::Unauthenticated);
+    }
+    key.touch(usage::now_ms());
+    Ok(key.principal.clone())
 }
