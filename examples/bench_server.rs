@@ -1,7 +1,9 @@
 //! The gateway for HTTP benchmarks: `--keys N` filler keys in the store, one real key printed
-//! on stdout, and `/bench/userinfo`, the very handler of `/api/userinfo` fed a fixed caller
-//! without authentication, to measure what authentication costs. See BENCHMARKS.md.
+//! on stdout, and `/api/bench/userinfo`, the very handler of `/api/userinfo` behind the same
+//! layers but fed a fixed caller without authentication, to measure what authentication
+//! costs. See BENCHMARKS.md.
 
+use axum::response::IntoResponse;
 use axum::{routing::get, Router};
 use clap::Parser;
 use hoop::{
@@ -11,7 +13,7 @@ use hoop::{
     startup::Application,
     store,
 };
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 #[path = "../benches/support/seed.rs"]
 mod seed;
@@ -28,7 +30,22 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let app = Application::build(&args.serve).await?;
+    // The caller the unauthenticated route answers for, known once the store is set up.
+    let fixed: Arc<OnceLock<Principal>> = Arc::default();
+    let answer = fixed.clone();
+    let extra = Router::new().route(
+        "/bench/userinfo",
+        get(move || {
+            let caller = answer.get().cloned();
+            async move {
+                match caller {
+                    Some(c) => hoop::api::userinfo(c).await.into_response(),
+                    None => axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response(),
+                }
+            }
+        }),
+    );
+    let app = Application::build_with(&args.serve, extra).await?;
     let state = app.state().clone();
     let org = store::identity::first_org(&state.store)
         .await?
@@ -50,11 +67,7 @@ async fn main() -> anyhow::Result<()> {
             },
         )
         .await?;
-    let fixed = admin.clone();
-    let app = app.merge(Router::new().route(
-        "/bench/userinfo",
-        get(move || hoop::api::userinfo(fixed.clone())),
-    ));
+    let _ = fixed.set(admin);
     println!("{} {}", app.local_addr()?, raw.expose());
     app.run_until(async {
         let _ = tokio::signal::ctrl_c().await;

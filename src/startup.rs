@@ -34,6 +34,15 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: &ServeConfig) -> anyhow::Result<Self> {
+        Self::build_with(config, Router::new()).await
+    }
+
+    /// With `extra_api` routes under `/api`, behind exactly the layers the API has (the
+    /// benchmarks compare an unauthenticated handler against the real one this way).
+    pub async fn build_with(
+        config: &ServeConfig,
+        extra_api: Router<AppState>,
+    ) -> anyhow::Result<Self> {
         let legacy = config
             .api_key
             .as_ref()
@@ -76,7 +85,7 @@ impl Application {
             .await
             .context("setting up the session store")?;
         let router = Router::new()
-            .nest("/api", api::router(state.clone()))
+            .nest("/api", api::router(state.clone(), extra_api))
             .merge(web::router(config, state.clone()))
             .layer(sessions.layer(config.secure_cookies))
             .layer(TraceLayer::new_for_http());
@@ -95,12 +104,6 @@ impl Application {
     /// What the handlers share (the benchmarks seed their store through it).
     pub fn state(&self) -> &AppState {
         &self.state
-    }
-
-    /// Serves `extra` beside the gateway's own routes (benchmarks compare against it).
-    pub fn merge(mut self, extra: Router) -> Self {
-        self.router = self.router.merge(extra);
-        self
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {

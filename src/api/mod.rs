@@ -16,7 +16,8 @@ use axum::{
 };
 use tower_http::set_header::SetResponseHeaderLayer;
 
-pub fn router(state: AppState) -> Router {
+/// The REST API; `extra` joins it behind the same layers.
+pub fn router(state: AppState, extra: Router<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/localauth/login", post(identity::login))
@@ -52,6 +53,7 @@ pub fn router(state: AppState) -> Router {
             get(connections::sessions).post(connections::create_session),
         )
         .route("/sessions/{id}", get(connections::session))
+        .merge(extra)
         .fallback(|| async { Error::NotFound("no such API route".into()) })
         .method_not_allowed_fallback(|| async {
             Error::BadRequest("method not allowed on this route".into())

@@ -1,6 +1,8 @@
 //! The managed key format: `hpk_` + 43 base64url characters (32 random bytes).
 
-use crate::secret::{random_token, sha256, SecretString};
+use crate::secret::random_token;
+use sha2::{Digest, Sha256};
+use zeroize::Zeroize;
 
 pub const PREFIX: &str = "hpk_";
 /// `hpk_` (4) + base64url without padding of 32 bytes (43).
@@ -9,12 +11,16 @@ pub const LEN: usize = 47;
 const VISIBLE: usize = 8;
 
 /// A raw managed key. It exists only while a create request is answered and while a request
-/// is authenticated; it is never stored, logged or serialized.
-pub struct RawApiKey(SecretString);
+/// is authenticated; it is never stored, logged or serialized. Held inline (no allocation on
+/// the hot path) and wiped on drop.
+pub struct RawApiKey([u8; LEN]);
 
 impl RawApiKey {
     pub fn generate() -> Self {
-        Self(random_token(PREFIX))
+        let token = random_token(PREFIX);
+        let mut raw = [0u8; LEN];
+        raw.copy_from_slice(token.expose().as_bytes());
+        Self(raw)
     }
 
     /// `None` for anything that is not exactly the key format: such a value can never match a
@@ -25,12 +31,17 @@ impl RawApiKey {
             && body
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        well_formed.then(|| Self(SecretString::new(s.to_owned())))
+        if !well_formed {
+            return None;
+        }
+        let mut raw = [0u8; LEN];
+        raw.copy_from_slice(s.as_bytes());
+        Some(Self(raw))
     }
 
     /// SHA-256 of the whole key: what the cache is keyed on.
     pub fn digest(&self) -> [u8; 32] {
-        sha256(self.0.expose())
+        Sha256::digest(self.0).into()
     }
 
     /// Hex SHA-256 of the whole key: what the database stores and looks keys up by.
@@ -40,23 +51,25 @@ impl RawApiKey {
 
     /// The preview shown in lists: `hpk_` + 4 characters + 39 `*`.
     pub fn masked(&self) -> String {
-        let s = self.0.expose();
-        format!("{}{}", &s[..VISIBLE], "*".repeat(LEN - VISIBLE))
+        format!("{}{}", &self.expose()[..VISIBLE], "*".repeat(LEN - VISIBLE))
     }
 
     /// The key itself, for the one response that hands it to its owner.
     pub fn expose(&self) -> &str {
-        self.0.expose()
+        // Only ASCII ever gets in (see `parse` and `generate`).
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl Drop for RawApiKey {
+    fn drop(&mut self) {
+        self.0.zeroize();
     }
 }
 
 impl std::fmt::Debug for RawApiKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "RawApiKey({}…[redacted])",
-            &self.0.expose()[..VISIBLE.min(self.0.expose().len())]
-        )
+        write!(f, "RawApiKey({}…[redacted])", &self.expose()[..VISIBLE])
     }
 }
 
