@@ -1,6 +1,6 @@
 //! Runs a script on a connection's database and renders what it returns as tab-separated text.
 
-use futures_util::TryStreamExt;
+use futures_util::{stream::BoxStream, TryStreamExt};
 use sqlx::{
     postgres::{PgConnectOptions, PgRow},
     sqlite::{SqliteConnectOptions, SqliteRow},
@@ -75,23 +75,8 @@ async fn run_sqlite(path: &str, script: &str, limits: Limits) -> Result<Outcome,
     conn.lock_handle()
         .await?
         .set_progress_handler(10_000, move || std::time::Instant::now() < deadline);
-    let mut table = Table::new(limits.max_rows);
-    let outcome = {
-        let mut stream = sqlx::raw_sql(script).fetch_many(&mut conn);
-        loop {
-            match stream.try_next().await {
-                Ok(Some(Either::Left(done))) => table.statement_done(done.rows_affected()),
-                Ok(Some(Either::Right(row))) => {
-                    if !table.push(&row, sqlite_cells(&row)) {
-                        break;
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => return Ok(table.fail(database_message(&e))),
-            }
-        }
-        table.finish()
-    };
+    let stream = sqlx::raw_sql(script).fetch_many(&mut conn);
+    let outcome = tabulate(stream, limits.max_rows, |d| d.rows_affected(), sqlite_cells).await;
     conn.close().await.ok();
     Ok(outcome)
 }
@@ -105,26 +90,40 @@ async fn run_postgres(url: &str, script: &str, limits: Limits) -> Result<Outcome
         .bind(timeout_ms.to_string())
         .execute(&mut conn)
         .await?;
-    let mut table = Table::new(limits.max_rows);
-    let outcome = {
-        // The simple query protocol: several statements, every value as text.
-        let mut stream = sqlx::raw_sql(script).fetch_many(&mut conn);
-        loop {
-            match stream.try_next().await {
-                Ok(Some(Either::Left(done))) => table.statement_done(done.rows_affected()),
-                Ok(Some(Either::Right(row))) => {
-                    if !table.push(&row, postgres_cells(&row)) {
-                        break;
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => return Ok(table.fail(database_message(&e))),
-            }
-        }
-        table.finish()
-    };
+    // The simple query protocol: several statements, every value as text.
+    let stream = sqlx::raw_sql(script).fetch_many(&mut conn);
+    let outcome = tabulate(
+        stream,
+        limits.max_rows,
+        |d| d.rows_affected(),
+        postgres_cells,
+    )
+    .await;
     conn.close().await.ok();
     Ok(outcome)
+}
+
+/// Reads every result of a script into a table, up to `max_rows` rows.
+async fn tabulate<Done, R: Row>(
+    mut stream: BoxStream<'_, Result<Either<Done, R>, sqlx::Error>>,
+    max_rows: usize,
+    affected: impl Fn(&Done) -> u64,
+    cells: impl Fn(&R) -> Vec<String>,
+) -> Outcome {
+    let mut table = Table::new(max_rows);
+    loop {
+        match stream.try_next().await {
+            Ok(Some(Either::Left(done))) => table.statement_done(affected(&done)),
+            Ok(Some(Either::Right(row))) => {
+                if !table.push(&row, cells(&row)) {
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(e) => return table.fail(database_message(&e)),
+        }
+    }
+    table.finish()
 }
 
 fn sqlite_cells(row: &SqliteRow) -> Vec<String> {
