@@ -35,7 +35,8 @@ async fn wait_for_memory_cache(app: &TestApp) {
     }
 }
 
-const PROPAGATION_LIMIT: Duration = Duration::from_secs(1);
+// Generous: a loaded CI machine is not a benchmark (BENCHMARKS.md measures the real time).
+const PROPAGATION_LIMIT: Duration = Duration::from_secs(5);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_on_one_replica_reach_the_other() {
@@ -124,7 +125,7 @@ async fn a_replica_that_lost_its_listener_does_not_serve_stale_grants() {
     .await
     .unwrap();
     assert_eq!(killed, [true], "exactly one listener to cut");
-    until(&a, &raw, StatusCode::UNAUTHORIZED, Duration::from_secs(3)).await;
+    until(&a, &raw, StatusCode::UNAUTHORIZED, Duration::from_secs(10)).await;
     db.close().await;
     a.stop().await;
 }
