@@ -67,14 +67,28 @@ async fn run_sqlite(path: &str, script: &str, limits: Limits) -> Result<Outcome,
     // Never create a file a typo pointed at: the target must exist.
     let options = SqliteConnectOptions::from_str(path)
         .or_else(|_| Ok::<_, sqlx::Error>(SqliteConnectOptions::new().filename(path)))?
-        .create_if_missing(false);
+        .create_if_missing(false)
+        // Scripts are the caller's business, and may hold values nobody should find in a log.
+        .disable_statement_logging();
     let mut conn = options.connect().await?;
-    // SQLite runs on a thread of its own that would go on after we stop waiting: have it
-    // check the clock every few thousand steps and abort past the deadline.
     let deadline = std::time::Instant::now() + limits.timeout;
-    conn.lock_handle()
-        .await?
-        .set_progress_handler(10_000, move || std::time::Instant::now() < deadline);
+    {
+        let mut handle = conn.lock_handle().await?;
+        // ATTACH (and VACUUM INTO, which attaches) would let a script open any file the
+        // gateway can reach, its own database included, and give itself the admin group.
+        // SAFETY: a live connection whose lock we hold; sqlite3_limit only sets a number
+        // on that connection.
+        unsafe {
+            libsqlite3_sys::sqlite3_limit(
+                handle.as_raw_handle().as_ptr(),
+                libsqlite3_sys::SQLITE_LIMIT_ATTACHED,
+                0,
+            );
+        }
+        // SQLite runs on a thread of its own that would go on after we stop waiting: have it
+        // check the clock every few thousand steps and abort past the deadline.
+        handle.set_progress_handler(10_000, move || std::time::Instant::now() < deadline);
+    }
     let stream = sqlx::raw_sql(script).fetch_many(&mut conn);
     let outcome = tabulate(stream, limits.max_rows, |d| d.rows_affected(), sqlite_cells).await;
     conn.close().await.ok();
@@ -82,7 +96,7 @@ async fn run_sqlite(path: &str, script: &str, limits: Limits) -> Result<Outcome,
 }
 
 async fn run_postgres(url: &str, script: &str, limits: Limits) -> Result<Outcome, sqlx::Error> {
-    let options = PgConnectOptions::from_str(url)?;
+    let options = PgConnectOptions::from_str(url)?.disable_statement_logging();
     let mut conn = options.connect().await?;
     // The server stops the query itself, so nothing keeps running after we gave up waiting.
     let timeout_ms = limits.timeout.as_millis().min(i32::MAX as u128);

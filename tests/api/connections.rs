@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use std::path::Path;
 
 both_backends!(
+    sqlite_targets_cannot_reach_other_files,
     connections_are_scoped_by_group,
     exec_runs_as_the_caller_and_is_recorded,
     connection_admin_rejects_bad_input,
@@ -69,6 +70,43 @@ async fn exec(app: &TestApp, token: &str, conn: &str, script: &str) -> (StatusCo
         json!({"script": script}),
     )
     .await
+}
+
+/// ATTACH would reach any file the gateway can open, its own database included, where a script
+/// could give its key the admin group.
+async fn sqlite_targets_cannot_reach_other_files(app: &TestApp) {
+    let dir = tempfile::tempdir().unwrap();
+    app.create_group("engineering").await;
+    make_connection(
+        app,
+        "eng-db",
+        "sqlite",
+        &sqlite_target(dir.path(), "eng").await,
+        &["engineering"],
+    )
+    .await;
+    let other = sqlite_target(dir.path(), "other").await;
+    let (_, key) = app.create_key("eng-bot", &["engineering"]).await;
+    for script in [
+        format!("ATTACH DATABASE '{other}' AS o; SELECT * FROM o.items"),
+        format!("VACUUM INTO '{}'", dir.path().join("copy.db").display()),
+        "SELECT load_extension('/nonexistent/ext')".to_owned(),
+    ] {
+        let (status, answer) = exec(app, &key, "eng-db", &script).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(answer["output_status"], "failed", "{script}: {answer}");
+    }
+    assert!(!dir.path().join("copy.db").exists());
+    if let Some(own) = &app.sqlite_path {
+        let (_, answer) = exec(
+            app,
+            &key,
+            "eng-db",
+            &format!("ATTACH DATABASE '{}' AS gw", own.display()),
+        )
+        .await;
+        assert_eq!(answer["output_status"], "failed", "{answer}");
+    }
 }
 
 async fn connections_are_scoped_by_group(app: &TestApp) {
