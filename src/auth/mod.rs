@@ -299,16 +299,15 @@ mod tests {
         h
     }
 
-    const KEY: &str = "hpk_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
-
     #[test]
     fn bearer_key_token_and_legacy_are_told_apart() {
-        let bearer = format!("Bearer {KEY}");
+        let key = RawApiKey::generate();
+        let bearer = format!("Bearer {}", key.expose());
         assert!(matches!(
             Credential::from_headers(&headers(&[("authorization", &bearer)])),
             Credential::ApiKey(_)
         ));
-        let lower = format!("bearer {KEY}");
+        let lower = format!("bearer {}", key.expose());
         assert!(matches!(
             Credential::from_headers(&headers(&[("authorization", &lower)])),
             Credential::ApiKey(_)
