@@ -93,6 +93,14 @@ async fn pages_need_a_session(app: &TestApp) {
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let login = client.get(app.url("/login")).send().await.unwrap();
     assert_eq!(login.status(), StatusCode::OK);
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("content-security-policy", "frame-ancestors 'none'"),
+        ("referrer-policy", "same-origin"),
+    ] {
+        assert_eq!(login.headers()[name], value, "{name}");
+    }
     assert!(login.text().await.unwrap().contains("Sign in"));
 }
 
