@@ -30,6 +30,7 @@ pub async fn list_users(store: &Store, caller: &Principal) -> Result<Vec<User>> 
     store::identity::list_users(store, caller.org_id).await
 }
 
+#[derive(serde::Deserialize)]
 pub struct NewUserRequest {
     pub email: String,
     pub name: String,

@@ -76,13 +76,7 @@ pub fn parse_groups(raw: &[String]) -> Result<Vec<GroupName>, Error> {
             "groups: at least one group is required".into(),
         ));
     }
-    let mut groups = raw
-        .iter()
-        .map(|g| GroupName::parse(g))
-        .collect::<Result<Vec<_>, _>>()?;
-    groups.sort();
-    groups.dedup();
-    Ok(groups)
+    parse_groups_allow_empty(raw)
 }
 
 /// Groups that may be empty (a connection without access groups is admin-only).

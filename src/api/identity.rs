@@ -84,25 +84,11 @@ pub async fn list_users(State(s): State<AppState>, caller: Principal) -> Result<
     Ok(Json(directory::list_users(&s.store, &caller).await?))
 }
 
-#[derive(Deserialize)]
-pub struct CreateUser {
-    email: String,
-    name: String,
-    password: SecretString,
-    groups: Vec<String>,
-}
-
 pub async fn create_user(
     State(s): State<AppState>,
     caller: Principal,
-    Json(req): Json<CreateUser>,
+    Json(req): Json<NewUserRequest>,
 ) -> Result<(StatusCode, Json<User>)> {
-    let req = NewUserRequest {
-        email: req.email,
-        name: req.name,
-        password: req.password,
-        groups: req.groups,
-    };
     let user = directory::create_user(&s.store, &caller, req).await?;
     Ok((StatusCode::CREATED, Json(user)))
 }

@@ -1,6 +1,6 @@
 //! Connections (the databases the gateway reaches for its callers) and the sessions run on them.
 
-use super::{audit, identity::check_groups_exist, in_tx, is_unique_violation, on_pool, Store};
+use super::{audit, in_tx, is_unique_violation, on_pool, require_groups, Store};
 use crate::{
     domain::{ConnectionName, GroupName},
     error::Error,
@@ -87,9 +87,7 @@ pub async fn insert(
         details: serde_json::json!({ "type": new.kind, "access_groups": new.access_groups }),
     };
     in_tx!(store, tx => {
-        let known: Vec<String> = sqlx::query_scalar("SELECT name FROM groups WHERE org_id = $1")
-            .bind(org_id).fetch_all(&mut *tx).await?;
-        check_groups_exist(&known, new.access_groups)?;
+        require_groups!(tx, org_id, new.access_groups);
         sqlx::query(
             "INSERT INTO connections (id, org_id, name, type, target, created_by, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)")
@@ -126,9 +124,7 @@ pub async fn update(
         details: serde_json::json!({ "type": new.kind, "access_groups": new.access_groups }),
     };
     in_tx!(store, tx => {
-        let known: Vec<String> = sqlx::query_scalar("SELECT name FROM groups WHERE org_id = $1")
-            .bind(org_id).fetch_all(&mut *tx).await?;
-        check_groups_exist(&known, new.access_groups)?;
+        require_groups!(tx, org_id, new.access_groups);
         sqlx::query("UPDATE connections SET name = $1, type = $2, target = $3 WHERE id = $4 AND org_id = $5")
             .bind(new.name.as_str()).bind(new.kind).bind(new.target).bind(id).bind(org_id)
             .execute(&mut *tx).await

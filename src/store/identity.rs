@@ -1,6 +1,6 @@
 //! Organizations, users, groups and user access tokens.
 
-use super::{audit, in_tx, is_unique_violation, on_pool, Store};
+use super::{audit, in_tx, is_unique_violation, on_pool, require_groups, Store};
 use crate::{
     domain::{Email, GroupName},
     error::Error,
@@ -184,9 +184,7 @@ pub async fn create_user(
         details: serde_json::json!({ "name": &user.name, "groups": &user.groups }),
     };
     in_tx!(store, tx => {
-        let known: Vec<String> = sqlx::query_scalar("SELECT name FROM groups WHERE org_id = $1")
-            .bind(org_id).fetch_all(&mut *tx).await?;
-        check_groups_exist(&known, &user.groups)?;
+        require_groups!(tx, org_id, &user.groups);
         sqlx::query(
             "INSERT INTO users (id, org_id, email, name, password_hash, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6)")

@@ -1,6 +1,6 @@
 //! API key rows. Only hashes and masked previews are stored here, never a raw key.
 
-use super::{audit, identity::check_groups_exist, in_tx, is_unique_violation, on_pool, Store};
+use super::{audit, in_tx, is_unique_violation, on_pool, require_groups, Store};
 use crate::{
     domain::{ApiKeyName, GroupName},
     error::Error,
@@ -161,9 +161,7 @@ pub async fn insert(store: &Store, key: NewKey<'_>) -> Result<KeyRecord, Error> 
         details: serde_json::json!({ "groups": key.groups, "masked_key": &key.masked_key }),
     };
     Ok(in_tx!(store, tx => {
-        let known: Vec<String> = sqlx::query_scalar("SELECT name FROM groups WHERE org_id = $1")
-            .bind(key.org_id).fetch_all(&mut *tx).await?;
-        check_groups_exist(&known, key.groups)?;
+        require_groups!(tx, key.org_id, key.groups);
         sqlx::query(
             "INSERT INTO api_keys (id, org_id, name, key_hash, masked_key, status, created_by, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
@@ -203,9 +201,7 @@ pub async fn configure(
         }
         let new_groups: Option<Vec<String>> = groups.map(|g| g.iter().map(|g| g.to_string()).collect());
         if let Some(groups) = groups.filter(|_| new_groups.as_ref() != Some(&before.groups)) {
-            let known: Vec<String> = sqlx::query_scalar("SELECT name FROM groups WHERE org_id = $1")
-                .bind(org_id).fetch_all(&mut *tx).await?;
-            check_groups_exist(&known, groups)?;
+            require_groups!(tx, org_id, groups);
             sqlx::query("DELETE FROM api_key_groups WHERE api_key_id = $1")
                 .bind(id).execute(&mut *tx).await?;
             for g in groups {

@@ -55,7 +55,18 @@ macro_rules! in_tx {
         }
     };
 }
-pub(crate) use {in_tx, on_pool};
+/// Fails with 422 naming any of `$groups` that the organization does not have, reading the
+/// groups inside the caller's transaction so none can vanish before the insert that needs it.
+macro_rules! require_groups {
+    ($tx:ident, $org_id:expr, $groups:expr) => {{
+        let known: Vec<String> = sqlx::query_scalar("SELECT name FROM groups WHERE org_id = $1")
+            .bind($org_id)
+            .fetch_all(&mut *$tx)
+            .await?;
+        $crate::store::identity::check_groups_exist(&known, $groups)?;
+    }};
+}
+pub(crate) use {in_tx, on_pool, require_groups};
 
 impl Store {
     /// Connects by URL scheme and runs the migrations; a failed migration stops start-up.
