@@ -60,7 +60,8 @@ fn ui_error(e: Error) -> UiError {
         Error::NotFound(m) => UiError::NotFound(m),
         Error::Conflict(m) | Error::Invalid(m) | Error::BadRequest(m) => UiError::Other(m),
         Error::Unavailable(_) | Error::Internal(_) => {
-            // Logged in full by the error's own mapping; the page gets no internals.
+            // Server functions never turn this into an HTTP response, so log the cause here;
+            // the page gets no internals.
             tracing::error!(error = ?e, "server function failed");
             UiError::Other("Something went wrong on the server. Try again.".into())
         }
