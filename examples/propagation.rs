@@ -24,6 +24,7 @@ async fn replica(
         secure_cookies: false,
         exec_timeout_secs: 30,
         exec_max_rows: 10_000,
+        auth_failures_per_minute: 30,
         site_root: "target/site".into(),
     };
     let app = Application::build(&config).await?;

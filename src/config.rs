@@ -46,6 +46,11 @@ pub struct ServeConfig {
     #[arg(long, env = "HOOP_EXEC_MAX_ROWS", default_value_t = 10_000)]
     pub exec_max_rows: usize,
 
+    /// Failed authentications a client address may make per minute (also its burst); beyond
+    /// that they are answered 429 with Retry-After. Valid credentials are never limited.
+    #[arg(long, env = "HOOP_AUTH_FAILURES_PER_MINUTE", default_value_t = 30)]
+    pub auth_failures_per_minute: u32,
+
     /// Directory holding the built web client (`pkg/`) and public files.
     #[arg(long, env = "HOOP_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,

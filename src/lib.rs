@@ -10,6 +10,7 @@ pub mod domain;
 pub mod error;
 pub mod keys;
 pub mod secret;
+pub mod security;
 pub mod startup;
 pub mod store;
 pub mod web;

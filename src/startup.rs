@@ -7,15 +7,15 @@ use crate::{
     connections::{ConnectionService, Limits},
     domain::{Email, GroupName},
     keys::KeyService,
+    security::{self, cross_origin, throttle, throttle::FailureLimiter},
     store::{self, identity::Org, Store},
     web,
 };
 use anyhow::Context;
-use axum::http::HeaderValue;
-use axum::Router;
-use std::{future::Future, net::SocketAddr, time::Duration};
+use axum::{middleware, Router};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
-use tower_http::{set_header::SetResponseHeaderLayer, trace::TraceLayer};
+use tower_http::trace::TraceLayer;
 use uuid::Uuid;
 
 /// What every handler and server function reaches.
@@ -85,17 +85,17 @@ impl Application {
         let sessions = Sessions::new(&store)
             .await
             .context("setting up the session store")?;
+        let limiter = Arc::new(FailureLimiter::new(config.auth_failures_per_minute));
         let router = Router::new()
             .nest("/api", api::router(state.clone(), extra_api))
             .merge(web::router(config, state.clone()))
             .layer(sessions.layer(config.secure_cookies))
-            // No MIME sniffing, no framing (clickjacking), no paths leaking to other sites in
-            // Referer. A CSP that restricts scripts needs per-page nonces: not yet.
-            .layer(always("x-content-type-options", "nosniff"))
-            .layer(always("x-frame-options", "DENY"))
-            .layer(always("content-security-policy", "frame-ancestors 'none'"))
-            .layer(always("referrer-policy", "same-origin"))
-            .layer(TraceLayer::new_for_http());
+            .layer(middleware::from_fn(cross_origin::refuse_cross_origin))
+            .layer(middleware::from_fn_with_state(
+                limiter,
+                throttle::throttle_failures,
+            ));
+        let router = security::headers(router).layer(TraceLayer::new_for_http());
 
         let listener = TcpListener::bind(config.listen)
             .await
@@ -122,21 +122,17 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router)
+        // The peer address feeds the failed-authentication throttle.
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown)
             .await?;
         self.state.keys.flush_usage().await;
         self.state.store.close().await;
         Ok(())
     }
-}
-
-/// A header every answer carries unless the handler set its own.
-fn always(name: &'static str, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
-    SetResponseHeaderLayer::if_not_present(
-        axum::http::HeaderName::from_static(name),
-        HeaderValue::from_static(value),
-    )
 }
 
 /// On the embedded default, a demo database and a `demo` connection to it (admins only), so a

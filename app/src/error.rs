@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 pub enum UiError {
     #[error("Your session has ended. Log in again.")]
     Unauthenticated,
+    #[error("Wrong email or password.")]
+    WrongCredentials,
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]

@@ -36,13 +36,26 @@ fn redirect_plain_form_to(path: &str) {
     }
 }
 
+/// Set on a server function's answer when the caller failed to authenticate, whatever the
+/// status (a plain form post gets a redirect): the gateway's throttle counts it, then drops it.
+#[cfg(feature = "ssr")]
+pub const AUTH_FAILED_HEADER: &str = "x-hoop-auth-failed";
+
 /// Gives a failed call the HTTP status that says what went wrong (a plain form post keeps its
 /// redirect back to the form, which shows the error).
 #[cfg(feature = "ssr")]
 fn answer<T>(result: Result<T, UiError>) -> Result<T, UiError> {
+    if let (Err(UiError::Unauthenticated | UiError::WrongCredentials), Some(response)) =
+        (&result, use_context::<leptos_axum::ResponseOptions>())
+    {
+        response.insert_header(
+            http::HeaderName::from_static(AUTH_FAILED_HEADER),
+            http::HeaderValue::from_static("1"),
+        );
+    }
     if let (Err(e), false) = (&result, is_plain_form()) {
         let status = match e {
-            UiError::Unauthenticated => http::StatusCode::UNAUTHORIZED,
+            UiError::Unauthenticated | UiError::WrongCredentials => http::StatusCode::UNAUTHORIZED,
             UiError::Forbidden(_) => http::StatusCode::FORBIDDEN,
             UiError::NotFound(_) => http::StatusCode::NOT_FOUND,
             UiError::Field { .. } => http::StatusCode::UNPROCESSABLE_ENTITY,

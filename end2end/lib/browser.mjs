@@ -18,7 +18,8 @@ export function launch() {
   });
 }
 
-/// A page at desktop width that fails the test on any uncaught script error.
+/// A page at desktop width that fails the test on any uncaught script error or anything the
+/// Content Security Policy blocked.
 export async function newPage(browser, { width = 1280, javaScript = true } = {}) {
   const context = await browser.newContext({
     viewport: { width, height: 860 },
@@ -27,6 +28,9 @@ export async function newPage(browser, { width = 1280, javaScript = true } = {})
   const page = await context.newPage();
   page.errors = [];
   page.on('pageerror', (e) => page.errors.push(e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && /Content Security Policy/i.test(m.text())) page.errors.push(m.text());
+  });
   return page;
 }
 

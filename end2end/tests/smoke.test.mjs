@@ -24,3 +24,18 @@ test('/ sends a visitor to the login page, which hydrates', async () => {
   await screenshot(page, 'smoke-home');
   assert.deepEqual(page.errors, []);
 });
+
+test('a wrong password is told inline, with JavaScript and without', async () => {
+  for (const javaScript of [true, false]) {
+    const page = await newPage(browser, { javaScript });
+    await page.goto(`${gw.base}/login`);
+    if (javaScript) await hydrated(page);
+    await page.getByLabel('Email').fill('admin@example.com');
+    await page.getByLabel('Password').fill('not the password');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByText('Wrong email or password.').waitFor();
+    assert.match(page.url(), /\/login/);
+    if (javaScript) await screenshot(page, 'login-wrong-password');
+    assert.deepEqual(page.errors, []);
+  }
+});

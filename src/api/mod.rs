@@ -9,8 +9,8 @@ mod keys;
 
 use crate::{auth::Credential, auth::Principal, error::Error, startup::AppState};
 use axum::{
-    extract::{rejection::JsonRejection, FromRequest, FromRequestParts},
-    http::{header, request::Parts, HeaderValue},
+    extract::{rejection::JsonRejection, DefaultBodyLimit, FromRequest, FromRequestParts},
+    http::{header, request::Parts, HeaderValue, StatusCode},
     routing::{get, post, put},
     Router,
 };
@@ -58,6 +58,7 @@ pub fn router(state: AppState, extra: Router<AppState>) -> Router {
         .method_not_allowed_fallback(|| async {
             Error::BadRequest("method not allowed on this route".into())
         })
+        .layer(DefaultBodyLimit::max(crate::security::API_BODY_LIMIT))
         // API answers carry credentials or data about them: never cache them anywhere.
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
@@ -104,6 +105,10 @@ impl From<JsonRejection> for Error {
     fn from(r: JsonRejection) -> Self {
         match r {
             JsonRejection::JsonDataError(e) => Error::Invalid(e.body_text()),
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => Error::TooLarge(format!(
+                "request body too large: the limit is {} bytes",
+                crate::security::API_BODY_LIMIT
+            )),
             other => Error::BadRequest(other.body_text()),
         }
     }

@@ -190,6 +190,7 @@ pub async fn configure(
 ) -> Result<KeyRecord, Error> {
     let at = super::now();
     Ok(in_tx!(store, tx => {
+        (*tx).lock_key(id).await?;
         let before = fetch_record!(tx, org_id, id).ok_or_else(not_found)?;
         let mut changes = serde_json::Map::new();
         if let Some(name) = name.filter(|n| n.as_str() != before.row.name) {
@@ -255,6 +256,7 @@ pub async fn set_active(
         (Some(actor), Some(at))
     };
     Ok(in_tx!(store, tx => {
+        (*tx).lock_key(id).await?;
         let before = fetch_record!(tx, org_id, id).ok_or_else(not_found)?;
         if before.row.status == status {
             before
@@ -293,17 +295,32 @@ pub async fn touch(store: &Store, uses: &[(Uuid, DateTime<Utc>)]) -> Result<(), 
 
 /// Tells other replicas that a key changed. Runs inside the changing transaction, so the
 /// announcement goes out only when the change commits. SQLite has one process: nothing to tell.
-pub(crate) trait AnnounceChange {
+pub(crate) trait KeyTx {
+    /// Holds the key's row until the transaction ends, so concurrent changes to one key run one
+    /// after the other and each sees (and audits) the state the previous one left.
+    async fn lock_key(&mut self, id: Uuid) -> Result<(), sqlx::Error>;
     async fn announce_key_change(&mut self, id: Uuid) -> Result<(), sqlx::Error>;
 }
 
-impl AnnounceChange for sqlx::SqliteConnection {
+impl KeyTx for sqlx::SqliteConnection {
+    /// An IMMEDIATE transaction already holds the database's one write lock.
+    async fn lock_key(&mut self, _id: Uuid) -> Result<(), sqlx::Error> {
+        Ok(())
+    }
     async fn announce_key_change(&mut self, _id: Uuid) -> Result<(), sqlx::Error> {
         Ok(())
     }
 }
 
-impl AnnounceChange for sqlx::PgConnection {
+impl KeyTx for sqlx::PgConnection {
+    async fn lock_key(&mut self, id: Uuid) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1 FROM api_keys WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+
     async fn announce_key_change(&mut self, id: Uuid) -> Result<(), sqlx::Error> {
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(crate::keys::CHANGE_CHANNEL)

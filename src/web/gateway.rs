@@ -58,7 +58,10 @@ fn ui_error(e: Error) -> UiError {
         Error::Unauthenticated => UiError::Unauthenticated,
         Error::Forbidden(m) => UiError::Forbidden(m),
         Error::NotFound(m) => UiError::NotFound(m),
-        Error::Conflict(m) | Error::Invalid(m) | Error::BadRequest(m) => UiError::Other(m),
+        Error::Conflict(m) | Error::Invalid(m) | Error::BadRequest(m) | Error::TooLarge(m) => {
+            UiError::Other(m)
+        }
+        Error::TooManyFailures { .. } => UiError::Other(e.to_string()),
         Error::Unavailable(_) | Error::Internal(_) => {
             // Server functions never turn this into an HTTP response, so log the cause here;
             // the page gets no internals.
@@ -140,7 +143,7 @@ impl Gateway for WebGateway {
             .await
         {
             Ok(()) => Ok(()),
-            Err(Error::Unauthenticated) => Err(UiError::Other("Wrong email or password.".into())),
+            Err(Error::Unauthenticated) => Err(UiError::WrongCredentials),
             Err(e) => Err(ui_error(e)),
         }
     }

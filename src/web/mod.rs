@@ -15,6 +15,7 @@ use gateway::WebGateway;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use std::sync::Arc;
+use tower_http::limit::RequestBodyLimitLayer;
 
 /// Paths anyone may load: the login page, the server functions (they check the caller
 /// themselves), and the static client files.
@@ -36,13 +37,29 @@ pub fn router(config: &ServeConfig, state: AppState) -> Router {
         state: state.clone(),
     });
     Router::new()
-        .leptos_routes_with_context(&options, routes, move || provide_context(web.clone()), {
+        .leptos_routes_with_context(&options, routes, move || context(&web), {
             let options = options.clone();
             move || shell(options.clone())
         })
         .fallback(leptos_axum::file_and_error_handler(shell))
         .with_state(options)
         .layer(middleware::from_fn_with_state(state, guard))
+        // Server functions read whole bodies with no limit of their own.
+        .layer(RequestBodyLimitLayer::new(crate::security::UI_BODY_LIMIT))
+}
+
+/// What every page render and server function gets: the gateway, and on pages a CSP naming
+/// this response's nonce (Leptos generates one per response and puts it on its scripts).
+fn context(web: &SharedGateway) {
+    provide_context(web.clone());
+    if let (Some(nonce), Some(response)) = (
+        leptos::nonce::use_nonce(),
+        use_context::<leptos_axum::ResponseOptions>(),
+    ) {
+        if let Ok(policy) = HeaderValue::from_str(&crate::security::page_policy(&nonce)) {
+            response.insert_header(header::CONTENT_SECURITY_POLICY, policy);
+        }
+    }
 }
 
 /// Sends visitors without a valid session to the login page (remembering where they were

@@ -94,6 +94,7 @@ async fn start(
         secure_cookies: false,
         exec_timeout_secs: 30,
         exec_max_rows: 10_000,
+        auth_failures_per_minute: 30,
         site_root: dir.path().join("site"),
     };
     adjust(&mut config);

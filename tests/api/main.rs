@@ -1,9 +1,11 @@
 //! Integration tests over real HTTP, each run on SQLite and on PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod abuse;
 mod audit;
 mod auth;
 mod cli;
+mod concurrency;
 pub mod connections;
 mod helpers;
 mod identity;

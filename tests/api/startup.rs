@@ -58,6 +58,7 @@ async fn api_key_for_another_organization_stops_start_up() {
         secure_cookies: false,
         exec_timeout_secs: 30,
         exec_max_rows: 10_000,
+        auth_failures_per_minute: 30,
         site_root: "target/site".into(),
     };
     let err = hoop::startup::Application::build(&config)

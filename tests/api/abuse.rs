@@ -1,0 +1,275 @@
+//! Hostile clients: guessing credentials, cross-site form posts, oversized bodies, and the
+//! headers that keep pages from being framed or running injected scripts.
+
+use crate::helpers::*;
+use reqwest::{header, redirect::Policy, Client, Method, StatusCode};
+use serde_json::json;
+
+fn no_redirects() -> Client {
+    Client::builder().redirect(Policy::none()).build().unwrap()
+}
+
+async fn throttled_app(per_minute: u32) -> TestApp {
+    spawn_app_with(Backend::Sqlite, |c| c.auth_failures_per_minute = per_minute).await
+}
+
+#[tokio::test]
+async fn failed_authentications_are_throttled_per_address_but_valid_keys_never() {
+    let app = throttled_app(3).await;
+    let (_, valid) = app.create_key("still-works", &["admin"]).await;
+    let unknown = format!("hpk_{}", "A".repeat(43));
+    for _ in 0..3 {
+        assert_eq!(
+            app.status_with("/api/userinfo", &unknown).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let response = app
+        .request(Method::GET, "/api/userinfo", Some(&unknown))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = response.headers()[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=20).contains(&wait), "Retry-After {wait}");
+    let (_, body) = read(response).await;
+    assert!(body["message"].as_str().unwrap().contains("too many"));
+
+    // Every kind of failure counts, and is answered alike.
+    for bad in ["hut_nope", "hpk_short"] {
+        assert_eq!(
+            app.status_with("/api/userinfo", bad).await,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+    }
+    // Valid credentials from the same address are untouched, many times over.
+    for _ in 0..20 {
+        assert_eq!(
+            app.status_with("/api/userinfo", &valid).await,
+            StatusCode::OK
+        );
+    }
+    assert_eq!(
+        app.status_with("/api/api-keys", &app.admin_token).await,
+        StatusCode::OK
+    );
+    // A password login is refused outright while the address is throttled, even a right one:
+    // that is what makes guessing slow.
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/api/localauth/login",
+            None,
+            Some(json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn password_guessing_through_the_login_form_is_throttled_too() {
+    let app = throttled_app(2).await;
+    let form = |password: &'static str| {
+        no_redirects()
+            .post(app.url("/ui/fn/login"))
+            // A plain HTML form post: the answer is a redirect back, never a 401.
+            .header(header::ACCEPT, "text/html")
+            .form(&[("email", ADMIN_EMAIL), ("password", password)])
+    };
+    for _ in 0..2 {
+        let response = form("wrong password").send().await.unwrap();
+        assert!(response.status().is_redirection(), "{}", response.status());
+        assert!(!response.headers().contains_key("x-hoop-auth-failed"));
+    }
+    let response = form("wrong password").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().contains_key(header::RETRY_AFTER));
+    let response = form(ADMIN_PASSWORD).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    // The hydrated client reads the UI's own error type from the body.
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(
+        body["Other"].as_str().unwrap().contains("Too many"),
+        "{body}"
+    );
+    // The REST login shares the budget: it is one address guessing.
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/api/localauth/login",
+            None,
+            Some(json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    app.stop().await;
+}
+
+/// A session cookie rides along on any request the browser sends, whoever's page sent it.
+#[tokio::test]
+async fn cross_site_writes_are_refused_even_with_a_session() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let response = no_redirects()
+        .post(app.url("/ui/fn/login"))
+        .header(header::ACCEPT, "text/html")
+        .form(&[("email", ADMIN_EMAIL), ("password", ADMIN_PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    let cookie = response.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let create = |name: &str, origin: Option<&str>, site: Option<&str>| {
+        let mut req = app
+            .client
+            .post(app.url("/api/api-keys"))
+            .header(header::COOKIE, &cookie)
+            .json(&json!({"name": name, "groups": ["admin"]}));
+        if let Some(o) = origin {
+            req = req.header(header::ORIGIN, o);
+        }
+        if let Some(s) = site {
+            req = req.header("sec-fetch-site", s);
+        }
+        req.send()
+    };
+    let evil = create("evil-1", Some("http://evil.example"), None)
+        .await
+        .unwrap();
+    assert_eq!(evil.status(), StatusCode::FORBIDDEN);
+    let (_, body) = read(evil).await;
+    assert!(body["message"].as_str().unwrap().contains("cross-origin"));
+    let evil = create("evil-2", None, Some("cross-site")).await.unwrap();
+    assert_eq!(evil.status(), StatusCode::FORBIDDEN);
+    let own = format!("http://{}", app.addr);
+    let ok = create("own-page", Some(&own), Some("same-origin"))
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::CREATED);
+    // Nothing was created by the refused ones.
+    let (_, keys) = app.get("/api/api-keys", &app.admin_token).await;
+    let names: Vec<&str> = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["own-page"]);
+
+    // Server functions: a cross-site logout (or anything else) is refused as well.
+    let response = no_redirects()
+        .post(app.url("/ui/fn/logout"))
+        .header(header::COOKIE, &cookie)
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    // Reading is never refused: a link from elsewhere still opens the page.
+    let response = no_redirects()
+        .get(app.url("/settings/api-keys"))
+        .header(header::COOKIE, &cookie)
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_with_413() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let huge = "x".repeat(2 * 1024 * 1024);
+    let (status, body) = app
+        .post(
+            "/api/api-keys",
+            &app.admin_token,
+            json!({"name": huge, "groups": ["admin"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(body["message"].as_str().unwrap().contains("too large"));
+    // Without a Content-Length, counted as it streams.
+    let chunks =
+        futures_util::stream::iter((0..64).map(|_| Ok::<_, std::io::Error>(vec![b' '; 32 * 1024])));
+    let response = app
+        .request(Method::POST, "/api/api-keys", Some(&app.admin_token))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // Server functions take small forms only.
+    let response = app
+        .client
+        .post(app.url("/ui/fn/login"))
+        .form(&[("email", ADMIN_EMAIL), ("password", &"p".repeat(100_000))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn pages_allow_only_their_own_scripts() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let response = app.client.get(app.url("/login")).send().await.unwrap();
+    let policy = response.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let html = response.text().await.unwrap();
+    let nonce = policy
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("a nonce in the policy");
+    assert!(nonce.len() >= 16, "{policy}");
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    assert!(policy.contains("object-src 'none'"), "{policy}");
+    assert!(!policy.contains("unsafe-inline"), "{policy}");
+    // Every script element carries this response's nonce.
+    let scripts: Vec<&str> = html
+        .split("<script")
+        .skip(1)
+        .map(|s| s.split('>').next().unwrap_or(""))
+        .collect();
+    assert!(!scripts.is_empty(), "{html}");
+    for attributes in scripts {
+        assert!(
+            attributes.contains(&format!("nonce=\"{nonce}\"")),
+            "{attributes}"
+        );
+    }
+    // A fresh nonce each time.
+    let again = app.client.get(app.url("/login")).send().await.unwrap();
+    let policy2 = again.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert_ne!(policy, policy2);
+    // API answers get the strict default.
+    let api = app
+        .client
+        .get(app.url("/api/healthz"))
+        .send()
+        .await
+        .unwrap();
+    let policy = api.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(policy.starts_with("default-src 'self'"), "{policy}");
+    assert!(!policy.contains("nonce"), "{policy}");
+    app.stop().await;
+}
