@@ -4,7 +4,7 @@
 use hoop::{config::ServeConfig, secret::SecretString, startup::Application};
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
-use std::{net::SocketAddr, path::PathBuf};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use tokio::sync::oneshot;
 
 pub const ADMIN_EMAIL: &str = "admin@example.com";
@@ -39,7 +39,7 @@ pub fn postgres_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
-async fn fresh_database(backend: Backend, dir: &std::path::Path) -> (String, Option<PathBuf>) {
+pub async fn fresh_database(backend: Backend, dir: &std::path::Path) -> (String, Option<PathBuf>) {
     match backend {
         Backend::Sqlite => {
             let path = dir.join("hoop.db");
@@ -316,4 +316,81 @@ macro_rules! both_backends {
             }
         )*
     };
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub async fn wait_until_up(client: &reqwest::Client, base: &str) {
+    for _ in 0..200 {
+        if let Ok(r) = client.get(format!("{base}/api/healthz")).send().await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("gateway did not come up at {base}");
+}
+
+/// The real `hoop serve` binary, as an operator runs it.
+pub struct Gateway {
+    pub child: std::process::Child,
+    pub base: String,
+}
+
+impl Gateway {
+    /// Starts `hoop serve` with these variables (plus a free HOOP_LISTEN and the test admin)
+    /// and waits until it answers.
+    pub async fn start(env: &[(&str, &str)]) -> Gateway {
+        let port = free_port();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_hoop"));
+        cmd.arg("serve")
+            .env("HOOP_LISTEN", format!("127.0.0.1:{port}"))
+            .env("HOOP_ADMIN_EMAIL", ADMIN_EMAIL)
+            .env("HOOP_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("start hoop serve");
+        let gateway = Gateway {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        wait_until_up(&Client::new(), &gateway.base).await;
+        gateway
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let ok = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill -{signal}");
+    }
+
+    /// Waits for the process to end; returns whether it exited successfully.
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        self.child.wait().expect("wait for hoop")
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
