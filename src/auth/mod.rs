@@ -287,6 +287,9 @@ impl Authenticator {
 }
 
 #[cfg(test)]
+mod parsing_props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use axum::http::HeaderValue;

@@ -14,7 +14,6 @@ both_backends!(
     delete_and_reactivate_are_the_published_aliases,
     deactivation_applies_on_an_open_connection,
     last_used_at_is_recorded,
-    concurrent_creates_of_one_name_give_one_201,
 );
 
 const API_KEY_FIELDS: [&str; 11] = [
@@ -428,26 +427,4 @@ async fn last_used_at_is_recorded(app: &TestApp) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-async fn concurrent_creates_of_one_name_give_one_201(app: &TestApp) {
-    let attempts = (0..8).map(|_| {
-        app.post(
-            "/api/api-keys",
-            &app.admin_token,
-            json!({"name": "racy", "groups": ["admin"]}),
-        )
-    });
-    let results = futures_util::future::join_all(attempts).await;
-    let created = results
-        .iter()
-        .filter(|(s, _)| *s == StatusCode::CREATED)
-        .count();
-    let conflicts = results
-        .iter()
-        .filter(|(s, _)| *s == StatusCode::CONFLICT)
-        .count();
-    assert_eq!((created, conflicts), (1, 7), "{results:?}");
-    let (_, keys) = app.get("/api/api-keys", &app.admin_token).await;
-    assert_eq!(keys.as_array().unwrap().len(), 1);
 }
