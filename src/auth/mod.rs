@@ -133,6 +133,11 @@ impl Credential {
         if !matches!(credential, Credential::None) {
             return Ok(credential);
         }
+        // Boxed: API requests carry a header and should not pay for the session's future.
+        Box::pin(Self::from_session(parts)).await
+    }
+
+    async fn from_session(parts: &axum::http::request::Parts) -> Result<Self> {
         let Some(session) = parts.extensions.get::<tower_sessions::Session>() else {
             return Ok(Credential::None);
         };
@@ -193,8 +198,18 @@ impl Authenticator {
         }
     }
 
-    #[tracing::instrument(skip_all)]
+    /// The one function that decides who is calling. A managed key is the hot path: a hash
+    /// and a map lookup. Every other credential needs the database; that path is boxed so
+    /// its much larger future is not set up and moved on every key request.
     pub async fn authenticate(&self, credential: &Credential) -> Result<Principal> {
+        match credential {
+            Credential::ApiKey(key) => self.keys.verify(key).await,
+            other => Box::pin(self.authenticate_other(other)).await,
+        }
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn authenticate_other(&self, credential: &Credential) -> Result<Principal> {
         match credential {
             Credential::ApiKey(key) => self.keys.verify(key).await,
             Credential::Bearer(token) => self.user_by_token(token).await,

@@ -1,4 +1,5 @@
-//! The raw key must never reach the database or a log line.
+//! A raw key, password or user token never reaches the database, a log line, an error body,
+//! a header or a URL.
 
 use crate::both_backends;
 use crate::helpers::*;
@@ -179,5 +180,71 @@ async fn raw_key_is_in_no_log_line() {
     ] {
         let hit = logs.lines().find(|l| l.contains(secret));
         assert!(hit.is_none(), "{what} in a log line: {hit:?}");
+    }
+}
+
+both_backends!(no_answer_echoes_a_secret);
+
+/// Error bodies, headers and redirect URLs never carry a credential the caller sent, whatever
+/// went wrong with it.
+async fn no_answer_echoes_a_secret(app: &TestApp) {
+    let (_, raw) = app.create_key("echo", &["admin"]).await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let wrong_password = format!("{ADMIN_PASSWORD}-but-wrong");
+    let deactivated = app
+        .call(
+            Method::POST,
+            "/api/api-keys/echo/deactivate",
+            Some(&app.admin_token),
+            None,
+        )
+        .await;
+    assert_eq!(deactivated.0, 200);
+    let near_miss = format!("{}x", &raw[..46]);
+    let requests = [
+        client
+            .post(app.url("/api/localauth/login"))
+            .json(&json!({"email": ADMIN_EMAIL, "password": wrong_password})),
+        client
+            .post(app.url("/ui/fn/login"))
+            .header("accept", "text/html")
+            .form(&[("email", ADMIN_EMAIL), ("password", &wrong_password)]),
+        client
+            .post(app.url("/ui/fn/login"))
+            .form(&[("email", ADMIN_EMAIL), ("password", &wrong_password)]),
+        client.get(app.url("/api/userinfo")).bearer_auth(&raw),
+        client.get(app.url("/api/userinfo")).bearer_auth(&near_miss),
+        client.get(app.url("/api/userinfo")).bearer_auth(&raw[..30]),
+        client
+            .get(app.url("/api/userinfo"))
+            .header("api-key", format!("{LEGACY_ORG}|{}", &raw[4..])),
+        client.get(app.url("/settings/api-keys")).bearer_auth(&raw),
+        client
+            .put(app.url("/api/api-keys/echo"))
+            .bearer_auth(&raw)
+            .json(&json!({"name": "x"})),
+    ];
+    let secrets = [
+        ("raw key", raw.as_str()),
+        ("key secret part", &raw[8..]),
+        ("near-miss key", &near_miss[8..]),
+        ("password", &wrong_password),
+    ];
+    for request in requests {
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        assert!(
+            status.is_client_error() || status.is_redirection(),
+            "{status}"
+        );
+        let headers = format!("{:?}", response.headers());
+        let body = response.text().await.unwrap();
+        for (what, secret) in secrets {
+            assert!(!headers.contains(secret), "{what} in headers: {headers}");
+            assert!(!body.contains(secret), "{what} in body: {body}");
+        }
     }
 }
