@@ -30,10 +30,11 @@ pub async fn list_users(store: &Store, caller: &Principal) -> Result<Vec<User>> 
     store::identity::list_users(store, caller.org_id).await
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 pub struct NewUserRequest {
     pub email: String,
     pub name: String,
+    #[schema(value_type = String, format = Password, min_length = 8)]
     pub password: SecretString,
     pub groups: Vec<String>,
 }

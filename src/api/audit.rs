@@ -8,15 +8,21 @@ use crate::{
 use axum::extract::{Query, State};
 use serde::Deserialize;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 pub struct Page {
+    /// Events per page (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
+    /// Only events older than this event id (the last `id` of the previous page).
     before: Option<i64>,
 }
 
 const DEFAULT_LIMIT: i64 = 50;
 const MAX_LIMIT: i64 = 500;
 
+/// The audit log, newest first (admins only).
+#[utoipa::path(get, path = "/api/audit", tag = "audit", security(("bearer" = []), ("api_key" = [])), params(Page),
+    responses((status = 200, body = [Event]), (status = 422, body = super::openapi::ErrorBody)))]
 pub async fn list(
     State(s): State<AppState>,
     caller: Principal,

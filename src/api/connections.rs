@@ -12,10 +12,15 @@ use axum::{
 };
 use serde::Deserialize;
 
+/// The connections the caller may use (all of them for admins, with their targets).
+#[utoipa::path(get, path = "/api/connections", tag = "connections", security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, body = [Connection])))]
 pub async fn list(State(s): State<AppState>, caller: Principal) -> Result<Json<Vec<Connection>>> {
     Ok(Json(s.connections.list(&caller).await?))
 }
 
+#[utoipa::path(post, path = "/api/connections", tag = "connections", security(("bearer" = []), ("api_key" = [])), request_body = ConnectionSpec,
+    responses((status = 201, body = Connection), (status = 409, body = super::openapi::ErrorBody), (status = 422, body = super::openapi::ErrorBody)))]
 pub async fn create(
     State(s): State<AppState>,
     caller: Principal,
@@ -27,6 +32,9 @@ pub async fn create(
     ))
 }
 
+#[utoipa::path(put, path = "/api/connections/{name}", tag = "connections", security(("bearer" = []), ("api_key" = [])), params(("name" = String, Path, description = "The connection's name")),
+    request_body = ConnectionChanges,
+    responses((status = 200, body = Connection), (status = 404, body = super::openapi::ErrorBody), (status = 409, body = super::openapi::ErrorBody), (status = 422, body = super::openapi::ErrorBody)))]
 pub async fn update(
     State(s): State<AppState>,
     caller: Principal,
@@ -36,6 +44,8 @@ pub async fn update(
     Ok(Json(s.connections.update(&caller, &name, changes).await?))
 }
 
+#[utoipa::path(delete, path = "/api/connections/{name}", tag = "connections", security(("bearer" = []), ("api_key" = [])), params(("name" = String, Path, description = "The connection's name")),
+    responses((status = 204, description = "Deleted"), (status = 404, body = super::openapi::ErrorBody)))]
 pub async fn delete(
     State(s): State<AppState>,
     caller: Principal,
@@ -45,11 +55,15 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct Script {
     script: String,
 }
 
+/// Runs a script on a connection as the caller; the output is TSV with a header row.
+#[utoipa::path(post, path = "/api/connections/{name}/exec", tag = "connections", security(("bearer" = []), ("api_key" = [])), params(("name" = String, Path, description = "The connection's name")),
+    request_body = Script,
+    responses((status = 200, body = ExecResult), (status = 404, body = super::openapi::ErrorBody), (status = 422, body = super::openapi::ErrorBody)))]
 pub async fn exec(
     State(s): State<AppState>,
     caller: Principal,
@@ -60,12 +74,15 @@ pub async fn exec(
 }
 
 /// hoop's published API runs scripts by creating a session.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewSession {
     connection: String,
     script: String,
 }
 
+/// Runs a script, as `exec` does, under the name hoop's published API uses.
+#[utoipa::path(post, path = "/api/sessions", tag = "connections", security(("bearer" = []), ("api_key" = [])), request_body = NewSession,
+    responses((status = 200, body = ExecResult), (status = 404, body = super::openapi::ErrorBody), (status = 422, body = super::openapi::ErrorBody)))]
 pub async fn create_session(
     State(s): State<AppState>,
     caller: Principal,
@@ -78,6 +95,9 @@ pub async fn create_session(
     ))
 }
 
+/// Recorded script runs: the caller's own, or everyone's for admins.
+#[utoipa::path(get, path = "/api/sessions", tag = "connections", security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, body = [SessionRow])))]
 pub async fn sessions(
     State(s): State<AppState>,
     caller: Principal,
@@ -85,6 +105,9 @@ pub async fn sessions(
     Ok(Json(s.connections.sessions(&caller).await?))
 }
 
+#[utoipa::path(get, path = "/api/sessions/{id}", tag = "connections", security(("bearer" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "The session id")),
+    responses((status = 200, body = SessionRow), (status = 404, body = super::openapi::ErrorBody)))]
 pub async fn session(
     State(s): State<AppState>,
     caller: Principal,

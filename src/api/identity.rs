@@ -12,17 +12,22 @@ use crate::{
 use axum::{extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct Login {
     email: String,
+    #[schema(value_type = String, format = Password)]
     password: SecretString,
 }
 
-#[derive(Serialize)]
+/// A user access token (`hut_…`), valid 12 hours.
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Token {
     token: String,
 }
 
+/// Email and password → a user access token.
+#[utoipa::path(post, path = "/api/localauth/login", tag = "identity", request_body = Login,
+    responses((status = 200, body = Token)))]
 pub async fn login(State(s): State<AppState>, Json(req): Json<Login>) -> Result<Json<Token>> {
     let token = s.auth.login(&req.email, &req.password).await?;
     Ok(Json(Token {
@@ -30,7 +35,7 @@ pub async fn login(State(s): State<AppState>, Json(req): Json<Login>) -> Result<
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct UserInfo {
     id: Option<Uuid>,
     name: String,
@@ -39,9 +44,14 @@ pub struct UserInfo {
     org_name: String,
     groups: Vec<String>,
     is_admin: bool,
+    /// `api_key`, `user_token`, `session` or `legacy_api_key`.
+    #[schema(value_type = String)]
     auth_method: &'static str,
 }
 
+/// Who the caller is.
+#[utoipa::path(get, path = "/api/userinfo", tag = "identity", security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, body = UserInfo)))]
 pub async fn userinfo(caller: Principal) -> Json<UserInfo> {
     let (id, name, email) = match &caller.identity {
         Identity::User {
@@ -62,15 +72,24 @@ pub async fn userinfo(caller: Principal) -> Json<UserInfo> {
     })
 }
 
+#[utoipa::path(get, path = "/api/groups", tag = "identity", security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, body = [Group])))]
 pub async fn list_groups(State(s): State<AppState>, caller: Principal) -> Result<Json<Vec<Group>>> {
     Ok(Json(directory::list_groups(&s.store, &caller).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewGroup {
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$"
+    )]
     name: String,
 }
 
+#[utoipa::path(post, path = "/api/groups", tag = "identity", security(("bearer" = []), ("api_key" = [])), request_body = NewGroup,
+    responses((status = 201, body = Group), (status = 409, body = super::openapi::ErrorBody), (status = 422, body = super::openapi::ErrorBody)))]
 pub async fn create_group(
     State(s): State<AppState>,
     caller: Principal,
@@ -80,10 +99,14 @@ pub async fn create_group(
     Ok((StatusCode::CREATED, Json(group)))
 }
 
+#[utoipa::path(get, path = "/api/users", tag = "identity", security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, body = [User])))]
 pub async fn list_users(State(s): State<AppState>, caller: Principal) -> Result<Json<Vec<User>>> {
     Ok(Json(directory::list_users(&s.store, &caller).await?))
 }
 
+#[utoipa::path(post, path = "/api/users", tag = "identity", security(("bearer" = []), ("api_key" = [])), request_body = NewUserRequest,
+    responses((status = 201, body = User), (status = 409, body = super::openapi::ErrorBody), (status = 422, body = super::openapi::ErrorBody)))]
 pub async fn create_user(
     State(s): State<AppState>,
     caller: Principal,

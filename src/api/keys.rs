@@ -12,18 +12,27 @@ use axum::{
 };
 use serde::Serialize;
 
+/// All keys of the caller's organization (admins only).
+#[utoipa::path(get, path = "/api/api-keys", tag = "api-keys", security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, body = [ApiKey])))]
 pub async fn list(State(s): State<AppState>, caller: Principal) -> Result<Json<Vec<ApiKey>>> {
     Ok(Json(s.keys.list(&caller).await?))
 }
 
 /// The create response: the key plus, this once, its secret.
-#[derive(Serialize)]
-struct Created<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Created<'a> {
     #[serde(flatten)]
     api_key: ApiKey,
+    /// The key itself: shown this once, never again.
+    #[schema(value_type = String, pattern = "^hpk_[A-Za-z0-9_-]{43}$")]
     key: &'a str,
 }
 
+/// Creates a key; the answer carries its secret, the only time it is sent (admins only).
+#[utoipa::path(post, path = "/api/api-keys", tag = "api-keys", security(("bearer" = []), ("api_key" = [])), request_body = NewApiKey,
+    responses((status = 201, body = Created), (status = 409, description = "A key with this name exists", body = super::openapi::ErrorBody),
+        (status = 422, description = "Invalid name or groups", body = super::openapi::ErrorBody)))]
 pub async fn create(
     State(s): State<AppState>,
     caller: Principal,
@@ -45,6 +54,8 @@ pub async fn create(
     ))
 }
 
+#[utoipa::path(get, path = "/api/api-keys/{name_or_id}", tag = "api-keys", security(("bearer" = []), ("api_key" = [])), params(("name_or_id" = String, Path, description = "The key's name or id")),
+    responses((status = 200, body = ApiKey), (status = 404, body = super::openapi::ErrorBody)))]
 pub async fn get(
     State(s): State<AppState>,
     caller: Principal,
@@ -53,6 +64,11 @@ pub async fn get(
     Ok(Json(s.keys.get(&caller, &name_or_id).await?))
 }
 
+/// Renames and/or regroups a key; its secret is unchanged.
+#[utoipa::path(put, path = "/api/api-keys/{name_or_id}", tag = "api-keys", security(("bearer" = []), ("api_key" = [])), params(("name_or_id" = String, Path, description = "The key's name or id")),
+    request_body = KeyChanges,
+    responses((status = 200, body = ApiKey), (status = 404, body = super::openapi::ErrorBody),
+        (status = 409, body = super::openapi::ErrorBody), (status = 422, body = super::openapi::ErrorBody)))]
 pub async fn configure(
     State(s): State<AppState>,
     caller: Principal,
@@ -62,6 +78,9 @@ pub async fn configure(
     Ok(Json(s.keys.configure(&caller, &name_or_id, changes).await?))
 }
 
+/// Deactivates a key: refused from the next request on. Idempotent.
+#[utoipa::path(post, path = "/api/api-keys/{name_or_id}/deactivate", tag = "api-keys", security(("bearer" = []), ("api_key" = [])), params(("name_or_id" = String, Path, description = "The key's name or id")),
+    responses((status = 200, body = ApiKey), (status = 404, body = super::openapi::ErrorBody)))]
 pub async fn deactivate(
     State(s): State<AppState>,
     caller: Principal,
@@ -71,6 +90,8 @@ pub async fn deactivate(
 }
 
 /// hoop's published API deletes keys with DELETE; here that is the same soft deactivation.
+#[utoipa::path(delete, path = "/api/api-keys/{name_or_id}", tag = "api-keys", security(("bearer" = []), ("api_key" = [])), params(("name_or_id" = String, Path, description = "The key's name or id")),
+    responses((status = 204, description = "Deactivated"), (status = 404, body = super::openapi::ErrorBody)))]
 pub async fn delete(
     State(s): State<AppState>,
     caller: Principal,
@@ -80,10 +101,24 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Activates a deactivated key; the same secret works again. Idempotent.
+#[utoipa::path(post, path = "/api/api-keys/{name_or_id}/activate", tag = "api-keys", security(("bearer" = []), ("api_key" = [])), params(("name_or_id" = String, Path, description = "The key's name or id")),
+    responses((status = 200, body = ApiKey), (status = 404, body = super::openapi::ErrorBody)))]
 pub async fn activate(
     State(s): State<AppState>,
     caller: Principal,
     Path(name_or_id): Path<String>,
 ) -> Result<Json<ApiKey>> {
     Ok(Json(s.keys.activate(&caller, &name_or_id).await?))
+}
+
+/// The same as `activate`, under the name hoop's published API uses.
+#[utoipa::path(post, path = "/api/api-keys/{name_or_id}/reactivate", tag = "api-keys", security(("bearer" = []), ("api_key" = [])), params(("name_or_id" = String, Path, description = "The key's name or id")),
+    responses((status = 200, body = ApiKey), (status = 404, body = super::openapi::ErrorBody)))]
+pub async fn reactivate(
+    state: State<AppState>,
+    caller: Principal,
+    name_or_id: Path<String>,
+) -> Result<Json<ApiKey>> {
+    activate(state, caller, name_or_id).await
 }

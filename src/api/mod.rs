@@ -6,6 +6,7 @@ mod connections;
 mod identity;
 pub use identity::userinfo;
 mod keys;
+pub mod openapi;
 
 use crate::{auth::Credential, auth::Principal, error::Error, startup::AppState};
 use axum::{
@@ -20,6 +21,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 pub fn router(state: AppState, extra: Router<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/openapi.json", get(openapi::openapi_json))
         .route("/localauth/login", post(identity::login))
         .route("/userinfo", get(identity::userinfo))
         .route(
@@ -37,7 +39,7 @@ pub fn router(state: AppState, extra: Router<AppState>) -> Router {
         )
         .route("/api-keys/{name_or_id}/deactivate", post(keys::deactivate))
         .route("/api-keys/{name_or_id}/activate", post(keys::activate))
-        .route("/api-keys/{name_or_id}/reactivate", post(keys::activate))
+        .route("/api-keys/{name_or_id}/reactivate", post(keys::reactivate))
         .route("/audit", get(audit::list))
         .route(
             "/connections",
@@ -55,9 +57,6 @@ pub fn router(state: AppState, extra: Router<AppState>) -> Router {
         .route("/sessions/{id}", get(connections::session))
         .merge(extra)
         .fallback(|| async { Error::NotFound("no such API route".into()) })
-        .method_not_allowed_fallback(|| async {
-            Error::BadRequest("method not allowed on this route".into())
-        })
         .layer(DefaultBodyLimit::max(crate::security::API_BODY_LIMIT))
         // API answers carry credentials or data about them: never cache them anywhere.
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -67,17 +66,29 @@ pub fn router(state: AppState, extra: Router<AppState>) -> Router {
         .with_state(state)
 }
 
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// Always `ok` when the gateway answers.
+    status: &'static str,
+    /// `memory`, or `database` while the change feed between replicas is down.
+    key_cache: &'static str,
+}
+
 /// Liveness, and whether keys are verified from memory or (while the change feed between
 /// replicas is down) from the database.
-async fn healthz(
+#[utoipa::path(get, path = "/api/healthz", tag = "meta", responses((status = 200, body = Health)))]
+pub async fn healthz(
     axum::extract::State(s): axum::extract::State<AppState>,
-) -> axum::Json<serde_json::Value> {
+) -> axum::Json<Health> {
     let key_cache = if s.keys.cache_is_trusted() {
         "memory"
     } else {
         "database"
     };
-    axum::Json(serde_json::json!({ "status": "ok", "key_cache": key_cache }))
+    axum::Json(Health {
+        status: "ok",
+        key_cache,
+    })
 }
 
 impl FromRequestParts<AppState> for Principal {

@@ -20,7 +20,7 @@ use std::time::Instant;
 use uuid::Uuid;
 
 /// A connection as callers see it. `target` (which may hold a password) only for admins.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Connection {
     pub id: Uuid,
     pub name: String,
@@ -33,7 +33,7 @@ pub struct Connection {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct ConnectionSpec {
     pub name: String,
     #[serde(rename = "type")]
@@ -43,7 +43,7 @@ pub struct ConnectionSpec {
     pub access_groups: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct ConnectionChanges {
     pub name: Option<String>,
     #[serde(rename = "type")]
@@ -52,10 +52,11 @@ pub struct ConnectionChanges {
     pub access_groups: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ExecResult {
     pub session_id: Uuid,
     pub output: String,
+    #[schema(value_type = String)]
     pub output_status: &'static str,
     pub exit_code: i32,
     pub execution_time_ms: u64,

@@ -21,7 +21,7 @@ use std::{sync::Arc, time::Duration};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyStatus {
     Active,
@@ -29,11 +29,12 @@ pub enum KeyStatus {
 }
 
 /// A key as callers see it: never its hash, never its secret.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ApiKey {
     pub id: Uuid,
     pub org_id: Uuid,
     pub name: String,
+    #[schema(example = "hpk_AbCd***************************************")]
     pub masked_key: String,
     pub status: KeyStatus,
     pub groups: Vec<String>,
@@ -68,16 +69,29 @@ impl From<KeyRecord> for ApiKey {
 }
 
 /// What a create request asks for, before parsing.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct NewApiKey {
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$"
+    )]
     pub name: String,
+    /// At least one; each must exist in the organization.
+    #[schema(min_items = 1)]
     pub groups: Vec<String>,
 }
 
 /// A configure request: absent fields stay as they are.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct KeyChanges {
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$"
+    )]
     pub name: Option<String>,
+    #[schema(min_items = 1)]
     pub groups: Option<Vec<String>>,
 }
 

@@ -55,7 +55,7 @@ struct EventRow {
     details: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Target {
     #[serde(rename = "type")]
     pub kind: String,
@@ -63,7 +63,7 @@ pub struct Target {
     pub name: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Event {
     /// Increasing: pass the last one seen as `before` to get the next page.
     pub id: i64,
@@ -71,6 +71,8 @@ pub struct Event {
     pub actor: String,
     pub action: String,
     pub target: Target,
+    /// What changed, by field: `{"from": …, "to": …}`.
+    #[schema(value_type = Object)]
     pub details: serde_json::Value,
 }
 

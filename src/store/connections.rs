@@ -172,7 +172,7 @@ fn duplicate(e: sqlx::Error, name: &str) -> Error {
     }
 }
 
-#[derive(Debug, Clone, FromRow, serde::Serialize)]
+#[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
 pub struct SessionRow {
     pub id: Uuid,
     pub actor: String,

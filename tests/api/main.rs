@@ -11,6 +11,7 @@ mod faults;
 mod helpers;
 mod identity;
 mod keys;
+mod openapi;
 mod replicas;
 mod secrets;
 mod startup;
