@@ -1,6 +1,6 @@
 //! The gateway for HTTP benchmarks: `--keys N` filler keys in the store, one real key printed
 //! on stdout, and `/api/bench/userinfo`, the very handler of `/api/userinfo` behind the same
-//! layers but fed a fixed caller without authentication, to measure what authentication
+//! layers but fed the same key's caller without authentication, to measure what authentication
 //! costs. See BENCHMARKS.md.
 
 use axum::response::IntoResponse;
@@ -62,12 +62,14 @@ async fn main() -> anyhow::Result<()> {
         .create(
             &admin,
             NewApiKey {
-                name: "bench".into(),
+                // Unique: the benchmark restarts the server on the same database.
+                name: format!("bench-{}", uuid::Uuid::new_v4().simple()),
                 groups: vec!["admin".into()],
             },
         )
         .await?;
-    let _ = fixed.set(admin);
+    // The unauthenticated route answers for this very key, so both routes send the same body.
+    let _ = fixed.set(state.keys.verify(&raw).await?);
     println!("{} {}", app.local_addr()?, raw.expose());
     app.run_until(async {
         let _ = tokio::signal::ctrl_c().await;

@@ -151,6 +151,11 @@ impl Credential {
     /// `Authorization: Bearer …` wins over `Api-Key: …`; anything else is no credential.
     pub fn from_headers(headers: &HeaderMap) -> Self {
         if let Some(value) = headers.get(header::AUTHORIZATION) {
+            // What nearly every request sends, read in one pass: exactly `Bearer hpk_…`.
+            let exact = value.as_bytes().strip_prefix(b"Bearer ");
+            if let Some(key) = exact.and_then(RawApiKey::parse_bytes) {
+                return Credential::ApiKey(key);
+            }
             let Some(token) = value.to_str().ok().and_then(bearer_token) else {
                 return Credential::MalformedApiKey;
             };

@@ -10,6 +10,18 @@ pub const LEN: usize = 47;
 /// How much of the key the masked preview keeps: the prefix and 4 characters.
 const VISIBLE: usize = 8;
 
+/// The bytes base64url uses: a table, since every request checks 43 of them.
+const BASE64URL: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        table[i] = b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+        i += 1;
+    }
+    table
+};
+
 /// A raw managed key. It exists only while a create request is answered and while a request
 /// is authenticated; it is never stored, logged or serialized. Held inline (no allocation on
 /// the hot path) and wiped on drop.
@@ -26,17 +38,21 @@ impl RawApiKey {
     /// `None` for anything that is not exactly the key format: such a value can never match a
     /// stored key, so the caller answers it like an unknown key.
     pub fn parse(s: &str) -> Option<Self> {
-        let body = s.strip_prefix(PREFIX)?;
-        let well_formed = s.len() == LEN
-            && body
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !well_formed {
-            return None;
+        Self::parse_bytes(s.as_bytes())
+    }
+
+    /// [`parse`](Self::parse) on raw header bytes: one pass, and the format admits only ASCII.
+    pub fn parse_bytes(b: &[u8]) -> Option<Self> {
+        let raw: [u8; LEN] = b.try_into().ok()?;
+        let well_formed = raw.starts_with(PREFIX.as_bytes())
+            && raw[PREFIX.len()..]
+                .iter()
+                .all(|&c| BASE64URL[usize::from(c)]);
+        if well_formed {
+            Some(Self(raw))
+        } else {
+            None
         }
-        let mut raw = [0u8; LEN];
-        raw.copy_from_slice(s.as_bytes());
-        Some(Self(raw))
     }
 
     /// SHA-256 of the whole key: what the cache is keyed on.

@@ -59,15 +59,10 @@ async fn failed_authentications_are_throttled_per_address_but_valid_keys_never()
     );
     // A password login is refused outright while the address is throttled, even a right one:
     // that is what makes guessing slow.
-    let (status, _) = app
-        .call(
-            Method::POST,
-            "/api/localauth/login",
-            None,
-            Some(json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        app.admin_login_status().await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
     app.stop().await;
 }
 
@@ -98,15 +93,10 @@ async fn password_guessing_through_the_login_form_is_throttled_too() {
         "{body}"
     );
     // The REST login shares the budget: it is one address guessing.
-    let (status, _) = app
-        .call(
-            Method::POST,
-            "/api/localauth/login",
-            None,
-            Some(json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        app.admin_login_status().await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
     app.stop().await;
 }
 
@@ -114,20 +104,7 @@ async fn password_guessing_through_the_login_form_is_throttled_too() {
 #[tokio::test]
 async fn cross_site_writes_are_refused_even_with_a_session() {
     let app = spawn_app(Backend::Sqlite).await;
-    let response = no_redirects()
-        .post(app.url("/ui/fn/login"))
-        .header(header::ACCEPT, "text/html")
-        .form(&[("email", ADMIN_EMAIL), ("password", ADMIN_PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    let cookie = response.headers()[header::SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = app.browser_login().await;
     let create = |name: &str, origin: Option<&str>, site: Option<&str>| {
         let mut req = app
             .client

@@ -9,19 +9,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-async fn admin_token(client: &Client, gw: &Gateway) -> String {
-    let body: Value = client
-        .post(gw.url("/api/localauth/login"))
-        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["token"].as_str().unwrap().to_owned()
-}
-
 /// SIGTERM lets a request that is running finish, then writes `last_used_at` before exiting.
 #[tokio::test]
 async fn sigterm_drains_in_flight_requests_and_records_key_use() {
@@ -29,18 +16,8 @@ async fn sigterm_drains_in_flight_requests_and_records_key_use() {
     let data = dir.path().to_str().unwrap();
     let mut gw = Gateway::start(&[("HOOP_DATA_DIR", data)]).await;
     let client = Client::new();
-    let token = admin_token(&client, &gw).await;
-    let created: Value = client
-        .post(gw.url("/api/api-keys"))
-        .bearer_auth(&token)
-        .json(&json!({"name": "drained", "groups": ["admin"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let raw = created["key"].as_str().unwrap().to_owned();
+    let token = gw.admin_token().await;
+    let raw = gw.create_key(&token, "drained").await;
 
     // A script that takes a while on the seeded demo connection.
     let slow = client
@@ -111,7 +88,7 @@ async fn sigkill_during_changes_loses_nothing_answered(url: &str) {
     ];
     let gw = Gateway::start(&env).await;
     let client = Client::new();
-    let token = admin_token(&client, &gw).await;
+    let token = gw.admin_token().await;
     let acked: Arc<Mutex<HashMap<String, Acked>>> = Arc::default();
 
     let workers: Vec<_> = (0..4)
@@ -184,25 +161,29 @@ async fn sigkill_during_changes_loses_nothing_answered(url: &str) {
     assert!(acked.len() >= 4, "the load got going: {acked:?}");
 
     let gw = Gateway::start(&env).await;
-    let token = admin_token(&client, &gw).await;
-    let keys: Vec<Value> = client
-        .get(gw.url("/api/api-keys"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let events: Vec<Value> = client
-        .get(gw.url("/api/audit?limit=500"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token = gw.admin_token().await;
+    let (gw, token) = (&gw, &token);
+    let get = |path: String| async move {
+        let page = gw
+            .json(reqwest::Method::GET, &path, Some(token), None)
+            .await;
+        page.as_array().unwrap().clone()
+    };
+    let keys = get("/api/api-keys".to_owned()).await;
+    // The whole audit log, page by page (a page holds at most 500 events).
+    let mut events: Vec<Value> = Vec::new();
+    loop {
+        let before = events.last().map(|e| format!("&before={}", e["id"]));
+        let page = get(format!(
+            "/api/audit?limit=500{}",
+            before.unwrap_or_default()
+        ))
+        .await;
+        if page.is_empty() {
+            break;
+        }
+        events.extend(page);
+    }
     let by_id: HashMap<&str, &Value> = keys
         .iter()
         .map(|k| (k["id"].as_str().unwrap(), k))

@@ -180,6 +180,32 @@ impl TestApp {
         self.call(Method::PUT, path, Some(bearer), Some(body)).await
     }
 
+    /// The status of a REST login as the test admin.
+    pub async fn admin_login_status(&self) -> StatusCode {
+        let body = json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD});
+        let (status, _) = self
+            .call(Method::POST, "/api/localauth/login", None, Some(body))
+            .await;
+        status
+    }
+
+    /// Logs the test admin in through the login form, as a browser without JavaScript does;
+    /// returns the session cookie (`name=value`).
+    pub async fn browser_login(&self) -> String {
+        let response = Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+            .post(self.url("/ui/fn/login"))
+            .header("accept", "text/html")
+            .form(&[("email", ADMIN_EMAIL), ("password", ADMIN_PASSWORD)])
+            .send()
+            .await
+            .expect("login sent");
+        let cookie = response.headers()["set-cookie"].to_str().expect("cookie");
+        cookie.split(';').next().unwrap_or_default().to_owned()
+    }
+
     pub async fn login(&self, email: &str, password: &str) -> String {
         let (status, body) = self
             .call(
@@ -370,6 +396,42 @@ impl Gateway {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// A JSON call; the answer's JSON (Null when there is none).
+    pub async fn json(
+        &self,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<Value>,
+    ) -> Value {
+        let mut req = Client::new().request(method, self.url(path));
+        if let Some(token) = bearer {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        read(req.send().await.expect("request sent")).await.1
+    }
+
+    /// A user token for the test admin.
+    pub async fn admin_token(&self) -> String {
+        let body = json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD});
+        let answer = self
+            .json(Method::POST, "/api/localauth/login", None, Some(body))
+            .await;
+        answer["token"].as_str().expect("token").to_owned()
+    }
+
+    /// Creates a key as `token`; returns the raw key.
+    pub async fn create_key(&self, token: &str, name: &str) -> String {
+        let body = json!({"name": name, "groups": ["admin"]});
+        let created = self
+            .json(Method::POST, "/api/api-keys", Some(token), Some(body))
+            .await;
+        created["key"].as_str().expect("raw key").to_owned()
     }
 
     pub fn signal(&self, signal: &str) {

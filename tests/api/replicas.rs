@@ -129,3 +129,85 @@ async fn a_replica_that_lost_its_listener_does_not_serve_stale_grants() {
     db.close().await;
     a.stop().await;
 }
+
+/// A browser session started on one replica is good on the other, and ends on both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_session_works_on_every_replica() {
+    let a = spawn_app(Backend::Postgres).await;
+    let b = a.spawn_replica().await;
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let cookie = a.browser_login().await;
+    let page = |app: &TestApp| {
+        browser
+            .get(app.url("/settings/api-keys"))
+            .header("cookie", &cookie)
+            .send()
+    };
+    assert_eq!(page(&b).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(page(&a).await.unwrap().status(), StatusCode::OK);
+    let logout = browser
+        .post(b.url("/ui/fn/logout"))
+        .header("accept", "text/html")
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert!(logout.status().is_redirection());
+    assert_eq!(page(&a).await.unwrap().status(), StatusCode::SEE_OTHER);
+    b.stop().await;
+    a.stop().await;
+}
+
+/// Uses recorded on several replicas: the latest wins whichever writes last, and a replica
+/// that shuts down writes what it has not written yet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_used_at_never_moves_backwards_and_is_flushed_at_shutdown() {
+    let a = spawn_app(Backend::Postgres).await;
+    let b = a.spawn_replica().await;
+    let (key, raw) = a.create_key("busy", &["admin"]).await;
+    let id = uuid::Uuid::parse_str(key["id"].as_str().unwrap()).unwrap();
+    let db = sqlx::PgPool::connect(&a.database_url).await.unwrap();
+    let last_used = || async {
+        sqlx::query_scalar::<_, Option<chrono::DateTime<chrono::Utc>>>(
+            "SELECT last_used_at FROM api_keys WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(&db)
+        .await
+        .unwrap()
+    };
+
+    // A time in the future stands for a newer use written by another replica.
+    let future = chrono::Utc::now() + chrono::TimeDelta::hours(1);
+    sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
+        .bind(future)
+        .bind(id)
+        .execute(&db)
+        .await
+        .unwrap();
+    assert_eq!(a.status_with("/api/userinfo", &raw).await, StatusCode::OK);
+    assert_eq!(b.status_with("/api/userinfo", &raw).await, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(2500)).await; // both have flushed
+    let stored = last_used().await.unwrap();
+    assert!(
+        (stored - future).num_milliseconds().abs() < 2,
+        "moved back to {stored}"
+    );
+
+    sqlx::query("UPDATE api_keys SET last_used_at = NULL WHERE id = $1")
+        .bind(id)
+        .execute(&db)
+        .await
+        .unwrap();
+    // Uses are stamped by a clock that ticks every 10 ms: allow for a few ticks.
+    let before = chrono::Utc::now() - chrono::TimeDelta::milliseconds(100);
+    assert_eq!(b.status_with("/api/userinfo", &raw).await, StatusCode::OK);
+    b.stop().await; // at once: well within the flush interval
+    let stored = last_used().await.expect("flushed by the shutdown");
+    assert!(stored >= before, "{stored} < {before}");
+    db.close().await;
+    a.stop().await;
+}

@@ -64,7 +64,7 @@ fn hex_sha256(s: &str) -> String {
 async fn raw_key_is_in_no_log_line() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hoop"))
+    let child = Command::new(env!("CARGO_BIN_EXE_hoop"))
         .arg("serve")
         .env("RUST_LOG", "trace")
         .env("NO_COLOR", "1")
@@ -77,31 +77,15 @@ async fn raw_key_is_in_no_log_line() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let mut gw = Gateway {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let base = gw.base.clone();
     let client = reqwest::Client::new();
     wait_until_up(&client, &base).await;
-
-    let token: serde_json::Value = client
-        .post(format!("{base}/api/localauth/login"))
-        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["token"].as_str().unwrap().to_owned();
-    let created: serde_json::Value = client
-        .post(format!("{base}/api/api-keys"))
-        .bearer_auth(&token)
-        .json(&json!({"name": "logged", "groups": ["admin"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let raw = created["key"].as_str().unwrap().to_owned();
+    let token = gw.admin_token().await;
+    let raw = gw.create_key(&token, "logged").await;
     assert_eq!(
         client
             .get(format!("{base}/api/userinfo"))
@@ -144,19 +128,19 @@ async fn raw_key_is_in_no_log_line() {
     // SIGTERM: graceful shutdown, so every buffered line is written.
     Command::new("kill")
         .arg("-TERM")
-        .arg(child.id().to_string())
+        .arg(gw.child.id().to_string())
         .status()
         .unwrap();
-    let status = child.wait().unwrap();
+    let status = gw.child.wait().unwrap();
     assert!(status.success(), "gateway exit: {status}");
     let mut logs = String::new();
-    child
+    gw.child
         .stderr
         .take()
         .unwrap()
         .read_to_string(&mut logs)
         .unwrap();
-    child
+    gw.child
         .stdout
         .take()
         .unwrap()
