@@ -32,6 +32,7 @@ pub async fn list_users(store: &Store, caller: &Principal) -> Result<Vec<User>> 
 
 #[derive(serde::Deserialize, utoipa::ToSchema)]
 pub struct NewUserRequest {
+    #[schema(format = Email)]
     pub email: String,
     pub name: String,
     #[schema(value_type = String, format = Password, min_length = 8)]

@@ -19,12 +19,22 @@ use serde::{Deserialize, Serialize};
 use std::time::Instant;
 use uuid::Uuid;
 
+/// The databases a connection can reach (documentation only: the service parses strings).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum ConnectionType {
+    Postgres,
+    Sqlite,
+}
+
 /// A connection as callers see it. `target` (which may hold a password) only for admins.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Connection {
     pub id: Uuid,
     pub name: String,
     #[serde(rename = "type")]
+    #[schema(value_type = ConnectionType)]
     pub kind: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
@@ -35,8 +45,14 @@ pub struct Connection {
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct ConnectionSpec {
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$"
+    )]
     pub name: String,
     #[serde(rename = "type")]
+    #[schema(value_type = ConnectionType)]
     pub kind: String,
     pub target: String,
     #[serde(default)]
@@ -45,8 +61,14 @@ pub struct ConnectionSpec {
 
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct ConnectionChanges {
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$"
+    )]
     pub name: Option<String>,
     #[serde(rename = "type")]
+    #[schema(value_type = Option<ConnectionType>)]
     pub kind: Option<String>,
     pub target: Option<String>,
     pub access_groups: Option<Vec<String>>,
