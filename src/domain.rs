@@ -6,9 +6,14 @@ use serde::Serialize;
 const NAME_RULE: &str =
     "1-64 characters: ASCII letters, digits, '-', '_' or '.', starting with a letter or digit";
 
+/// [`check_name`]'s rule as a regular expression, for the OpenAPI document (with a length of
+/// 1 to 64, and ASCII only, so bytes and characters count the same).
+pub const NAME_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9._-]*$";
+const NAME_MAX_LEN: usize = 64;
+
 /// The naming rule shared by API keys, groups and connections.
 fn check_name(kind: &str, s: &str) -> Result<(), Error> {
-    let ok = (1..=64).contains(&s.len())
+    let ok = (1..=NAME_MAX_LEN).contains(&s.len())
         && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
@@ -19,6 +24,17 @@ fn check_name(kind: &str, s: &str) -> Result<(), Error> {
             "invalid {kind} name: use {NAME_RULE}"
         )))
     }
+}
+
+fn name_schema(kind: &str) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(format!("The {kind} name: {NAME_RULE}")))
+        .min_length(Some(1))
+        .max_length(Some(NAME_MAX_LEN))
+        .pattern(Some(NAME_PATTERN))
+        .into()
 }
 
 macro_rules! name_type {
@@ -37,6 +53,15 @@ macro_rules! name_type {
                 &self.0
             }
         }
+
+        /// Request bodies carry names as strings; documented with this type, the OpenAPI
+        /// document states the rule `parse` enforces.
+        impl utoipa::PartialSchema for $ty {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                name_schema($kind)
+            }
+        }
+        impl utoipa::ToSchema for $ty {}
 
         impl std::fmt::Display for $ty {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -116,6 +141,20 @@ impl Email {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The OpenAPI document tells clients (and the API fuzzer) the rule; it must be the
+        /// one `parse` applies, or valid requests are documented as invalid and vice versa.
+        #[test]
+        fn the_documented_name_pattern_is_the_rule(
+            s in prop_oneof!["[A-Za-z0-9._ /-]{0,70}", "[a-z]{60,68}", any::<String>()]
+        ) {
+            let pattern = regex::Regex::new(NAME_PATTERN).unwrap();
+            let documented = pattern.is_match(&s) && (1..=NAME_MAX_LEN).contains(&s.chars().count());
+            prop_assert_eq!(documented, GroupName::parse(&s).is_ok(), "{:?}", s);
+        }
+    }
 
     #[test]
     fn names_follow_the_rule() {

@@ -57,6 +57,8 @@ pub async fn delete(
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct Script {
+    /// Not blank.
+    #[schema(min_length = 1, pattern = "\\S")]
     script: String,
 }
 
@@ -76,7 +78,10 @@ pub async fn exec(
 /// hoop's published API runs scripts by creating a session.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewSession {
+    /// The connection's name.
     connection: String,
+    /// Not blank.
+    #[schema(min_length = 1, pattern = "\\S")]
     script: String,
 }
 

@@ -80,11 +80,7 @@ pub async fn list_groups(State(s): State<AppState>, caller: Principal) -> Result
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewGroup {
-    #[schema(
-        min_length = 1,
-        max_length = 64,
-        pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$"
-    )]
+    #[schema(value_type = crate::domain::GroupName)]
     name: String,
 }
 

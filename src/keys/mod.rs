@@ -8,7 +8,7 @@ mod usage;
 
 use crate::{
     auth::{Caller, Identity, Principal},
-    domain::{parse_groups, ApiKeyName},
+    domain::{parse_groups, ApiKeyName, GroupName},
     error::{Error, Result},
     store::{self, keys::KeyRecord, Store},
 };
@@ -71,27 +71,20 @@ impl From<KeyRecord> for ApiKey {
 /// What a create request asks for, before parsing.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct NewApiKey {
-    #[schema(
-        min_length = 1,
-        max_length = 64,
-        pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$"
-    )]
+    #[schema(value_type = ApiKeyName)]
     pub name: String,
     /// At least one; each must exist in the organization.
-    #[schema(min_items = 1)]
+    #[schema(value_type = Vec<GroupName>, min_items = 1)]
     pub groups: Vec<String>,
 }
 
 /// A configure request: absent fields stay as they are.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct KeyChanges {
-    #[schema(
-        min_length = 1,
-        max_length = 64,
-        pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$"
-    )]
+    #[schema(value_type = Option<ApiKeyName>)]
     pub name: Option<String>,
-    #[schema(min_items = 1)]
+    /// At least one; each must exist in the organization.
+    #[schema(value_type = Option<Vec<GroupName>>, min_items = 1)]
     pub groups: Option<Vec<String>>,
 }
 

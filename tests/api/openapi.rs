@@ -113,6 +113,57 @@ async fn openapi_document_covers_every_route_with_both_security_schemes() {
     app.stop().await;
 }
 
+/// Names in request bodies carry the rule the server applies, so a client (or the fuzzer) can
+/// tell a valid name from the document alone.
+#[tokio::test]
+async fn request_names_are_documented_with_their_rule() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let (status, doc) = app.call(Method::GET, "/api/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let schemas = &doc["components"]["schemas"];
+    let resolve = |v: &Value| -> Value {
+        let name = v["$ref"].as_str().unwrap_or_default();
+        match name.strip_prefix("#/components/schemas/") {
+            Some(name) => schemas[name].clone(),
+            None => v.clone(),
+        }
+    };
+    for (body, field) in [
+        ("NewApiKey", "name"),
+        ("KeyChanges", "name"),
+        ("NewGroup", "name"),
+        ("NewApiKey", "groups"),
+        ("KeyChanges", "groups"),
+    ] {
+        let mut schema = schemas[body]["properties"][field].clone();
+        // An optional field is `oneOf: [null, ...]`; a list names its items.
+        if let Some(alternatives) = schema["oneOf"].as_array() {
+            schema = alternatives
+                .iter()
+                .find(|s| s["type"] != "null")
+                .cloned()
+                .unwrap();
+        }
+        let types = match &schema["type"] {
+            Value::Array(types) => types.clone(),
+            one => vec![one.clone()],
+        };
+        if types.contains(&Value::from("array")) {
+            assert_eq!(schema["minItems"], 1, "{body}.{field}: {schema}");
+            schema = schema["items"].clone();
+        }
+        let schema = resolve(&schema);
+        assert_eq!(schema["minLength"], 1, "{body}.{field}: {schema}");
+        assert_eq!(schema["maxLength"], 64, "{body}.{field}: {schema}");
+        assert_eq!(
+            schema["pattern"],
+            hoop::domain::NAME_PATTERN,
+            "{body}.{field}: {schema}"
+        );
+    }
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn a_method_a_route_does_not_have_is_405_with_allow() {
     let app = spawn_app(Backend::Sqlite).await;
