@@ -119,19 +119,22 @@ impl Modify for CommonAnswers {
         for (path, item) in openapi.paths.paths.iter_mut() {
             let public = path == "/api/healthz" || path == "/api/openapi.json";
             let ops = [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
+                (&mut item.get, false),
+                (&mut item.put, true),
+                (&mut item.post, true),
+                (&mut item.delete, true),
             ];
-            for op in ops.into_iter().flatten() {
-                add_common(op, path, public);
+            for (op, writes) in ops {
+                if let Some(op) = op {
+                    add_common(op, path, public, writes);
+                }
             }
         }
     }
 }
 
-fn add_common(op: &mut Operation, path: &str, public: bool) {
+/// `writes`: the cross-origin refusal applies (every method but GET), login included.
+fn add_common(op: &mut Operation, path: &str, public: bool, writes: bool) {
     let answers = &mut op.responses.responses;
     let mut add = |status: &str, response: ApiResponse| {
         answers
@@ -171,10 +174,17 @@ fn add_common(op: &mut Operation, path: &str, public: bool) {
         );
         add("429", throttled);
     }
-    if secured {
+    if secured && writes {
         add(
             "403",
             error("Not allowed for this caller, or a state-changing request sent by another site"),
+        );
+    } else if secured {
+        add("403", error("Not allowed for this caller"));
+    } else if writes {
+        add(
+            "403",
+            error("A state-changing request sent by another site (cross-origin): refused"),
         );
     }
 }

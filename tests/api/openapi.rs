@@ -86,6 +86,10 @@ async fn openapi_document_covers_every_route_with_both_security_schemes() {
                 responses.keys().any(|s| s.starts_with('2')),
                 "{method} {path} documents its success"
             );
+            // Any write may be refused as cross-origin, the public login included.
+            if method != "get" {
+                assert!(responses.contains_key("403"), "{method} {path}: 403");
+            }
         }
     }
     let expected: BTreeSet<(String, String)> = ROUTES
@@ -161,6 +165,24 @@ async fn request_names_are_documented_with_their_rule() {
             "{body}.{field}: {schema}"
         );
     }
+    app.stop().await;
+}
+
+/// The 403 the document promises on the public login: another site's page cannot post
+/// credentials to it (login CSRF).
+#[tokio::test]
+async fn a_cross_origin_login_is_refused_as_documented() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let response = app
+        .request(Method::POST, "/api/localauth/login", None)
+        .header("sec-fetch-site", "cross-site")
+        .json(&serde_json::json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(response).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body["message"].is_string(), "{body}");
     app.stop().await;
 }
 
