@@ -13,6 +13,7 @@ use crate::{
 };
 
 const MIN_PASSWORD_LEN: usize = 8;
+const MAX_NAME_CHARS: usize = 128;
 
 /// Any caller may list groups: a key needs them to know what it may be scoped to.
 pub async fn list_groups(store: &Store, caller: &Principal) -> Result<Vec<Group>> {
@@ -44,8 +45,10 @@ pub async fn create_user(store: &Store, caller: &Principal, req: NewUserRequest)
     caller.require_admin()?;
     let email = Email::parse(&req.email)?;
     let name = req.name.trim();
-    if name.is_empty() || name.len() > 128 {
-        return Err(Error::Invalid("name must be 1-128 characters".into()));
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        return Err(Error::Invalid(format!(
+            "name must be 1-{MAX_NAME_CHARS} characters"
+        )));
     }
     if req.password.expose().chars().count() < MIN_PASSWORD_LEN {
         return Err(Error::Invalid(format!(
