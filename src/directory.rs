@@ -35,9 +35,13 @@ pub async fn list_users(store: &Store, caller: &Principal) -> Result<Vec<User>> 
 pub struct NewUserRequest {
     #[schema(format = Email)]
     pub email: String,
+    /// Surrounding whitespace is dropped.
+    #[schema(min_length = 1, max_length = 128, pattern = "\\S")]
     pub name: String,
     #[schema(value_type = String, format = Password, min_length = 8)]
     pub password: SecretString,
+    /// At least one; each must exist in the organization.
+    #[schema(value_type = Vec<GroupName>, min_items = 1)]
     pub groups: Vec<String>,
 }
 

@@ -5,7 +5,7 @@ mod exec;
 
 use crate::{
     auth::{Identity, Principal},
-    domain::{parse_groups_allow_empty, ConnectionName},
+    domain::{parse_groups_allow_empty, ConnectionName, GroupName},
     error::{Error, Result},
     store::{
         self,
@@ -45,32 +45,32 @@ pub struct Connection {
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct ConnectionSpec {
-    #[schema(
-        min_length = 1,
-        max_length = 64,
-        pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$"
-    )]
+    #[schema(value_type = ConnectionName)]
     pub name: String,
     #[serde(rename = "type")]
     #[schema(value_type = ConnectionType)]
     pub kind: String,
+    /// A `postgres://` URL, or the path of an existing SQLite file.
+    #[schema(min_length = 1, pattern = "\\S")]
     pub target: String,
+    /// None: admins only. Each must exist in the organization.
     #[serde(default)]
+    #[schema(value_type = Vec<GroupName>)]
     pub access_groups: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct ConnectionChanges {
-    #[schema(
-        min_length = 1,
-        max_length = 64,
-        pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$"
-    )]
+    #[schema(value_type = Option<ConnectionName>)]
     pub name: Option<String>,
     #[serde(rename = "type")]
     #[schema(value_type = Option<ConnectionType>)]
     pub kind: Option<String>,
+    /// A `postgres://` URL, or the path of an existing SQLite file.
+    #[schema(min_length = 1, pattern = "\\S")]
     pub target: Option<String>,
+    /// None: admins only. Each must exist in the organization.
+    #[schema(value_type = Option<Vec<GroupName>>)]
     pub access_groups: Option<Vec<String>>,
 }
 
