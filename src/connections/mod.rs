@@ -88,6 +88,9 @@ pub struct ExecResult {
 pub struct ConnectionService {
     store: Store,
     limits: Limits,
+    /// The gateway's own SQLite file, which no connection may reach: a script there could give
+    /// any key the admin group.
+    own_database: Option<std::path::PathBuf>,
 }
 
 /// Admins reach everything; others a connection that shares one of their groups.
@@ -143,8 +146,33 @@ fn check_target(kind: &str, target: &str) -> Result<()> {
 }
 
 impl ConnectionService {
-    pub fn new(store: Store, limits: Limits) -> Self {
-        Self { store, limits }
+    pub fn new(store: Store, limits: Limits, own_database: Option<&std::path::Path>) -> Self {
+        let own_database = own_database.and_then(|p| std::fs::canonicalize(p).ok());
+        Self {
+            store,
+            limits,
+            own_database,
+        }
+    }
+
+    /// Whatever path or `sqlite:` URL names the file, through links and `..` alike.
+    fn refuse_own_database(&self, kind: &str, target: &str) -> Result<()> {
+        let Some(own) = &self.own_database else {
+            return Ok(());
+        };
+        let target = target.trim();
+        let path = target
+            .strip_prefix("sqlite://")
+            .or_else(|| target.strip_prefix("sqlite:"))
+            .unwrap_or(target);
+        let path = path.split('?').next().unwrap_or(path);
+        let same = std::fs::canonicalize(path).is_ok_and(|p| &p == own);
+        if kind == "sqlite" && same {
+            return Err(Error::Invalid(
+                "target is the gateway's own database: no connection may reach it".into(),
+            ));
+        }
+        Ok(())
     }
 
     pub async fn list(&self, caller: &Principal) -> Result<Vec<Connection>> {
@@ -161,6 +189,7 @@ impl ConnectionService {
         let name = ConnectionName::parse(&spec.name)?;
         let kind = parse_kind(&spec.kind)?;
         check_target(kind, &spec.target)?;
+        self.refuse_own_database(kind, &spec.target)?;
         let groups = parse_groups_allow_empty(&spec.access_groups)?;
         let new = NewConnection {
             name: &name,
@@ -186,6 +215,7 @@ impl ConnectionService {
         let kind = parse_kind(changes.kind.as_deref().unwrap_or(&current.kind))?;
         let target = changes.target.unwrap_or_else(|| current.target.clone());
         check_target(kind, &target)?;
+        self.refuse_own_database(kind, &target)?;
         let groups = parse_groups_allow_empty(
             changes
                 .access_groups
@@ -228,6 +258,8 @@ impl ConnectionService {
         if script.trim().is_empty() {
             return Err(Error::Invalid("script is empty".into()));
         }
+        // Checked again here: the file a path names can change after the connection was made.
+        self.refuse_own_database(&conn.kind, &conn.target)?;
         let started = Instant::now();
         let outcome = exec::run(&conn.kind, &conn.target, script, self.limits).await;
         let elapsed = started.elapsed().as_millis() as u64;

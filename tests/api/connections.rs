@@ -106,6 +106,34 @@ async fn sqlite_targets_cannot_reach_other_files(app: &TestApp) {
         )
         .await;
         assert_eq!(answer["output_status"], "failed", "{answer}");
+
+        // Nor can an admin make a connection to the gateway's own file, by any name for it.
+        let link = dir.path().join("innocent.db");
+        std::os::unix::fs::symlink(own, &link).unwrap();
+        for target in [
+            own.display().to_string(),
+            format!("sqlite://{}", own.display()),
+            link.display().to_string(),
+        ] {
+            let body = json!({"name": "gw", "type": "sqlite", "target": target, "access_groups": ["engineering"]});
+            let (status, answer) = app.post("/api/connections", &app.admin_token, body).await;
+            assert_eq!(
+                status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{target}: {answer}"
+            );
+            assert!(answer["message"].as_str().unwrap().contains("own database"));
+        }
+        // A connection whose file is swapped for the gateway's afterwards is refused at exec.
+        let swapped = dir.path().join("swapped.db");
+        std::fs::copy(dir.path().join("eng.db"), &swapped).unwrap();
+        let body = json!({"name": "swapped", "type": "sqlite", "target": swapped.display().to_string(), "access_groups": ["engineering"]});
+        let (status, _) = app.post("/api/connections", &app.admin_token, body).await;
+        assert_eq!(status, StatusCode::CREATED);
+        std::fs::remove_file(&swapped).unwrap();
+        std::os::unix::fs::symlink(own, &swapped).unwrap();
+        let (status, answer) = exec(app, &key, "swapped", "SELECT 1").await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
     }
 }
 
