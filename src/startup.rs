@@ -4,7 +4,7 @@ use crate::{
     api,
     auth::{password, session::Sessions, Authenticator, LegacyApiKey},
     config::ServeConfig,
-    connections::{ConnectionService, Limits},
+    connections::{self, ConnectionService, Limits},
     domain::{Email, GroupName},
     keys::KeyService,
     security::{self, cross_origin, throttle, throttle::FailureLimiter},
@@ -91,7 +91,11 @@ impl Application {
             store: store.clone(),
             keys,
             auth,
-            connections: ConnectionService::new(store.clone(), limits, sqlite_file(url.expose())),
+            connections: ConnectionService::new(
+                store.clone(),
+                limits,
+                connections::sqlite_file(url.expose()),
+            ),
         }));
         let sessions = Sessions::new(&store)
             .await
@@ -144,14 +148,6 @@ impl Application {
         self.state.store.close().await;
         Ok(())
     }
-}
-
-/// The file behind a `sqlite:` URL.
-fn sqlite_file(url: &str) -> Option<&std::path::Path> {
-    let path = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    Some(std::path::Path::new(path.split('?').next().unwrap_or(path)))
 }
 
 /// On the embedded default, a demo database and a `demo` connection to it (admins only), so a

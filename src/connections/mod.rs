@@ -118,6 +118,14 @@ fn actor_id(caller: &Principal) -> String {
     }
 }
 
+/// The file behind a `sqlite:` URL (`None` for anything else).
+pub fn sqlite_file(url: &str) -> Option<&std::path::Path> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    Some(std::path::Path::new(path.split('?').next().unwrap_or(path)))
+}
+
 fn parse_kind(kind: &str) -> Result<&'static str> {
     match kind {
         "postgres" => Ok("postgres"),
@@ -161,11 +169,7 @@ impl ConnectionService {
             return Ok(());
         };
         let target = target.trim();
-        let path = target
-            .strip_prefix("sqlite://")
-            .or_else(|| target.strip_prefix("sqlite:"))
-            .unwrap_or(target);
-        let path = path.split('?').next().unwrap_or(path);
+        let path = sqlite_file(target).unwrap_or(std::path::Path::new(target));
         let same = std::fs::canonicalize(path).is_ok_and(|p| &p == own);
         if kind == "sqlite" && same {
             return Err(Error::Invalid(
