@@ -134,12 +134,7 @@ async fn cross_site_writes_are_refused_even_with_a_session() {
     assert_eq!(ok.status(), StatusCode::CREATED);
     // Nothing was created by the refused ones.
     let (_, keys) = app.get("/api/api-keys", &app.admin_token).await;
-    let names: Vec<&str> = keys
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["name"].as_str().unwrap())
-        .collect();
+    let names = strings(&keys, "name");
     assert_eq!(names, ["own-page"]);
 
     // Server functions: a cross-site logout (or anything else) is refused as well.

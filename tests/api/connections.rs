@@ -179,12 +179,7 @@ async fn connections_are_scoped_by_group(app: &TestApp) {
     );
 
     let (_, all) = app.get("/api/connections", &app.admin_token).await;
-    let names: Vec<&str> = all
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
+    let names = strings(&all, "name");
     assert_eq!(names, ["eng-db", "ops-db", "pay-db"]);
     assert!(all[0]["target"].as_str().unwrap().ends_with("eng.db"));
     assert_eq!(all[0]["access_groups"], json!(["engineering"]));
@@ -396,12 +391,7 @@ async fn connection_admin_rejects_bad_input(app: &TestApp) {
         StatusCode::NOT_FOUND
     );
     let (_, events) = app.get("/api/audit", &app.admin_token).await;
-    let actions: Vec<&str> = events
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
+    let actions = strings(&events, "action");
     assert!(
         actions.contains(&"connection.created")
             && actions.contains(&"connection.updated")

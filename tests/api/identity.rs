@@ -69,12 +69,7 @@ async fn users_are_created_and_can_log_in(app: &TestApp) {
 
     let (status, users) = app.get("/api/users", &app.admin_token).await;
     assert_eq!(status, StatusCode::OK);
-    let emails: Vec<&str> = users
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["email"].as_str().unwrap())
-        .collect();
+    let emails = strings(&users, "email");
     assert_eq!(emails, ["admin@example.com", "dev@example.com"]);
     assert!(!users.to_string().contains("argon2"));
 }

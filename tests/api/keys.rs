@@ -159,12 +159,7 @@ async fn list_and_get_by_name_or_id(app: &TestApp) {
     app.create_key("beta", &["admin"]).await;
     let (status, keys) = app.get("/api/api-keys", &app.admin_token).await;
     assert_eq!(status, StatusCode::OK);
-    let names: Vec<&str> = keys
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["name"].as_str().unwrap())
-        .collect();
+    let names = strings(&keys, "name");
     assert_eq!(names, ["alpha", "beta"]);
     keys.as_array()
         .unwrap()
