@@ -4,7 +4,7 @@ use crate::{
     api,
     auth::{password, session::Sessions, Authenticator, LegacyApiKey},
     config::ServeConfig,
-    connections::{self, ConnectionService, Limits},
+    connections::{ConnectionService, Limits, OwnDatabase},
     domain::{Email, GroupName},
     keys::KeyService,
     security::{self, cross_origin, throttle, throttle::FailureLimiter},
@@ -94,7 +94,7 @@ impl Application {
             connections: ConnectionService::new(
                 store.clone(),
                 limits,
-                connections::sqlite_file(url.expose()),
+                OwnDatabase::of(&store, url.expose()).await,
             ),
         }));
         let sessions = Sessions::new(&store)

@@ -29,28 +29,67 @@ impl Outcome {
     }
 }
 
-pub async fn run(kind: &str, target: &str, script: &str, limits: Limits) -> Outcome {
+/// A PostgreSQL database as the server itself knows it: the cluster's system identifier (shared
+/// with its physical replicas) and the database's name. Two URLs that differ in host name,
+/// address or port but reach the same database have the same identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgIdentity {
+    system: String,
+    database: String,
+}
+
+impl PgIdentity {
+    /// `None` where the server will not tell (`pg_control_system()` is open to every role by
+    /// default, but a managed service may restrict it).
+    pub async fn of(conn: &mut sqlx::PgConnection) -> Option<Self> {
+        let (system, database): (String, String) = sqlx::query_as(
+            "SELECT (SELECT system_identifier FROM pg_control_system())::text, current_database()::text",
+        )
+        .fetch_one(conn)
+        .await
+        .ok()?;
+        Some(Self { system, database })
+    }
+}
+
+/// The script was not run: the target turned out to be the gateway's own database.
+#[derive(Debug)]
+pub struct OwnDatabaseReached;
+
+pub async fn run(
+    kind: &str,
+    target: &str,
+    script: &str,
+    limits: Limits,
+    own: Option<&PgIdentity>,
+) -> Result<Outcome, OwnDatabaseReached> {
     // Boxed as `dyn Send` here, where the lifetimes are concrete: left to inference, the
     // streams over borrowed connections trip rustc's "Send is not general enough".
-    let work: Pin<Box<dyn Future<Output = Result<Outcome, sqlx::Error>> + Send + '_>> = match kind {
+    let work: Pin<Box<dyn Future<Output = Result<Ran, sqlx::Error>> + Send + '_>> = match kind {
         "sqlite" => Box::pin(run_sqlite(target, script, limits)),
-        _ => Box::pin(run_postgres(target, script, limits)),
+        _ => Box::pin(run_postgres(target, script, limits, own)),
     };
     // The databases stop the script themselves at the deadline (statement_timeout, a progress
     // handler); this is the backstop for a connection that hangs before it gets that far.
     let started = std::time::Instant::now();
     let outcome = match tokio::time::timeout(limits.timeout + BACKSTOP, work).await {
-        Ok(Ok(outcome)) => outcome,
+        Ok(Ok(Ran::Done(outcome))) => outcome,
+        Ok(Ok(Ran::OwnDatabase)) => return Err(OwnDatabaseReached),
         Ok(Err(e)) => Outcome::failed(database_message(&e)),
         Err(_) => Outcome::failed(String::new()),
     };
     if !outcome.success && started.elapsed() >= limits.timeout {
-        return Outcome::failed(format!(
+        return Ok(Outcome::failed(format!(
             "cancelled: the script ran longer than {} s (HOOP_EXEC_TIMEOUT_SECS)",
             limits.timeout.as_secs()
-        ));
+        )));
     }
-    outcome
+    Ok(outcome)
+}
+
+enum Ran {
+    Done(Outcome),
+    OwnDatabase,
 }
 
 const BACKSTOP: Duration = Duration::from_secs(2);
@@ -63,7 +102,7 @@ fn database_message(e: &sqlx::Error) -> String {
     }
 }
 
-async fn run_sqlite(path: &str, script: &str, limits: Limits) -> Result<Outcome, sqlx::Error> {
+async fn run_sqlite(path: &str, script: &str, limits: Limits) -> Result<Ran, sqlx::Error> {
     // Never create a file a typo pointed at: the target must exist.
     let options = SqliteConnectOptions::from_str(path)
         .or_else(|_| Ok::<_, sqlx::Error>(SqliteConnectOptions::new().filename(path)))?
@@ -92,12 +131,23 @@ async fn run_sqlite(path: &str, script: &str, limits: Limits) -> Result<Outcome,
     let stream = sqlx::raw_sql(script).fetch_many(&mut conn);
     let outcome = tabulate(stream, limits.max_rows, |d| d.rows_affected(), sqlite_cells).await;
     conn.close().await.ok();
-    Ok(outcome)
+    Ok(Ran::Done(outcome))
 }
 
-async fn run_postgres(url: &str, script: &str, limits: Limits) -> Result<Outcome, sqlx::Error> {
+async fn run_postgres(
+    url: &str,
+    script: &str,
+    limits: Limits,
+    own: Option<&PgIdentity>,
+) -> Result<Ran, sqlx::Error> {
     let options = PgConnectOptions::from_str(url)?.disable_statement_logging();
     let mut conn = options.connect().await?;
+    // Asked of the server at every exec: no spelling of a URL, and no change of DNS or of a
+    // proxy behind it since the connection was made, hides where it leads.
+    if own.is_some() && PgIdentity::of(&mut conn).await.as_ref() == own {
+        conn.close().await.ok();
+        return Ok(Ran::OwnDatabase);
+    }
     // The server stops the query itself, so nothing keeps running after we gave up waiting.
     let timeout_ms = limits.timeout.as_millis().min(i32::MAX as u128);
     sqlx::query("SELECT set_config('statement_timeout', $1, false)")
@@ -114,7 +164,7 @@ async fn run_postgres(url: &str, script: &str, limits: Limits) -> Result<Outcome
     )
     .await;
     conn.close().await.ok();
-    Ok(outcome)
+    Ok(Ran::Done(outcome))
 }
 
 /// Reads every result of a script into a table, up to `max_rows` rows.

@@ -14,7 +14,7 @@ use crate::{
     },
 };
 use chrono::{DateTime, Utc};
-pub use exec::Limits;
+pub use exec::{Limits, PgIdentity};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 use uuid::Uuid;
@@ -88,9 +88,49 @@ pub struct ExecResult {
 pub struct ConnectionService {
     store: Store,
     limits: Limits,
-    /// The gateway's own SQLite file, which no connection may reach: a script there could give
-    /// any key the admin group.
-    own_database: Option<std::path::PathBuf>,
+    own_database: OwnDatabase,
+}
+
+/// The gateway's own database, which no connection may reach: a script there could give any key
+/// the admin group, or read the browser sessions.
+#[derive(Clone, Debug, Default)]
+pub struct OwnDatabase {
+    /// Its file, through links and `..` (SQLite).
+    sqlite: Option<std::path::PathBuf>,
+    /// Its cluster and name, whatever host name or port a URL reaches it by (PostgreSQL).
+    postgres: Option<PgIdentity>,
+}
+
+impl OwnDatabase {
+    /// Identifies the database the gateway stores its own data in (`url` is how it connected).
+    pub async fn of(store: &Store, url: &str) -> Self {
+        match store {
+            Store::Sqlite(_) => Self {
+                sqlite: sqlite_file(url).and_then(|p| std::fs::canonicalize(p).ok()),
+                postgres: None,
+            },
+            Store::Postgres(pool) => {
+                let postgres = match pool.acquire().await {
+                    Ok(mut conn) => PgIdentity::of(&mut conn).await,
+                    Err(_) => None,
+                };
+                if postgres.is_none() {
+                    tracing::warn!(
+                        "cannot identify the gateway's own PostgreSQL database \
+                         (pg_control_system() refused?): connections to it cannot be refused"
+                    );
+                }
+                Self {
+                    sqlite: None,
+                    postgres,
+                }
+            }
+        }
+    }
+}
+
+fn own_database_reached() -> Error {
+    Error::Invalid("target is the gateway's own database: no connection may reach it".into())
 }
 
 /// Admins reach everything; others a connection that shares one of their groups.
@@ -154,8 +194,7 @@ fn check_target(kind: &str, target: &str) -> Result<()> {
 }
 
 impl ConnectionService {
-    pub fn new(store: Store, limits: Limits, own_database: Option<&std::path::Path>) -> Self {
-        let own_database = own_database.and_then(|p| std::fs::canonicalize(p).ok());
+    pub fn new(store: Store, limits: Limits, own_database: OwnDatabase) -> Self {
         Self {
             store,
             limits,
@@ -163,18 +202,17 @@ impl ConnectionService {
         }
     }
 
-    /// Whatever path or `sqlite:` URL names the file, through links and `..` alike.
+    /// Whatever path or `sqlite:` URL names the file, through links and `..` alike. A
+    /// PostgreSQL target is identified once connected, at every exec (see `exec::run`).
     fn refuse_own_database(&self, kind: &str, target: &str) -> Result<()> {
-        let Some(own) = &self.own_database else {
+        let Some(own) = &self.own_database.sqlite else {
             return Ok(());
         };
         let target = target.trim();
         let path = sqlite_file(target).unwrap_or(std::path::Path::new(target));
         let same = std::fs::canonicalize(path).is_ok_and(|p| &p == own);
         if kind == "sqlite" && same {
-            return Err(Error::Invalid(
-                "target is the gateway's own database: no connection may reach it".into(),
-            ));
+            return Err(own_database_reached());
         }
         Ok(())
     }
@@ -265,7 +303,10 @@ impl ConnectionService {
         // Checked again here: the file a path names can change after the connection was made.
         self.refuse_own_database(&conn.kind, &conn.target)?;
         let started = Instant::now();
-        let outcome = exec::run(&conn.kind, &conn.target, script, self.limits).await;
+        let own = self.own_database.postgres.as_ref();
+        let outcome = exec::run(&conn.kind, &conn.target, script, self.limits, own)
+            .await
+            .map_err(|exec::OwnDatabaseReached| own_database_reached())?;
         let elapsed = started.elapsed().as_millis() as u64;
         let (status, exit_code) = if outcome.success {
             ("success", 0)

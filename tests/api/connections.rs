@@ -137,6 +137,57 @@ async fn sqlite_targets_cannot_reach_other_files(app: &TestApp) {
     }
 }
 
+/// On PostgreSQL the gateway's own database is recognised by what the server says it is, not by
+/// how a URL spells it: another host name for the same server, another scheme or extra
+/// parameters reach the same tables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_connection_reaches_the_gateways_own_postgres_database() {
+    let app = spawn_app(Backend::Postgres).await;
+    app.create_group("engineering").await;
+    let (_, key) = app.create_key("eng-bot", &["engineering"]).await;
+    let own = app.database_url.clone();
+    let spellings = [
+        own.clone(),
+        own.replace("127.0.0.1", "localhost"),
+        own.replacen("postgres://", "postgresql://", 1),
+        format!("{own}?application_name=innocent"),
+    ];
+    for (i, target) in spellings.iter().enumerate() {
+        let name = format!("gw-{i}");
+        make_connection(&app, &name, "postgres", target, &["engineering"]).await;
+        // What the key would run there: give itself the admin group.
+        let (status, answer) = exec(&app, &key, &name, "UPDATE groups SET name = name").await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{target}: {answer}"
+        );
+        assert!(
+            answer["message"].as_str().unwrap().contains("own database"),
+            "{answer}"
+        );
+    }
+    let (_, sessions) = app.get("/api/sessions", &app.admin_token).await;
+    assert_eq!(
+        sessions,
+        json!([]),
+        "a refused exec runs nothing and records nothing"
+    );
+    // Another database on the same server is an ordinary target.
+    make_connection(
+        &app,
+        "other",
+        "postgres",
+        &postgres_target().await,
+        &["engineering"],
+    )
+    .await;
+    let (status, answer) = exec(&app, &key, "other", "SELECT count(*) AS n FROM accounts").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer["output"], "n\n2\n", "{answer}");
+    app.stop().await;
+}
+
 async fn connections_are_scoped_by_group(app: &TestApp) {
     let dir = tempfile::tempdir().unwrap();
     app.create_group("engineering").await;
