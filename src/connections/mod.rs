@@ -14,7 +14,8 @@ use crate::{
     },
 };
 use chrono::{DateTime, Utc};
-pub use exec::{Limits, PgIdentity};
+pub use exec::Limits;
+use exec::PgIdentity;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 use uuid::Uuid;
@@ -93,7 +94,7 @@ pub struct ConnectionService {
 
 /// The gateway's own database, which no connection may reach: a script there could give any key
 /// the admin group, or read the browser sessions.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct OwnDatabase {
     /// Its file, through links and `..` (SQLite).
     sqlite: Option<std::path::PathBuf>,
