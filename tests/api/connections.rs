@@ -155,7 +155,7 @@ async fn no_connection_reaches_the_gateways_own_postgres_database() {
     for (i, target) in spellings.iter().enumerate() {
         let name = format!("gw-{i}");
         make_connection(&app, &name, "postgres", target, &["engineering"]).await;
-        // What the key would run there: give itself the admin group.
+        // A write to the gateway's own tables: the way a key would give itself the admin group.
         let (status, answer) = exec(&app, &key, &name, "UPDATE groups SET name = name").await;
         assert_eq!(
             status,
