@@ -21,8 +21,7 @@ async fn replica(
         org_name: "bench".into(),
         api_key: None,
         secure_cookies: false,
-        exec_timeout_secs: 30,
-        exec_max_rows: 10_000,
+        exec: Default::default(),
         // Every poll of the deactivated key is a failed authentication: unthrottled, or the
         // benchmark would time the limiter's refill instead of the propagation.
         auth_failures_per_minute: u32::MAX,

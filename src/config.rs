@@ -38,13 +38,9 @@ pub struct ServeConfig {
     #[arg(long, env = "HOOP_SECURE_COOKIES", default_value_t = false)]
     pub secure_cookies: bool,
 
-    /// Longest a script may run on a connection before it is cancelled.
-    #[arg(long, env = "HOOP_EXEC_TIMEOUT_SECS", default_value_t = 30)]
-    pub exec_timeout_secs: u64,
-
-    /// Most rows an exec returns; the output says where it was cut.
-    #[arg(long, env = "HOOP_EXEC_MAX_ROWS", default_value_t = 10_000)]
-    pub exec_max_rows: usize,
+    /// Limits and pools of `POST /api/connections/{name}/exec`.
+    #[command(flatten)]
+    pub exec: ExecConfig,
 
     /// Failed authentications a client address may make per minute (also its burst); beyond
     /// that they are answered 429 with Retry-After. Valid credentials are never limited.
@@ -54,6 +50,77 @@ pub struct ServeConfig {
     /// Directory holding the built web client (`pkg/`) and public files.
     #[arg(long, env = "HOOP_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
+}
+
+/// How scripts run on connections: their bounds, and the connections kept open for them.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExecConfig {
+    /// Longest a script may run on a connection; at the deadline the database itself stops it.
+    #[arg(
+        long = "exec-timeout-secs",
+        env = "HOOP_EXEC_TIMEOUT_SECS",
+        default_value_t = 30
+    )]
+    pub timeout_secs: u64,
+
+    /// Most rows an exec returns; the output says where it was cut.
+    #[arg(
+        long = "exec-max-rows",
+        env = "HOOP_EXEC_MAX_ROWS",
+        default_value_t = 10_000
+    )]
+    pub max_rows: usize,
+
+    /// Most bytes of output an exec returns (and the longest value a SQLite script may build);
+    /// the output says where it was cut.
+    #[arg(long = "exec-max-bytes", env = "HOOP_EXEC_MAX_BYTES", default_value_t = 4 << 20)]
+    pub max_bytes: usize,
+
+    /// Execs running at once on this gateway; more are answered 429 with Retry-After.
+    #[arg(
+        long = "exec-max-concurrent",
+        env = "HOOP_EXEC_MAX_CONCURRENT",
+        default_value_t = 64
+    )]
+    pub max_concurrent: usize,
+
+    /// Execs one caller (key, user or legacy key) may run at once; more are answered 429.
+    #[arg(
+        long = "exec-max-per-caller",
+        env = "HOOP_EXEC_MAX_PER_CALLER",
+        default_value_t = 8
+    )]
+    pub max_per_caller: usize,
+
+    /// Database connections kept open per connection target.
+    #[arg(
+        long = "exec-pool-size",
+        env = "HOOP_EXEC_POOL_SIZE",
+        default_value_t = 8
+    )]
+    pub pool_size: usize,
+
+    /// Seconds an unused pooled database connection stays open.
+    #[arg(
+        long = "exec-pool-idle-secs",
+        env = "HOOP_EXEC_POOL_IDLE_SECS",
+        default_value_t = 60
+    )]
+    pub pool_idle_secs: u64,
+}
+
+impl Default for ExecConfig {
+    fn default() -> Self {
+        Self {
+            timeout_secs: 30,
+            max_rows: 10_000,
+            max_bytes: 4 << 20,
+            max_concurrent: 64,
+            max_per_caller: 8,
+            pool_size: 8,
+            pool_idle_secs: 60,
+        }
+    }
 }
 
 impl ServeConfig {

@@ -84,8 +84,8 @@ impl Application {
         let keys = KeyService::new(store.clone());
         let auth = Authenticator::new(store.clone(), keys.clone(), legacy);
         let limits = Limits {
-            timeout: Duration::from_secs(config.exec_timeout_secs.max(1)),
-            max_rows: config.exec_max_rows.max(1),
+            timeout: Duration::from_secs(config.exec.timeout_secs.max(1)),
+            max_rows: config.exec.max_rows.max(1),
         };
         let state = AppState(Arc::new(Services {
             store: store.clone(),

@@ -489,8 +489,8 @@ async fn exec_on_a_postgres_target(app: &TestApp) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_is_bounded_in_rows_and_time() {
     let app = spawn_app_with(Backend::Sqlite, |c| {
-        c.exec_max_rows = 2;
-        c.exec_timeout_secs = 1;
+        c.exec.max_rows = 2;
+        c.exec.timeout_secs = 1;
     })
     .await;
     let dir = tempfile::tempdir().unwrap();

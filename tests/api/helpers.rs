@@ -92,8 +92,7 @@ async fn start(
         org_name: "acme".into(),
         api_key: None,
         secure_cookies: false,
-        exec_timeout_secs: 30,
-        exec_max_rows: 10_000,
+        exec: Default::default(),
         auth_failures_per_minute: 30,
         site_root: dir.path().join("site"),
     };

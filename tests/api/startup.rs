@@ -56,8 +56,7 @@ async fn api_key_for_another_organization_stops_start_up() {
         org_name: "acme".into(),
         api_key: Some(hoop::secret::SecretString::new(LEGACY_KEY.into())),
         secure_cookies: false,
-        exec_timeout_secs: 30,
-        exec_max_rows: 10_000,
+        exec: Default::default(),
         auth_failures_per_minute: 30,
         site_root: "target/site".into(),
     };
