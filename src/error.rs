@@ -30,6 +30,9 @@ pub enum Error {
     /// Too many failed authentications from this client address; try again after the wait.
     #[error("too many failed authentications from this address: try again later")]
     TooManyFailures { retry_after: std::time::Duration },
+    /// The gateway is busy for this caller (too many execs at once); try again shortly.
+    #[error("{0}")]
+    Busy(String),
     #[error("database unavailable")]
     Unavailable(#[source] sqlx::Error),
     #[error("internal error")]
@@ -64,7 +67,7 @@ impl IntoResponse for Error {
             Error::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Error::TooManyFailures { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::TooManyFailures { .. } | Error::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -85,10 +88,15 @@ impl IntoResponse for Error {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if let Error::TooManyFailures { retry_after } = self {
+        let retry_after = match self {
+            Error::TooManyFailures { retry_after } => Some(retry_after),
+            Error::Busy(_) => Some(std::time::Duration::from_secs(1)),
+            _ => None,
+        };
+        if let Some(wait) = retry_after {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, retry_after_secs(retry_after));
+                .insert(header::RETRY_AFTER, retry_after_secs(wait));
         }
         response
     }

@@ -30,7 +30,11 @@ async fn main() -> std::process::ExitCode {
             // Only the server logs; the CLI's output is its answer.
             tracing_subscriber::fmt()
                 .with_env_filter(
-                    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+                    EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| EnvFilter::new("info"))
+                        // The PostgreSQL driver logs every script at debug: scripts are the
+                        // callers' business and may hold values nobody should find in a log.
+                        .add_directive("tokio_postgres=info".parse().expect("a valid directive")),
                 )
                 .with_writer(std::io::stderr)
                 .init();

@@ -83,9 +83,15 @@ impl Application {
 
         let keys = KeyService::new(store.clone());
         let auth = Authenticator::new(store.clone(), keys.clone(), legacy);
+        let exec = &config.exec;
         let limits = Limits {
-            timeout: Duration::from_secs(config.exec.timeout_secs.max(1)),
-            max_rows: config.exec.max_rows.max(1),
+            timeout: Duration::from_secs(exec.timeout_secs.max(1)),
+            max_rows: exec.max_rows.max(1),
+            max_bytes: exec.max_bytes.max(1024),
+            max_concurrent: exec.max_concurrent.max(1),
+            max_per_caller: exec.max_per_caller.max(1),
+            pool_size: exec.pool_size.max(1),
+            pool_idle: Duration::from_secs(exec.pool_idle_secs.max(1)),
         };
         let state = AppState(Arc::new(Services {
             store: store.clone(),
@@ -94,7 +100,9 @@ impl Application {
             connections: ConnectionService::new(
                 store.clone(),
                 limits,
-                OwnDatabase::of(&store, url.expose()).await,
+                OwnDatabase::of(&store, url.expose())
+                    .await
+                    .context("identifying the gateway's own database")?,
             ),
         }));
         let sessions = Sessions::new(&store)
@@ -178,6 +186,7 @@ async fn seed_demo(store: &Store, org_id: Uuid, data_dir: &std::path::Path) -> a
         name: &name,
         kind: "sqlite",
         target: &target,
+        privileged: false,
         access_groups: &[GroupName::admin()],
     };
     store::connections::insert(store, org_id, demo, "bootstrap").await?;

@@ -56,6 +56,8 @@ pub struct ConnectionView {
     pub name: String,
     pub kind: String,
     pub access_groups: Vec<String>,
+    /// Marked by an admin: runs for its groups although its database role is privileged.
+    pub privileged: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -14,10 +14,10 @@ use crate::{
     },
 };
 use chrono::{DateTime, Utc};
-pub use exec::Limits;
-use exec::PgIdentity;
+use exec::{ExecError, Executor, Job, PgTarget, SqliteTarget};
+pub use exec::{Limits, OwnDatabase};
 use serde::{Deserialize, Serialize};
-use std::time::Instant;
+use std::{sync::Arc, time::Instant};
 use uuid::Uuid;
 
 /// The databases a connection can reach (documentation only: the service parses strings).
@@ -40,6 +40,9 @@ pub struct Connection {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
     pub access_groups: Vec<String>,
+    /// An admin marked it privileged on purpose: non-admins may run it although its database
+    /// role has powers over the server's host (superuser, server files, programs).
+    pub privileged: bool,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
 }
@@ -58,6 +61,11 @@ pub struct ConnectionSpec {
     #[serde(default)]
     #[schema(value_type = Vec<GroupName>)]
     pub access_groups: Vec<String>,
+    /// Let non-admins run it even when its database role is privileged (a PostgreSQL
+    /// superuser, or a member of pg_read_server_files, pg_write_server_files or
+    /// pg_execute_server_program, or CREATEROLE). Default false.
+    #[serde(default)]
+    pub privileged: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
@@ -73,6 +81,8 @@ pub struct ConnectionChanges {
     /// None: admins only. Each must exist in the organization.
     #[schema(value_type = Option<Vec<GroupName>>)]
     pub access_groups: Option<Vec<String>>,
+    /// See the connection's `privileged`.
+    pub privileged: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -88,50 +98,17 @@ pub struct ExecResult {
 #[derive(Clone)]
 pub struct ConnectionService {
     store: Store,
-    limits: Limits,
+    executor: Arc<Executor>,
     own_database: OwnDatabase,
 }
 
-/// The gateway's own database, which no connection may reach: a script there could give any key
-/// the admin group, or read the browser sessions.
-#[derive(Clone, Debug)]
-pub struct OwnDatabase {
-    /// Its file, through links and `..` (SQLite).
-    sqlite: Option<std::path::PathBuf>,
-    /// Its cluster and name, whatever host name or port a URL reaches it by (PostgreSQL).
-    postgres: Option<PgIdentity>,
-}
-
-impl OwnDatabase {
-    /// Identifies the database the gateway stores its own data in (`url` is how it connected).
-    pub async fn of(store: &Store, url: &str) -> Self {
-        match store {
-            Store::Sqlite(_) => Self {
-                sqlite: sqlite_file(url).and_then(|p| std::fs::canonicalize(p).ok()),
-                postgres: None,
-            },
-            Store::Postgres(pool) => {
-                let postgres = match pool.acquire().await {
-                    Ok(mut conn) => PgIdentity::of(&mut conn).await,
-                    Err(_) => None,
-                };
-                if postgres.is_none() {
-                    tracing::warn!(
-                        "cannot identify the gateway's own PostgreSQL database \
-                         (pg_control_system() refused?): connections to it cannot be refused"
-                    );
-                }
-                Self {
-                    sqlite: None,
-                    postgres,
-                }
-            }
-        }
+fn refused(e: ExecError) -> Error {
+    match e {
+        ExecError::Failed(m) | ExecError::Unidentified(m) => Error::Invalid(m),
+        ExecError::OwnDatabase => Error::Invalid(e.to_string()),
+        ExecError::Privileged => Error::Forbidden(e.to_string()),
+        ExecError::Busy(m) => Error::Busy(m),
     }
-}
-
-fn own_database_reached() -> Error {
-    Error::Invalid("target is the gateway's own database: no connection may reach it".into())
 }
 
 /// Admins reach everything; others a connection that shares one of their groups.
@@ -146,6 +123,7 @@ fn view(row: ConnectionRow, caller: &Principal) -> Connection {
         kind: row.kind,
         target: caller.is_admin().then_some(row.target),
         access_groups: row.access_groups,
+        privileged: row.privileged,
         created_by: row.created_by,
         created_at: row.created_at,
     }
@@ -177,45 +155,38 @@ fn parse_kind(kind: &str) -> Result<&'static str> {
     }
 }
 
-fn check_target(kind: &str, target: &str) -> Result<()> {
-    let target = target.trim();
-    let ok = match kind {
-        "postgres" => target.starts_with("postgres://") || target.starts_with("postgresql://"),
-        _ => !target.is_empty(),
-    };
-    if ok {
-        Ok(())
-    } else if kind == "postgres" {
-        Err(Error::Invalid("target must be a postgres:// URL".into()))
-    } else {
-        Err(Error::Invalid(
-            "target must be the path of a SQLite file".into(),
-        ))
+fn check_target(kind: &str, target: &str, own: &OwnDatabase) -> Result<()> {
+    if target.trim().is_empty() {
+        return Err(Error::Invalid("target must not be empty".into()));
+    }
+    match kind {
+        "postgres" => {
+            let url = target.trim();
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(Error::Invalid("target must be a postgres:// URL".into()));
+            }
+            PgTarget::validate(url).map_err(Error::Invalid)
+        }
+        _ => {
+            let parsed = SqliteTarget::parse(target).map_err(Error::Invalid)?;
+            // The early answer for the names that lead there now; every exec decides again
+            // by the file SQLite opened.
+            if own.is_own_sqlite_path(&parsed) {
+                return Err(refused(ExecError::OwnDatabase));
+            }
+            Ok(())
+        }
     }
 }
 
 impl ConnectionService {
+    /// Must be called within the runtime (the exec pools close idle connections in a task).
     pub fn new(store: Store, limits: Limits, own_database: OwnDatabase) -> Self {
         Self {
             store,
-            limits,
+            executor: Arc::new(Executor::new(limits, own_database.clone())),
             own_database,
         }
-    }
-
-    /// Whatever path or `sqlite:` URL names the file, through links and `..` alike. A
-    /// PostgreSQL target is identified once connected, at every exec (see `exec::run`).
-    fn refuse_own_database(&self, kind: &str, target: &str) -> Result<()> {
-        let Some(own) = &self.own_database.sqlite else {
-            return Ok(());
-        };
-        let target = target.trim();
-        let path = sqlite_file(target).unwrap_or(std::path::Path::new(target));
-        let same = std::fs::canonicalize(path).is_ok_and(|p| &p == own);
-        if kind == "sqlite" && same {
-            return Err(own_database_reached());
-        }
-        Ok(())
     }
 
     pub async fn list(&self, caller: &Principal) -> Result<Vec<Connection>> {
@@ -231,13 +202,13 @@ impl ConnectionService {
         caller.require_admin()?;
         let name = ConnectionName::parse(&spec.name)?;
         let kind = parse_kind(&spec.kind)?;
-        check_target(kind, &spec.target)?;
-        self.refuse_own_database(kind, &spec.target)?;
+        check_target(kind, &spec.target, &self.own_database)?;
         let groups = parse_groups_allow_empty(&spec.access_groups)?;
         let new = NewConnection {
             name: &name,
             kind,
             target: spec.target.trim(),
+            privileged: spec.privileged,
             access_groups: &groups,
         };
         store::connections::insert(&self.store, caller.org_id, new, caller.actor()).await?;
@@ -257,8 +228,7 @@ impl ConnectionService {
         let new_name = ConnectionName::parse(changes.name.as_deref().unwrap_or(&current.name))?;
         let kind = parse_kind(changes.kind.as_deref().unwrap_or(&current.kind))?;
         let target = changes.target.unwrap_or_else(|| current.target.clone());
-        check_target(kind, &target)?;
-        self.refuse_own_database(kind, &target)?;
+        check_target(kind, &target, &self.own_database)?;
         let groups = parse_groups_allow_empty(
             changes
                 .access_groups
@@ -269,10 +239,12 @@ impl ConnectionService {
             name: &new_name,
             kind,
             target: target.trim(),
+            privileged: changes.privileged.unwrap_or(current.privileged),
             access_groups: &groups,
         };
         store::connections::update(&self.store, caller.org_id, current.id, new, caller.actor())
             .await?;
+        self.executor.forget(current.id);
         self.get_row(caller, new_name.as_str())
             .await
             .map(|c| view(c, caller))
@@ -281,11 +253,27 @@ impl ConnectionService {
     pub async fn delete(&self, caller: &Principal, name: &str) -> Result<()> {
         caller.require_admin()?;
         let current = self.get_row(caller, name).await?;
-        store::connections::delete(&self.store, caller.org_id, &current, caller.actor()).await
+        store::connections::delete(&self.store, caller.org_id, &current, caller.actor()).await?;
+        self.executor.forget(current.id);
+        Ok(())
     }
 
-    /// Runs `script` on the connection as the caller, and records the session.
+    /// Runs `script` on the connection as the caller, and records the session. Runs to its end
+    /// in a task of its own: a caller that hangs up does not stop the script half-way or leave
+    /// it unrecorded.
     pub async fn exec(&self, caller: &Principal, name: &str, script: &str) -> Result<ExecResult> {
+        let (this, caller, name, script) = (
+            self.clone(),
+            caller.clone(),
+            name.to_owned(),
+            script.to_owned(),
+        );
+        tokio::spawn(async move { this.exec_whole(&caller, &name, &script).await })
+            .await
+            .map_err(|e| Error::Internal(anyhow::anyhow!("exec task failed: {e}")))?
+    }
+
+    async fn exec_whole(&self, caller: &Principal, name: &str, script: &str) -> Result<ExecResult> {
         let conn = self.get_row(caller, name).await?;
         if !reaches(caller, &conn) {
             let needs = if conn.access_groups.is_empty() {
@@ -301,13 +289,22 @@ impl ConnectionService {
         if script.trim().is_empty() {
             return Err(Error::Invalid("script is empty".into()));
         }
-        // Checked again here: the file a path names can change after the connection was made.
-        self.refuse_own_database(&conn.kind, &conn.target)?;
         let started = Instant::now();
-        let own = self.own_database.postgres.as_ref();
-        let outcome = exec::run(&conn.kind, &conn.target, script, self.limits, own)
-            .await
-            .map_err(|exec::OwnDatabaseReached| own_database_reached())?;
+        let who = actor_id(caller);
+        let job = Job {
+            connection_id: conn.id,
+            kind: &conn.kind,
+            target: &conn.target,
+            privileged: conn.privileged,
+            caller: &who,
+            admin: caller.is_admin(),
+            script,
+        };
+        let outcome = match self.executor.run(job).await {
+            Ok(outcome) => outcome,
+            Err(ExecError::Failed(message)) => exec::Outcome::failed_to_start(message),
+            Err(refusal) => return Err(refused(refusal)),
+        };
         let elapsed = started.elapsed().as_millis() as u64;
         let (status, exit_code) = if outcome.success {
             ("success", 0)

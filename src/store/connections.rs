@@ -17,6 +17,7 @@ pub struct ConnectionRow {
     #[sqlx(rename = "type")]
     pub kind: String,
     pub target: String,
+    pub privileged: bool,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
     #[sqlx(skip)]
@@ -27,10 +28,11 @@ pub struct NewConnection<'a> {
     pub name: &'a ConnectionName,
     pub kind: &'a str,
     pub target: &'a str,
+    pub privileged: bool,
     pub access_groups: &'a [GroupName],
 }
 
-const COLUMNS: &str = "id, name, type, target, created_by, created_at";
+const COLUMNS: &str = "id, name, type, target, privileged, created_by, created_at";
 
 pub async fn list(store: &Store, org_id: Uuid) -> Result<Vec<ConnectionRow>, Error> {
     let (mut rows, memberships): (Vec<ConnectionRow>, Vec<(Uuid, String)>) = on_pool!(store, pool => {
@@ -84,15 +86,15 @@ pub async fn insert(
         target_type: "connection",
         target_id: id.to_string(),
         target_name: new.name.as_str(),
-        details: serde_json::json!({ "type": new.kind, "access_groups": new.access_groups }),
+        details: serde_json::json!({ "type": new.kind, "access_groups": new.access_groups, "privileged": new.privileged }),
     };
     in_tx!(store, tx => {
         require_groups!(tx, org_id, new.access_groups);
         sqlx::query(
-            "INSERT INTO connections (id, org_id, name, type, target, created_by, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            "INSERT INTO connections (id, org_id, name, type, target, privileged, created_by, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind(id).bind(org_id).bind(new.name.as_str()).bind(new.kind).bind(new.target)
-            .bind(actor).bind(at)
+            .bind(new.privileged).bind(actor).bind(at)
             .execute(&mut *tx).await
             .map_err(|e| duplicate(e, new.name.as_str()))?;
         for g in new.access_groups {
@@ -121,12 +123,12 @@ pub async fn update(
         target_type: "connection",
         target_id: id.to_string(),
         target_name: new.name.as_str(),
-        details: serde_json::json!({ "type": new.kind, "access_groups": new.access_groups }),
+        details: serde_json::json!({ "type": new.kind, "access_groups": new.access_groups, "privileged": new.privileged }),
     };
     in_tx!(store, tx => {
         require_groups!(tx, org_id, new.access_groups);
-        sqlx::query("UPDATE connections SET name = $1, type = $2, target = $3 WHERE id = $4 AND org_id = $5")
-            .bind(new.name.as_str()).bind(new.kind).bind(new.target).bind(id).bind(org_id)
+        sqlx::query("UPDATE connections SET name = $1, type = $2, target = $3, privileged = $4 WHERE id = $5 AND org_id = $6")
+            .bind(new.name.as_str()).bind(new.kind).bind(new.target).bind(new.privileged).bind(id).bind(org_id)
             .execute(&mut *tx).await
             .map_err(|e| duplicate(e, new.name.as_str()))?;
         sqlx::query("DELETE FROM connection_groups WHERE connection_id = $1")

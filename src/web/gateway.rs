@@ -61,7 +61,7 @@ fn ui_error(e: Error) -> UiError {
         Error::Conflict(m) | Error::Invalid(m) | Error::BadRequest(m) | Error::TooLarge(m) => {
             UiError::Other(m)
         }
-        Error::TooManyFailures { .. } => UiError::Other(e.to_string()),
+        Error::TooManyFailures { .. } | Error::Busy(_) => UiError::Other(e.to_string()),
         Error::Unavailable(_) | Error::Internal(_) => {
             // Server functions never turn this into an HTTP response, so log the cause here;
             // the page gets no internals.
@@ -248,6 +248,7 @@ impl Gateway for WebGateway {
                 name: c.name,
                 kind: c.kind,
                 access_groups: c.access_groups,
+                privileged: c.privileged,
             })
             .collect())
     }

@@ -106,6 +106,12 @@ pub fn ConnectionsPage() -> impl IntoView {
                                         <div class="connection-head">
                                             <h2>{c.name.clone()}</h2>
                                             <span class="chip">{c.kind}</span>
+                                            {c.privileged.then(|| view! {
+                                                <span
+                                                    class="chip chip-warning"
+                                                    title="Its database role may read the server's files or run programs there; an admin allowed its groups to use it anyway."
+                                                >"privileged"</span>
+                                            })}
                                         </div>
                                         <p class="muted small">
                                             "Groups: "

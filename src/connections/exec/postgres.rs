@@ -1,0 +1,216 @@
+//! Scripts on PostgreSQL targets: each physical connection is checked once (which database it
+//! reaches, which powers its role holds) and pooled; each exec is stopped on the server at the
+//! deadline by a cancel request, and the session is reset before the next caller gets it.
+
+use super::{table::Table, ExecError, Limits, Outcome};
+use futures_util::{pin_mut, TryStreamExt};
+use std::{str::FromStr, time::Duration};
+use tokio::time::Instant;
+use tokio_postgres::{Client, Config, NoTls, SimpleQueryMessage};
+
+/// Asked of every server in the same words, schema-qualified so that no function a role put on
+/// its search path can answer in place of the catalog's.
+pub const IDENTITY_SQL: &str =
+    "SELECT (SELECT system_identifier FROM pg_catalog.pg_control_system())::text, \
+     pg_catalog.current_database()::text";
+
+/// A PostgreSQL database as the server itself knows it: the cluster's system identifier and
+/// the database's name. Two URLs that differ in host name, address or port but reach the same
+/// database have the same identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgIdentity {
+    pub system: String,
+    pub database: String,
+}
+
+/// A role that can read or write the server's files, run programs there, or give itself those
+/// powers. Schema-qualified for the same reason as the identity.
+const POWERS_SQL: &str = "SELECT r.rolsuper OR r.rolcreaterole \
+       OR pg_catalog.pg_has_role(r.oid, 'pg_read_server_files', 'MEMBER') \
+       OR pg_catalog.pg_has_role(r.oid, 'pg_write_server_files', 'MEMBER') \
+       OR pg_catalog.pg_has_role(r.oid, 'pg_execute_server_program', 'MEMBER') \
+     FROM pg_catalog.pg_roles r WHERE r.rolname = pg_catalog.current_user()";
+
+/// A target URL parsed once, with the settings every exec connection gets.
+#[derive(Clone)]
+pub struct PgTarget {
+    config: Config,
+}
+
+impl PgTarget {
+    /// Whether a URL can be connected to at all (checked when a connection is saved).
+    pub fn validate(url: &str) -> Result<(), String> {
+        Config::from_str(url.trim())
+            .map(drop)
+            .map_err(|e| format!("invalid target: {e}"))
+    }
+
+    pub fn parse(url: &str, limits: &Limits) -> Result<Self, String> {
+        let mut config =
+            Config::from_str(url.trim()).map_err(|e| format!("invalid target: {e}"))?;
+        // The server's own timeout first; the cancel request below is for scripts that turn it
+        // off. Set at start-up, so `RESET ALL` and `DISCARD ALL` come back to it.
+        let timeout_ms = limits.timeout.as_millis().min(i32::MAX as u128);
+        let options = match config.get_options() {
+            Some(o) => format!("{o} -c statement_timeout={timeout_ms}"),
+            None => format!("-c statement_timeout={timeout_ms}"),
+        };
+        config.options(options);
+        if config.get_application_name().is_none() {
+            config.application_name("hoop-exec");
+        }
+        config.connect_timeout(limits.timeout.min(Duration::from_secs(10)));
+        Ok(Self { config })
+    }
+}
+
+/// One physical connection, and what was learnt of it when it opened.
+pub struct PgConn {
+    client: Client,
+    /// Its role has powers over the server's host (see POWERS_SQL).
+    pub privileged: bool,
+}
+
+/// Connects, and refuses the connection when it reaches the gateway's own database or cannot
+/// say which database it reaches while that matters (`own` is the gateway's, when it stores
+/// its data in PostgreSQL).
+pub async fn connect(
+    target: &PgTarget,
+    own: Option<&Result<PgIdentity, String>>,
+) -> Result<PgConn, ExecError> {
+    let (client, connection) = target
+        .config
+        .connect(NoTls)
+        .await
+        .map_err(|e| ExecError::Failed(message(&e)))?;
+    tokio::spawn(async move {
+        // Ends when the client is dropped or the server goes away; either way nothing to do.
+        let _ = connection.await;
+    });
+    if let Some(own) = own {
+        let own = own
+            .as_ref()
+            .map_err(|why| ExecError::Unidentified(why.clone()))?;
+        let theirs = identity(&client).await.map_err(|e| {
+            ExecError::Unidentified(format!(
+                "cannot tell which database this connection reaches ({}): its role needs \
+                 EXECUTE on pg_catalog.pg_control_system() (GRANT EXECUTE ON FUNCTION \
+                 pg_catalog.pg_control_system() TO <role>)",
+                message(&e)
+            ))
+        })?;
+        if &theirs == own {
+            return Err(ExecError::OwnDatabase);
+        }
+    }
+    let privileged = match client.simple_query(POWERS_SQL).await {
+        Ok(messages) => first_cell(&messages).is_none_or(|v| v != "f"),
+        // Unknown powers are treated as powers.
+        Err(_) => true,
+    };
+    Ok(PgConn { client, privileged })
+}
+
+pub async fn identity(client: &Client) -> Result<PgIdentity, tokio_postgres::Error> {
+    let row = client.query_one(IDENTITY_SQL, &[]).await?;
+    Ok(PgIdentity {
+        system: row.try_get(0)?,
+        database: row.try_get(1)?,
+    })
+}
+
+fn first_cell(messages: &[SimpleQueryMessage]) -> Option<&str> {
+    messages.iter().find_map(|m| match m {
+        SimpleQueryMessage::Row(row) => row.get(0),
+        _ => None,
+    })
+}
+
+impl PgConn {
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    /// Runs the script until it ends, its output is cut or the deadline passes; at the
+    /// deadline the server is asked to cancel, and the answer waits until it has. Returns
+    /// whether the connection may serve another caller (after `reset`).
+    pub async fn run(&self, script: &str, deadline: Instant, limits: &Limits) -> (Outcome, bool) {
+        let cancel = self.client.cancel_token();
+        let work = tabulate(&self.client, script, limits);
+        pin_mut!(work);
+        match tokio::time::timeout_at(deadline, &mut work).await {
+            Ok((outcome, complete)) => (outcome, complete),
+            Err(_) => {
+                let _ = cancel.cancel_query(NoTls).await;
+                // The server answers a cancelled statement with an error, at once; a
+                // connection that does not is closed (dropping it ends the session).
+                let stopped = tokio::time::timeout(CANCEL_WAIT, &mut work).await.is_ok();
+                (Outcome::timed_out(limits), stopped)
+            }
+        }
+    }
+
+    /// Ends any transaction the script left open and everything else it set on the session
+    /// (role, search_path, temporary tables, LISTEN, prepared statements, advisory locks).
+    pub async fn reset(&self) -> bool {
+        // Two statements: DISCARD ALL cannot run inside a transaction block, and a script's
+        // unfinished BEGIN would make one string of both a block.
+        let (rollback, discard) = tokio::join!(
+            self.client.simple_query("ROLLBACK"),
+            self.client.simple_query("DISCARD ALL")
+        );
+        rollback.is_ok() && discard.is_ok()
+    }
+}
+
+const CANCEL_WAIT: Duration = Duration::from_secs(5);
+
+/// Reads the results of a script (the simple query protocol: several statements, every value
+/// as text). Also says whether the connection is at rest afterwards: a cut output stops
+/// reading in the middle of a result, and such a connection is not reused.
+async fn tabulate(client: &Client, script: &str, limits: &Limits) -> (Outcome, bool) {
+    let mut table = Table::new(limits.max_rows, limits.max_bytes);
+    let stream = match client.simple_query_raw(script).await {
+        Ok(stream) => stream,
+        Err(e) => {
+            return (
+                Outcome::failed(table.fail(&message(&e))),
+                !client.is_closed(),
+            )
+        }
+    };
+    pin_mut!(stream);
+    let mut names: Vec<String> = Vec::new();
+    loop {
+        match stream.try_next().await {
+            Ok(Some(SimpleQueryMessage::RowDescription(columns))) => {
+                names = columns.iter().map(|c| c.name().to_owned()).collect();
+            }
+            Ok(Some(SimpleQueryMessage::Row(row))) => {
+                let cells = (0..row.len()).map(|i| row.get(i));
+                if !table.push(names.iter().map(String::as_str), cells) {
+                    // Stop the server producing what nobody will read.
+                    let _ = client.cancel_token().cancel_query(NoTls).await;
+                    return (Outcome::done(table.finish()), false);
+                }
+            }
+            Ok(Some(SimpleQueryMessage::CommandComplete(n))) => table.statement_done(n),
+            Ok(Some(_)) => {}
+            Ok(None) => return (Outcome::done(table.finish()), true),
+            Err(e) => {
+                return (
+                    Outcome::failed(table.fail(&message(&e))),
+                    !client.is_closed(),
+                )
+            }
+        }
+    }
+}
+
+/// The database's own words, without the driver's wrapping.
+fn message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => db.message().to_owned(),
+        None => e.to_string(),
+    }
+}
