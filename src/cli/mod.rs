@@ -101,6 +101,10 @@ pub enum CreateCommand {
         /// Groups that may use it; none means admins only.
         #[arg(long, value_delimiter = ',')]
         groups: Vec<String>,
+        /// Let its groups run it although its database role is privileged (superuser, server
+        /// files or programs): without this only admins may.
+        #[arg(long)]
+        privileged: bool,
     },
     Group {
         name: String,
@@ -240,7 +244,10 @@ pub async fn admin(command: AdminCommand) -> Result<(), CliError> {
                         "last_used_at",
                     ],
                 ),
-                Resource::Connections => ("/api/connections", &["name", "type", "access_groups"]),
+                Resource::Connections => (
+                    "/api/connections",
+                    &["name", "type", "access_groups", "privileged"],
+                ),
                 Resource::Sessions => (
                     "/api/sessions",
                     &[
@@ -285,9 +292,12 @@ pub async fn admin(command: AdminCommand) -> Result<(), CliError> {
             kind,
             target,
             groups,
+            privileged,
         }) => {
-            let body =
-                json!({ "name": name, "type": kind, "target": target, "access_groups": groups });
+            let body = json!({
+                "name": name, "type": kind, "target": target, "access_groups": groups,
+                "privileged": privileged,
+            });
             c.call(Method::POST, "/api/connections", Some(&body))
                 .await?;
             println!("Created connection {name}");
