@@ -34,36 +34,108 @@ pub async fn sqlite_target(dir: &Path, name: &str) -> String {
     path.to_string_lossy().into_owned()
 }
 
-/// A PostgreSQL database of its own with a small table; returns its URL.
-pub async fn postgres_target() -> String {
+/// A PostgreSQL target: a database of its own, owned by a fresh unprivileged role (a
+/// superuser target is refused to non-admin callers), with a small table owned by that role.
+pub struct PgTarget {
+    /// The connection URL, as that role.
+    pub url: String,
+    pub database: String,
+    pub role: String,
+}
+
+/// `postgres://user:password@<the test server>/database`.
+pub fn postgres_url_as(user: &str, password: &str, database: &str) -> String {
     let admin = postgres_admin_url();
-    let name = format!("hoop_test_target_{}", uuid::Uuid::new_v4().simple());
-    let pool = sqlx::PgPool::connect(&admin).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
+    let rest = admin.split_once("://").expect("a URL").1;
+    let host_and_path = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let host = host_and_path.split('/').next().expect("a host");
+    format!("postgres://{user}:{password}@{host}/{database}")
+}
+
+/// The test server's superuser URL, in another database.
+pub fn postgres_admin_url_in(database: &str) -> String {
+    let admin = postgres_admin_url();
+    format!("{}/{database}", admin.rsplit_once('/').expect("a path").0)
+}
+
+/// Runs SQL as the test server's superuser, in `database`.
+pub async fn postgres_admin_sql(database: &str, sql: &str) {
+    let pool = sqlx::PgPool::connect(&postgres_admin_url_in(database))
+        .await
+        .unwrap();
+    sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+    pool.close().await;
+}
+
+impl PgTarget {
+    pub async fn new() -> Self {
+        let id = uuid::Uuid::new_v4().simple();
+        let database = format!("hoop_test_target_{id}");
+        let role = format!("hoop_test_role_{id}");
+        postgres_admin_sql(
+            "postgres",
+            &format!("CREATE ROLE {role} LOGIN PASSWORD '{role}'"),
+        )
+        .await;
+        postgres_admin_sql(
+            "postgres",
+            &format!("CREATE DATABASE {database} OWNER {role}"),
+        )
+        .await;
+        let url = postgres_url_as(&role, &role, &database);
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE accounts (id int PRIMARY KEY, owner text, balance numeric(10,2), opened date);
+             INSERT INTO accounts VALUES (1, 'ada', 10.50, '2024-01-02'), (2, 'grace', NULL, '2024-03-04');",
+        )
         .execute(&pool)
         .await
         .unwrap();
-    pool.close().await;
-    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
-    let pool = sqlx::PgPool::connect(&url).await.unwrap();
-    sqlx::raw_sql(
-        "CREATE TABLE accounts (id int PRIMARY KEY, owner text, balance numeric(10,2), opened date);
-         INSERT INTO accounts VALUES (1, 'ada', 10.50, '2024-01-02'), (2, 'grace', NULL, '2024-03-04');",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
-    pool.close().await;
-    url
+        pool.close().await;
+        Self {
+            url,
+            database,
+            role,
+        }
+    }
+
+    /// Drops the database (whoever is still connected) and then its role.
+    pub async fn drop_all(self) {
+        postgres_admin_sql(
+            "postgres",
+            &format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE); DROP ROLE IF EXISTS {}",
+                self.database, self.role
+            ),
+        )
+        .await;
+    }
 }
 
-async fn make_connection(app: &TestApp, name: &str, kind: &str, target: &str, groups: &[&str]) {
+/// A PostgreSQL database of its own with a small table, reached as an unprivileged role that
+/// owns both; returns its URL. (Left for the test command to drop, as before.)
+pub async fn postgres_target() -> String {
+    PgTarget::new().await.url
+}
+
+pub(crate) async fn make_connection(
+    app: &TestApp,
+    name: &str,
+    kind: &str,
+    target: &str,
+    groups: &[&str],
+) {
     let body = json!({"name": name, "type": kind, "target": target, "access_groups": groups});
     let (status, answer) = app.post("/api/connections", &app.admin_token, body).await;
     assert_eq!(status, StatusCode::CREATED, "{answer}");
 }
 
-async fn exec(app: &TestApp, token: &str, conn: &str, script: &str) -> (StatusCode, Value) {
+pub(crate) async fn exec(
+    app: &TestApp,
+    token: &str,
+    conn: &str,
+    script: &str,
+) -> (StatusCode, Value) {
     app.post(
         &format!("/api/connections/{conn}/exec"),
         token,

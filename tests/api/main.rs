@@ -7,6 +7,7 @@ mod auth;
 mod cli;
 mod concurrency;
 pub mod connections;
+mod exec;
 mod faults;
 mod helpers;
 mod identity;
