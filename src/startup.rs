@@ -87,7 +87,7 @@ impl Application {
         let limits = Limits {
             timeout: Duration::from_secs(exec.timeout_secs.max(1)),
             max_rows: exec.max_rows.max(1),
-            max_bytes: exec.max_bytes.max(1024),
+            max_bytes: exec.max_bytes.max(1),
             max_concurrent: exec.max_concurrent.max(1),
             max_per_caller: exec.max_per_caller.max(1),
             pool_size: exec.pool_size.max(1),

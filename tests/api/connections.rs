@@ -101,14 +101,11 @@ impl PgTarget {
 
     /// Drops the database (whoever is still connected) and then its role.
     pub async fn drop_all(self) {
-        postgres_admin_sql(
-            "postgres",
-            &format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE); DROP ROLE IF EXISTS {}",
-                self.database, self.role
-            ),
-        )
-        .await;
+        // One statement each: DROP DATABASE cannot run in the implicit transaction of a
+        // multi-statement string.
+        let drop_database = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.database);
+        postgres_admin_sql("postgres", &drop_database).await;
+        postgres_admin_sql("postgres", &format!("DROP ROLE IF EXISTS {}", self.role)).await;
     }
 }
 

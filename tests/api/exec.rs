@@ -636,19 +636,32 @@ async fn sqlite_deadline_leaves_no_cpu_burning_on_huge_strings() {
     );
 }
 
-/// Attack: the same, with values under the length limit (3 MB): instr() is quadratic, so one
-/// call with a 300 kB needle that almost matches everywhere runs for half a minute in one step.
-/// Holds: the gateway uses (almost) no CPU after the answer.
+/// Attack: the same, with values under the length limit (3 MB): SQLite's instr(), replace() and
+/// two-argument trim() are quadratic, so one call with a 300 kB argument that almost matches
+/// everywhere runs for half a minute in one step, where no interrupt reaches it. Holds: the
+/// gateway's linear replacements answer correctly at once, and no CPU burns after the answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_deadline_leaves_no_cpu_burning_on_quadratic_instr_under_the_length_limit() {
-    let script =
-        "SELECT instr(printf('%.*c', 3000000, 'x'), printf('%.*c', 300000, 'x') || 'y') AS i";
-    let (answer, used) = cpu_after_sqlite_deadline(script).await;
-    assert_eq!(answer["output_status"], "failed", "{answer}");
-    assert!(
-        used < 0.2,
-        "the gateway burnt {used:.2} s of CPU in the 2 s after answering {answer}"
-    );
+async fn sqlite_deadline_leaves_no_cpu_burning_on_quadratic_string_functions() {
+    let x = "printf('%.*c', 3000000, 'x')";
+    let almost = "printf('%.*c', 300000, 'x') || 'y'";
+    for (script, expected) in [
+        (format!("SELECT instr({x}, {almost}) AS n"), "n\n0\n"),
+        (
+            format!("SELECT length(replace({x}, {almost}, '')) AS n"),
+            "n\n3000000\n",
+        ),
+        (
+            format!("SELECT length(trim({x}, printf('%.*c', 300000, 'y') || 'x')) AS n"),
+            "n\n0\n",
+        ),
+    ] {
+        let (answer, used) = cpu_after_sqlite_deadline(&script).await;
+        assert_eq!(answer["output"], expected, "{script}: {answer}");
+        assert!(
+            used < 0.2,
+            "the gateway burnt {used:.2} s of CPU in the 2 s after answering {answer}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -224,6 +224,24 @@ fn trim_bytes<'x>(x: &'x [u8], set: &[u8], sides: usize) -> Option<&'x [u8]> {
         }
         return Some(s);
     }
+    if chars.iter().all(|c| c.len() == 1) {
+        // The usual set (spaces, punctuation, ASCII letters): one byte each, a table lookup.
+        let mut table = [false; 256];
+        chars.iter().for_each(|c| table[usize::from(c[0])] = true);
+        let keep = |b: &u8| !table[usize::from(*b)];
+        let start = if sides & TRIM_LEFT != 0 {
+            s.iter().position(keep).unwrap_or(s.len())
+        } else {
+            0
+        };
+        s = &s[start..];
+        let end = if sides & TRIM_RIGHT != 0 {
+            s.iter().rposition(keep).map_or(0, |i| i + 1)
+        } else {
+            s.len()
+        };
+        return Some(&s[..end]);
+    }
     let mut place: HashMap<&[u8], usize> = HashMap::new();
     for (i, c) in chars.iter().enumerate() {
         place.entry(c).or_insert(i);
