@@ -171,11 +171,25 @@ describe('API keys in the web app', () => {
   });
 
   test('connections list what the caller can reach, with the CLI example', async () => {
+    // A connection an admin marked privileged on purpose (never connected to here).
+    const created = await api(gw.base, 'POST', '/api/connections', {
+      token,
+      body: {
+        name: 'warehouse', type: 'postgres', target: 'postgres://etl@127.0.0.1:1/warehouse',
+        access_groups: ['admin'], privileged: true,
+      },
+    });
+    assert.equal(created.status, 201);
     await page.goto(`${gw.base}/connections`);
     await hydrated(page);
     const demo = page.locator('li.connection', { hasText: 'demo' });
     await demo.getByText('hoop exec demo -i "SELECT 1"').waitFor();
     await demo.getByText('Groups: admin').waitFor();
+    assert.equal(await demo.getByText('privileged').count(), 0);
+    const warehouse = page.locator('li.connection', { hasText: 'warehouse' });
+    const badge = warehouse.getByText('privileged', { exact: true });
+    await badge.waitFor();
+    assert.match(await badge.getAttribute('title'), /run programs/);
     await screenshot(page, 'connections');
   });
 

@@ -105,13 +105,15 @@ pub fn ConnectionsPage() -> impl IntoView {
                                     <li class="panel connection">
                                         <div class="connection-head">
                                             <h2>{c.name.clone()}</h2>
-                                            <span class="chip">{c.kind}</span>
-                                            {c.privileged.then(|| view! {
-                                                <span
-                                                    class="chip chip-warning"
-                                                    title="Its database role may read the server's files or run programs there; an admin allowed its groups to use it anyway."
-                                                >"privileged"</span>
-                                            })}
+                                            <span class="chips">
+                                                <span class="chip">{c.kind}</span>
+                                                {c.privileged.then(|| view! {
+                                                    <span
+                                                        class="chip chip-warning"
+                                                        title="Its database role may read the server's files or run programs there; an admin allowed its groups to use it anyway."
+                                                    >"privileged"</span>
+                                                })}
+                                            </span>
                                         </div>
                                         <p class="muted small">
                                             "Groups: "
