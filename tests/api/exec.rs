@@ -345,6 +345,34 @@ async fn sqlite_authorizer_refuses_attach_extensions_setting_pragmas_and_virtual
     app.stop().await;
 }
 
+/// Attack: a target that is no file at all (an in-memory database, by name or by URI), whose
+/// identity nobody can check and whose contents would outlive one caller in the pool. Holds:
+/// refused (422) before any script runs, as a target that cannot be identified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_targets_that_are_no_file_are_refused() {
+    let app = spawn_app(Backend::Sqlite).await;
+    for (i, target) in [":memory:", "file:shared?mode=memory&cache=shared"]
+        .iter()
+        .enumerate()
+    {
+        let name = format!("mem-{i}");
+        make_connection(&app, &name, "sqlite", target, &[]).await;
+        let (status, answer) = exec(&app, &app.admin_token, &name, "SELECT 1").await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{target}: {answer}"
+        );
+        assert!(
+            answer["message"].as_str().unwrap().contains("identify"),
+            "{target}: {answer}"
+        );
+    }
+    let (_, sessions) = app.get("/api/sessions", &app.admin_token).await;
+    assert_eq!(sessions, json!([]), "nothing ran, nothing recorded");
+    app.stop().await;
+}
+
 /// Attack: `PRAGMA database_list` (or its table-valued form) shows a non-admin the file paths
 /// of the gateway's host. Holds: failed for non-admins, shown to admins.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
