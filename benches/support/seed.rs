@@ -45,7 +45,7 @@ pub async fn filler_keys(
         }};
     }
     Ok(match store {
-        Store::Sqlite(pool) => insert_all!(pool),
+        Store::Sqlite(sqlite) => insert_all!(&sqlite.pool),
         Store::Postgres(pool) => insert_all!(pool),
     })
 }

@@ -28,8 +28,8 @@ impl Sessions {
     /// Creates the session table if needed and starts sweeping expired sessions.
     pub async fn new(store: &Store) -> Result<Self, sqlx::Error> {
         let sessions = match store {
-            Store::Sqlite(pool) => {
-                let s = SqliteStore::new(pool.clone());
+            Store::Sqlite(sqlite) => {
+                let s = SqliteStore::new(sqlite.pool.clone());
                 s.migrate().await?;
                 Sessions::Sqlite(s)
             }

@@ -53,21 +53,25 @@ pub async fn list(store: &Store, org_id: Uuid) -> Result<Vec<ConnectionRow>, Err
     Ok(rows)
 }
 
+/// One connection with its groups, in one query: every exec reads it.
 pub async fn find(store: &Store, org_id: Uuid, name: &str) -> Result<Option<ConnectionRow>, Error> {
-    Ok(on_pool!(store, pool => {
-        let row: Option<ConnectionRow> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM connections WHERE org_id = $1 AND name = $2"))
-            .bind(org_id).bind(name).fetch_optional(pool).await?;
-        match row {
-            Some(mut row) => {
-                row.access_groups = sqlx::query_scalar(
-                    "SELECT group_name FROM connection_groups WHERE connection_id = $1 ORDER BY group_name")
-                    .bind(row.id).fetch_all(pool).await?;
-                Some(row)
-            }
-            None => None,
-        }
-    }))
+    #[derive(FromRow)]
+    struct WithGroup {
+        #[sqlx(flatten)]
+        row: ConnectionRow,
+        group_name: Option<String>,
+    }
+    let rows: Vec<WithGroup> = on_pool!(store, pool => sqlx::query_as(
+        "SELECT c.id, c.name, c.type, c.target, c.privileged, c.created_by, c.created_at, g.group_name \
+         FROM connections c LEFT JOIN connection_groups g ON g.connection_id = c.id \
+         WHERE c.org_id = $1 AND c.name = $2 ORDER BY g.group_name")
+        .bind(org_id).bind(name).fetch_all(pool).await?);
+    let mut found: Option<ConnectionRow> = None;
+    for WithGroup { row, group_name } in rows {
+        let conn = found.get_or_insert(row);
+        conn.access_groups.extend(group_name);
+    }
+    Ok(found)
 }
 
 pub async fn insert(
@@ -198,24 +202,10 @@ const SESSION_COLUMNS: &str =
 /// audit events still wait for the disk.
 pub async fn insert_session(store: &Store, org_id: Uuid, s: &SessionRow) -> Result<(), Error> {
     match store {
-        Store::Sqlite(pool) => {
-            // Durability is a setting of the connection in SQLite: relaxed for this insert
-            // only, and a connection that could not be set back is closed, never reused.
-            let mut conn = RelaxedSqlite(Some(pool.acquire().await?));
-            let c = conn
-                .0
-                .as_mut()
-                .ok_or_else(|| Error::Internal(anyhow::anyhow!("no connection")))?;
-            sqlx::query("PRAGMA synchronous = NORMAL")
-                .execute(&mut **c)
-                .await?;
+        Store::Sqlite(sqlite) => {
             bind_session(sqlx::query(&format!(
                 "INSERT INTO sessions (org_id, {SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")), org_id, s)
-                .execute(&mut **c).await?;
-            sqlx::query("PRAGMA synchronous = FULL")
-                .execute(&mut **c)
-                .await?;
-            conn.0.take();
+                .execute(&sqlite.log).await?;
         }
         Store::Postgres(pool) => {
             // set_config(…, true) lasts until the end of this statement's own transaction, whose
@@ -258,18 +248,6 @@ where
         .bind(s.exit_code)
         .bind(s.execution_time_ms)
         .bind(s.created_at)
-}
-
-/// A SQLite connection whose durability was relaxed: closed on drop unless taken back out
-/// after it was restored.
-struct RelaxedSqlite(Option<sqlx::pool::PoolConnection<sqlx::Sqlite>>);
-
-impl Drop for RelaxedSqlite {
-    fn drop(&mut self) {
-        if let Some(conn) = self.0.as_mut() {
-            conn.close_on_drop();
-        }
-    }
 }
 
 /// Newest first; only `actor_id`'s when given.

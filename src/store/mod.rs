@@ -11,22 +11,34 @@ pub mod keys;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use sqlx::{
     postgres::PgPoolOptions,
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions},
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
     PgPool, SqlitePool,
 };
 use std::{str::FromStr, time::Duration};
 
 #[derive(Clone, Debug)]
 pub enum Store {
-    Sqlite(SqlitePool),
+    Sqlite(SqliteStore),
     Postgres(PgPool),
+}
+
+/// The SQLite file through two pools: one for everything, whose commits wait for the disk, and
+/// one connection for the exec session log, whose commits do not (see
+/// [`connections::insert_session`]). In SQLite durability is a setting of the connection.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pub pool: SqlitePool,
+    pub log: SqlitePool,
 }
 
 /// Runs `$body` with `$pool` bound to the concrete pool, once per backend.
 macro_rules! on_pool {
     ($store:expr, $pool:ident => $body:expr) => {
         match $store {
-            $crate::store::Store::Sqlite($pool) => $body,
+            $crate::store::Store::Sqlite(sqlite) => {
+                let $pool = &sqlite.pool;
+                $body
+            }
             $crate::store::Store::Postgres($pool) => $body,
         }
     };
@@ -38,9 +50,9 @@ macro_rules! on_pool {
 macro_rules! in_tx {
     ($store:expr, $tx:ident => $body:expr) => {
         match $store {
-            $crate::store::Store::Sqlite(pool) => {
+            $crate::store::Store::Sqlite(sqlite) => {
                 #[allow(unused_mut)]
-                let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let mut $tx = sqlite.pool.begin_with("BEGIN IMMEDIATE").await?;
                 let out = $body;
                 $tx.commit().await?;
                 out
@@ -77,13 +89,21 @@ impl Store {
                 .journal_mode(SqliteJournalMode::Wal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
+            // A SQLite connection is a handle on a local file: nothing to ping before each use.
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(Duration::from_secs(5))
-                .connect_with(options)
+                .test_before_acquire(false)
+                .connect_with(options.clone())
                 .await?;
             sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-            Store::Sqlite(pool)
+            let log = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(5))
+                .test_before_acquire(false)
+                .connect_with(options.synchronous(SqliteSynchronous::Normal))
+                .await?;
+            Store::Sqlite(SqliteStore { pool, log })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = PgPoolOptions::new()
                 .max_connections(16)
@@ -106,6 +126,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Store::Sqlite(sqlite) = self {
+            sqlite.log.close().await;
+        }
         on_pool!(self, pool => pool.close().await)
     }
 }

@@ -91,14 +91,17 @@ pub async fn connect(
         let own = own
             .as_ref()
             .map_err(|why| ExecError::Unidentified(why.clone()))?;
-        let theirs = identity(&client).await.map_err(|e| {
+        let unidentified = |why: String| {
             ExecError::Unidentified(format!(
-                "cannot tell which database this connection reaches ({}): its role needs \
+                "cannot tell which database this connection reaches ({why}): its role needs \
                  EXECUTE on pg_catalog.pg_control_system() (GRANT EXECUTE ON FUNCTION \
-                 pg_catalog.pg_control_system() TO <role>)",
-                message(&e)
+                 pg_catalog.pg_control_system() TO <role>)"
             ))
-        })?;
+        };
+        let theirs = identity(&client)
+            .await
+            .map_err(|e| unidentified(message(&e)))?
+            .ok_or_else(|| unidentified("no answer".into()))?;
         if &theirs == own {
             return Err(ExecError::OwnDatabase);
         }
@@ -111,12 +114,17 @@ pub async fn connect(
     Ok(PgConn { client, privileged })
 }
 
-pub async fn identity(client: &Client) -> Result<PgIdentity, tokio_postgres::Error> {
-    let row = client.query_one(IDENTITY_SQL, &[]).await?;
-    Ok(PgIdentity {
-        system: row.try_get(0)?,
-        database: row.try_get(1)?,
-    })
+/// Asked with the simple protocol, like everything on exec connections: no prepared statement
+/// outlives the call for DISCARD ALL to pull from under the driver.
+async fn identity(client: &Client) -> Result<Option<PgIdentity>, tokio_postgres::Error> {
+    let messages = client.simple_query(IDENTITY_SQL).await?;
+    Ok(messages.iter().find_map(|m| match m {
+        SimpleQueryMessage::Row(row) => Some(PgIdentity {
+            system: row.get(0)?.to_owned(),
+            database: row.get(1)?.to_owned(),
+        }),
+        _ => None,
+    }))
 }
 
 fn first_cell(messages: &[SimpleQueryMessage]) -> Option<&str> {
@@ -153,13 +161,14 @@ impl PgConn {
     /// Ends any transaction the script left open and everything else it set on the session
     /// (role, search_path, temporary tables, LISTEN, prepared statements, advisory locks).
     pub async fn reset(&self) -> bool {
-        // Two statements: DISCARD ALL cannot run inside a transaction block, and a script's
-        // unfinished BEGIN would make one string of both a block.
-        let (rollback, discard) = tokio::join!(
-            self.client.simple_query("ROLLBACK"),
-            self.client.simple_query("DISCARD ALL")
-        );
-        rollback.is_ok() && discard.is_ok()
+        // Usually one message. DISCARD ALL cannot run inside a transaction block: when it
+        // fails, the script left one open (or failed in one), so roll it back and discard
+        // again. A ROLLBACK sent every time would cost the server a WARNING in its log.
+        if self.client.simple_query("DISCARD ALL").await.is_ok() {
+            return true;
+        }
+        self.client.simple_query("ROLLBACK").await.is_ok()
+            && self.client.simple_query("DISCARD ALL").await.is_ok()
     }
 }
 
