@@ -105,9 +105,12 @@ impl Store {
                 .await?;
             Store::Sqlite(SqliteStore { pool, log })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            // No ping before each use: it was a round trip on every query (two per exec). A
+            // connection that broke fails its query with an I/O error (503) and is replaced.
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(5))
+                .test_before_acquire(false)
                 .connect(url)
                 .await?;
             sqlx::migrate!("./migrations/postgres").run(&pool).await?;
