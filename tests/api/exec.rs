@@ -69,6 +69,20 @@ async fn backends(admin: &sqlx::PgPool, database: &str, role: &str) -> i64 {
 }
 
 /// Backends of `database` that are running a query containing `text` right now.
+/// Fails with `why` unless the gateway's backends on `target` are gone `within` that time.
+async fn assert_backends_close(
+    admin: &sqlx::PgPool,
+    target: &PgTarget,
+    within: Duration,
+    why: &str,
+) {
+    let gone = eventually(within, || async {
+        backends(admin, &target.database, &target.role).await == 0
+    })
+    .await;
+    assert!(gone, "{why}");
+}
+
 async fn running(admin: &sqlx::PgPool, database: &str, text: &str) -> i64 {
     sqlx::query_scalar(
         "SELECT count(*) FROM pg_stat_activity
@@ -1032,13 +1046,13 @@ async fn postgres_pools_are_dropped_on_update_and_delete() {
     assert_eq!(status, StatusCode::OK, "{updated}");
     let (_, answer) = exec(&app, &app.admin_token, "db", here).await;
     assert_eq!(answer["output"], format!("db\n{}\n", new.database));
-    assert!(
-        eventually(Duration::from_secs(5), || async {
-            backends(&admin, &old.database, &old.role).await == 0
-        })
-        .await,
-        "the old target's pool was not dropped"
-    );
+    assert_backends_close(
+        &admin,
+        &old,
+        Duration::from_secs(5),
+        "the old target's pool was not dropped",
+    )
+    .await;
     assert!(backends(&admin, &new.database, &new.role).await >= 1);
 
     let (status, _) = app
@@ -1050,13 +1064,13 @@ async fn postgres_pools_are_dropped_on_update_and_delete() {
         )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    assert!(
-        eventually(Duration::from_secs(5), || async {
-            backends(&admin, &new.database, &new.role).await == 0
-        })
-        .await,
-        "a deleted connection's pool was not dropped"
-    );
+    assert_backends_close(
+        &admin,
+        &new,
+        Duration::from_secs(5),
+        "a deleted connection's pool was not dropped",
+    )
+    .await;
     admin.close().await;
     app.stop().await;
     old.drop_all().await;
@@ -1078,13 +1092,13 @@ async fn postgres_idle_pooled_connections_close() {
         backends(&admin, &target.database, &target.role).await >= 1,
         "the exec's connection stays in the pool"
     );
-    assert!(
-        eventually(Duration::from_secs(4), || async {
-            backends(&admin, &target.database, &target.role).await == 0
-        })
-        .await,
-        "idle pooled connections were not closed"
-    );
+    assert_backends_close(
+        &admin,
+        &target,
+        Duration::from_secs(4),
+        "idle pooled connections were not closed",
+    )
+    .await;
     admin.close().await;
     app.stop().await;
     target.drop_all().await;
