@@ -231,10 +231,10 @@ impl Executor {
     }
 }
 
-/// SQLite works on a thread of its own. At the deadline its progress handler stops the script
-/// between steps and `sqlite3_interrupt` within them; the answer waits until the thread has
-/// stopped, so nothing runs on after it (the longest step is bounded by the value length limit
-/// and the linear string functions).
+/// SQLite works on a thread of its own. At the deadline its progress handler and
+/// `sqlite3_interrupt` stop the script between steps, and no step runs long (values are bounded
+/// by the length limit, and the string functions that SQLite makes quadratic are linear here);
+/// the answer waits until the thread has stopped, so nothing runs on after it.
 async fn sqlite_run(
     mut handle: deadpool::managed::Object<pools::SqliteManager>,
     script: String,
