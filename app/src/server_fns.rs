@@ -10,11 +10,26 @@ use leptos::prelude::*;
 #[cfg(feature = "ssr")]
 use crate::gateway::gateway;
 
-/// Only same-site paths: `next` comes from the URL and must not send users elsewhere.
+/// Where to go after logging in. `next` comes from the URL and must not send users elsewhere,
+/// so it is read the way a browser will read the redirect (WHATWG URL parsing: tabs and newlines
+/// dropped, `\` taken for `/`) against this site, and kept only if it stays on this site. The
+/// answer is the parser's own rendering of the path, query and fragment: what was checked is
+/// what the browser gets, and control characters come out percent-encoded, a valid header.
+#[cfg(feature = "ssr")]
 pub fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
-        _ => "/".to_owned(),
+    let home = || "/".to_owned();
+    let Ok(site) = url::Url::parse("http://this-gateway.invalid/") else {
+        return home();
+    };
+    let Some(Ok(to)) = next.map(|n| site.join(n)) else {
+        return home();
+    };
+    let path = &to[url::Position::BeforePath..];
+    // The path alone must lead where the whole URL did: `.//evil.example` resolves to the
+    // path `//evil.example`, which on its own names another host.
+    match site.join(path) {
+        Ok(again) if to.origin() == site.origin() && again == to => path.to_owned(),
+        _ => home(),
     }
 }
 
@@ -150,25 +165,32 @@ pub async fn list_connections() -> Result<Vec<ConnectionView>, UiError> {
     answer(gateway()?.list_connections().await)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "ssr"))]
 mod tests {
     use super::safe_next;
 
     #[test]
     fn next_stays_on_this_site() {
         assert_eq!(
-            safe_next(Some("/settings/api-keys?x=1")),
-            "/settings/api-keys?x=1"
+            safe_next(Some("/settings/api-keys?x=1#top")),
+            "/settings/api-keys?x=1#top"
         );
         for outside in [
             "https://evil.example",
             "//evil.example",
             "/\\evil.example",
-            "evil",
-            "",
+            "\\\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "\t//evil.example",
+            "javascript:alert(1)",
+            ".//evil.example",
+            "/.//evil.example",
         ] {
-            assert_eq!(safe_next(Some(outside)), "/", "{outside}");
+            assert_eq!(safe_next(Some(outside)), "/", "{outside:?}");
         }
         assert_eq!(safe_next(None), "/");
+        // Control characters come out percent-encoded: a header value can hold the answer.
+        assert_eq!(safe_next(Some("/a\u{1}b")), "/a%01b");
     }
 }

@@ -1,6 +1,8 @@
 //! The Leptos web app, rendered on the server and hydrated by the wasm client in `pkg/`.
 
 mod gateway;
+#[cfg(test)]
+mod next_props;
 
 use crate::{auth::Credential, config::ServeConfig, startup::AppState};
 use app::{gateway::SharedGateway, shell, App};

@@ -273,3 +273,41 @@ async fn admin_session_creates_a_working_key_once(app: &TestApp) {
     assert!(!listed.to_string().contains(&secret[8..]));
     assert!(!one.to_string().contains(&secret[8..]));
 }
+
+/// A `next` a browser reads differently from a naive check (`/\t/evil.example` becomes
+/// `//evil.example` once the browser drops the tab) must not send the user off-site, and one with
+/// control characters must not break the login (they made the redirect panic: the connection
+/// closed with no answer). Every crafted `next` gets an answer that stays on this site.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_redirects_only_to_this_site_whatever_next_says() {
+    let app = spawn_app(Backend::Sqlite).await;
+    for (next, expected) in [
+        ("/settings/api-keys", "/settings/api-keys"),
+        ("/\t/evil.example", "/"),
+        ("/\n//evil.example", "/"),
+        ("/\\evil.example", "/"),
+        ("https://evil.example/", "/"),
+        (".//evil.example", "/"),
+        ("/keys\u{1}\u{7f}x", "/keys%01%7Fx"),
+        ("/\r\nSet-Cookie: x=1", "/Set-Cookie:%20x=1"),
+    ] {
+        let response = no_redirects()
+            .post(app.url("/ui/fn/login"))
+            .header(header::ACCEPT, "text/html")
+            .form(&[
+                ("email", ADMIN_EMAIL),
+                ("password", ADMIN_PASSWORD),
+                ("next", next),
+            ])
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{next:?}: no answer: {e}"));
+        assert_eq!(response.status(), StatusCode::FOUND, "{next:?}");
+        assert_eq!(response.headers()[header::LOCATION], expected, "{next:?}");
+        assert!(
+            response.headers().get("set-cookie").is_some(),
+            "{next:?}: logged in"
+        );
+    }
+    app.stop().await;
+}
