@@ -38,7 +38,7 @@ fn name_schema(kind: &str) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Sc
 }
 
 macro_rules! name_type {
-    ($(#[$doc:meta])* $ty:ident, $kind:literal) => {
+    ($(#[$doc:meta])* $ty:ident, $kind:literal $(, also = $also:path)?) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
         #[serde(transparent)]
@@ -47,6 +47,7 @@ macro_rules! name_type {
         impl $ty {
             pub fn parse(s: &str) -> Result<Self, Error> {
                 check_name($kind, s)?;
+                $($also(s)?;)?
                 Ok(Self(s.to_owned()))
             }
             pub fn as_str(&self) -> &str {
@@ -72,10 +73,23 @@ macro_rules! name_type {
 }
 
 name_type!(
-    /// An API key's name, unique within its organization.
+    /// An API key's name, unique within its organization, and never shaped like a key id.
     ApiKeyName,
-    "API key"
+    "API key",
+    also = not_an_id
 );
+
+/// Keys are addressed by name or id (`/api/api-keys/{nameOrID}`): a name that reads as an id
+/// (in any case, with or without dashes) would make one address mean two keys, and the id wins.
+fn not_an_id(s: &str) -> Result<(), Error> {
+    match uuid::Uuid::parse_str(s) {
+        Ok(_) => Err(Error::Invalid(
+            "invalid API key name: it reads as a key id (a UUID), which would make              /api/api-keys/{nameOrID} ambiguous; choose another name"
+                .into(),
+        )),
+        Err(_) => Ok(()),
+    }
+}
 name_type!(
     /// A group's name, unique within its organization.
     GroupName,
@@ -173,6 +187,16 @@ mod tests {
         ] {
             assert!(ApiKeyName::parse(bad).is_err(), "{bad} should be invalid");
         }
+        // Whatever case or dashes: a key name never reads as a key id.
+        let id = uuid::Uuid::new_v4();
+        for id_shaped in [
+            id.to_string(),
+            id.to_string().to_uppercase(),
+            id.simple().to_string(),
+        ] {
+            assert!(ApiKeyName::parse(&id_shaped).is_err(), "{id_shaped}");
+        }
+        assert!(ApiKeyName::parse(&format!("{id}-old")).is_ok());
     }
 
     #[test]

@@ -14,6 +14,7 @@ both_backends!(
     delete_and_reactivate_are_the_published_aliases,
     deactivation_applies_on_an_open_connection,
     last_used_at_is_recorded,
+    no_key_name_reads_as_another_keys_id,
 );
 
 const API_KEY_FIELDS: [&str; 11] = [
@@ -422,4 +423,40 @@ async fn last_used_at_is_recorded(app: &TestApp) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A key named after another key's id (upper case, or 32 hex digits without dashes) made
+/// `/api/api-keys/{nameOrID}` mean two keys, and the id won: the named key's admin deactivated
+/// the other one. Holds: no key name reads as an id, at create or rename; every address names
+/// one key.
+async fn no_key_name_reads_as_another_keys_id(app: &TestApp) {
+    let (victim, victim_secret) = app.create_key("victim", &["admin"]).await;
+    let id = victim["id"].as_str().unwrap().to_owned();
+    let simple = id.replace('-', "");
+    for name in [id.to_uppercase(), simple.clone(), simple.to_uppercase()] {
+        let body = json!({"name": name, "groups": ["admin"]});
+        let (status, answer) = app.post("/api/api-keys", &app.admin_token, body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {answer}");
+        assert!(
+            answer["message"].as_str().unwrap().contains("id"),
+            "{answer}"
+        );
+        let body = json!({"name": name});
+        let (status, _) = app
+            .put("/api/api-keys/victim", &app.admin_token, body)
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "rename to {name}");
+    }
+    // Every spelling of the id still addresses the one key it names.
+    for address in [id.clone(), id.to_uppercase(), simple] {
+        let (status, found) = app
+            .get(&format!("/api/api-keys/{address}"), &app.admin_token)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{address}");
+        assert_eq!(found["name"], "victim", "{address}");
+    }
+    assert_eq!(
+        app.status_with("/api/userinfo", &victim_secret).await,
+        StatusCode::OK
+    );
 }
