@@ -17,7 +17,6 @@ use gateway::WebGateway;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use std::sync::Arc;
-use tower_http::limit::RequestBodyLimitLayer;
 
 /// Paths anyone may load: the login page, the server functions (they check the caller
 /// themselves), and the static client files.
@@ -46,8 +45,36 @@ pub fn router(config: &ServeConfig, state: AppState) -> Router {
         .fallback(leptos_axum::file_and_error_handler(shell))
         .with_state(options)
         .layer(middleware::from_fn_with_state(state, guard))
-        // Server functions read whole bodies with no limit of their own.
-        .layer(RequestBodyLimitLayer::new(crate::security::UI_BODY_LIMIT))
+        .layer(middleware::from_fn(limit_body))
+}
+
+/// Server functions read whole bodies with no limit of their own, and a body that fails while
+/// they read it (as a limited one does past its limit when it comes chunked, without a
+/// Content-Length) becomes a 500. So the body is read here first: past the limit 413, however it
+/// is sent; a body that cannot be read at all, 400.
+async fn limit_body(request: Request, next: Next) -> Response {
+    let limit = crate::security::UI_BODY_LIMIT;
+    let (parts, body) = request.into_parts();
+    match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => next.run(Request::from_parts(parts, bytes.into())).await,
+        Err(e) if too_long(&e) => crate::error::Error::TooLarge(format!(
+            "request body too large: the limit is {limit} bytes"
+        ))
+        .into_response(),
+        Err(e) => crate::error::Error::BadRequest(format!("cannot read the request body: {e}"))
+            .into_response(),
+    }
+}
+
+fn too_long(e: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// What every page render and server function gets: the gateway, and on pages a CSP naming

@@ -191,6 +191,18 @@ async fn oversized_bodies_are_refused_with_413() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // Also when they come chunked, without a Content-Length (it was a 500).
+    let chunks =
+        futures_util::stream::iter((0..4).map(|_| Ok::<_, std::io::Error>(vec![b'p'; 32 * 1024])));
+    let response = app
+        .client
+        .post(app.url("/ui/fn/login"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     app.stop().await;
 }
 
