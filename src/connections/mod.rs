@@ -99,7 +99,6 @@ pub struct ExecResult {
 pub struct ConnectionService {
     store: Store,
     executor: Arc<Executor>,
-    own_database: OwnDatabase,
 }
 
 fn refused(e: ExecError) -> Error {
@@ -184,8 +183,7 @@ impl ConnectionService {
     pub fn new(store: Store, limits: Limits, own_database: OwnDatabase) -> Self {
         Self {
             store,
-            executor: Arc::new(Executor::new(limits, own_database.clone())),
-            own_database,
+            executor: Arc::new(Executor::new(limits, own_database)),
         }
     }
 
@@ -202,7 +200,7 @@ impl ConnectionService {
         caller.require_admin()?;
         let name = ConnectionName::parse(&spec.name)?;
         let kind = parse_kind(&spec.kind)?;
-        check_target(kind, &spec.target, &self.own_database)?;
+        check_target(kind, &spec.target, self.executor.own_database())?;
         let groups = parse_groups_allow_empty(&spec.access_groups)?;
         let new = NewConnection {
             name: &name,
@@ -228,7 +226,7 @@ impl ConnectionService {
         let new_name = ConnectionName::parse(changes.name.as_deref().unwrap_or(&current.name))?;
         let kind = parse_kind(changes.kind.as_deref().unwrap_or(&current.kind))?;
         let target = changes.target.unwrap_or_else(|| current.target.clone());
-        check_target(kind, &target, &self.own_database)?;
+        check_target(kind, &target, self.executor.own_database())?;
         let groups = parse_groups_allow_empty(
             changes
                 .access_groups
@@ -302,7 +300,7 @@ impl ConnectionService {
         };
         let outcome = match self.executor.run(job).await {
             Ok(outcome) => outcome,
-            Err(ExecError::Failed(message)) => exec::Outcome::failed_to_start(message),
+            Err(ExecError::Failed(message)) => exec::Outcome::failed(message),
             Err(refusal) => return Err(refused(refusal)),
         };
         let elapsed = started.elapsed().as_millis() as u64;

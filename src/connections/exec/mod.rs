@@ -46,17 +46,14 @@ impl Outcome {
         }
     }
 
-    fn failed(output: String) -> Self {
+    /// Also for a database that could not be reached: the session is recorded as failed, with
+    /// why.
+    pub(crate) fn failed(output: String) -> Self {
         Self {
             output,
             success: false,
             timed_out: false,
         }
-    }
-
-    /// The database could not be reached: the session is recorded as failed, with why.
-    pub fn failed_to_start(message: String) -> Self {
-        Self::failed(message)
     }
 
     fn timed_out(limits: &Limits) -> Self {
@@ -187,6 +184,11 @@ impl Executor {
             pools: Pools::new(limits),
             own,
         }
+    }
+
+    /// The database no exec may reach (also checked, by name, when a connection is saved).
+    pub fn own_database(&self) -> &OwnDatabase {
+        &self.own
     }
 
     /// Closes the connections kept for a connection that was changed or deleted.

@@ -81,10 +81,12 @@ impl TargetPool {
     fn close_idle(&self, idle: Duration) -> bool {
         match self {
             Self::Sqlite(p) => {
-                p.retain(|_, m| m.last_used() < idle).retained > 0 || p.status().size > 0
+                p.retain(|_, m| m.last_used() < idle);
+                p.status().size > 0
             }
             Self::Postgres(p) => {
-                p.retain(|_, m| m.last_used() < idle).retained > 0 || p.status().size > 0
+                p.retain(|_, m| m.last_used() < idle);
+                p.status().size > 0
             }
         }
     }

@@ -157,27 +157,15 @@ fn main_file(conn: &Connection) -> Option<FileId> {
     // never closed (ManuallyDrop).
     unsafe {
         let db = conn.handle();
-        let mut vfs: *mut ffi::sqlite3_vfs = std::ptr::null_mut();
-        let rc = ffi::sqlite3_file_control(
-            db,
-            c"main".as_ptr(),
-            ffi::SQLITE_FCNTL_VFS_POINTER,
-            &mut vfs as *mut _ as *mut c_void,
-        );
-        if rc != ffi::SQLITE_OK || vfs.is_null() || (*vfs).zName.is_null() {
+        let vfs: *mut ffi::sqlite3_vfs = main_pointer(db, ffi::SQLITE_FCNTL_VFS_POINTER)?;
+        if (*vfs).zName.is_null() {
             return None;
         }
         if !CStr::from_ptr((*vfs).zName).to_bytes().starts_with(b"unix") {
             return None;
         }
-        let mut file: *mut ffi::sqlite3_file = std::ptr::null_mut();
-        let rc = ffi::sqlite3_file_control(
-            db,
-            c"main".as_ptr(),
-            ffi::SQLITE_FCNTL_FILE_POINTER,
-            &mut file as *mut _ as *mut c_void,
-        );
-        if rc != ffi::SQLITE_OK || file.is_null() || (*file).pMethods.is_null() {
+        let file: *mut ffi::sqlite3_file = main_pointer(db, ffi::SQLITE_FCNTL_FILE_POINTER)?;
+        if (*file).pMethods.is_null() {
             return None;
         }
         let fd = (*(file as *const UnixFileHead)).fd;
@@ -192,6 +180,15 @@ fn main_file(conn: &Connection) -> Option<FileId> {
         let named = std::fs::metadata(named.to_str().ok()?).ok()?;
         (FileId::of(&meta) == FileId::of(&named) && meta.is_file()).then(|| FileId::of(&meta))
     }
+}
+
+/// The pointer a file control `op` writes for the main database; `None` on failure or null.
+///
+/// SAFETY: `db` is a live connection, and `op` is one that writes a pointer to a `T`.
+unsafe fn main_pointer<T>(db: *mut ffi::sqlite3, op: c_int) -> Option<*mut T> {
+    let mut out: *mut T = std::ptr::null_mut();
+    let rc = ffi::sqlite3_file_control(db, c"main".as_ptr(), op, &mut out as *mut _ as *mut c_void);
+    (rc == ffi::SQLITE_OK && !out.is_null()).then_some(out)
 }
 
 impl FileId {
