@@ -84,7 +84,8 @@ name_type!(
 fn not_an_id(s: &str) -> Result<(), Error> {
     match uuid::Uuid::parse_str(s) {
         Ok(_) => Err(Error::Invalid(
-            "invalid API key name: it reads as a key id (a UUID), which would make              /api/api-keys/{nameOrID} ambiguous; choose another name"
+            "invalid API key name: it reads as a key id (a UUID), which would make \
+             /api/api-keys/{nameOrID} ambiguous; choose another name"
                 .into(),
         )),
         Err(_) => Ok(()),

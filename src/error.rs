@@ -41,6 +41,15 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+impl Error {
+    /// A request body past `limit` bytes, however it was sent.
+    pub fn body_too_large(limit: usize) -> Self {
+        Error::TooLarge(format!(
+            "request body too large: the limit is {limit} bytes"
+        ))
+    }
+}
+
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
         match e {

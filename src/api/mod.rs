@@ -116,10 +116,9 @@ impl From<JsonRejection> for Error {
     fn from(r: JsonRejection) -> Self {
         match r {
             JsonRejection::JsonDataError(e) => Error::Invalid(e.body_text()),
-            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => Error::TooLarge(format!(
-                "request body too large: the limit is {} bytes",
-                crate::security::API_BODY_LIMIT
-            )),
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Error::body_too_large(crate::security::API_BODY_LIMIT)
+            }
             other => Error::BadRequest(other.body_text()),
         }
     }

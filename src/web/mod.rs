@@ -57,10 +57,7 @@ async fn limit_body(request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
     match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => next.run(Request::from_parts(parts, bytes.into())).await,
-        Err(e) if too_long(&e) => crate::error::Error::TooLarge(format!(
-            "request body too large: the limit is {limit} bytes"
-        ))
-        .into_response(),
+        Err(e) if too_long(&e) => crate::error::Error::body_too_large(limit).into_response(),
         Err(e) => crate::error::Error::BadRequest(format!("cannot read the request body: {e}"))
             .into_response(),
     }
