@@ -107,7 +107,9 @@ pub async fn connect(
         }
     }
     let privileged = match client.simple_query(POWERS_SQL).await {
-        Ok(messages) => first_cell(&messages).is_none_or(|v| v != "f"),
+        Ok(messages) => first_row(&messages)
+            .and_then(|row| row.get(0))
+            .is_none_or(|v| v != "f"),
         // Unknown powers are treated as powers.
         Err(_) => true,
     };
@@ -118,18 +120,17 @@ pub async fn connect(
 /// outlives the call for DISCARD ALL to pull from under the driver.
 async fn identity(client: &Client) -> Result<Option<PgIdentity>, tokio_postgres::Error> {
     let messages = client.simple_query(IDENTITY_SQL).await?;
-    Ok(messages.iter().find_map(|m| match m {
-        SimpleQueryMessage::Row(row) => Some(PgIdentity {
+    Ok(first_row(&messages).and_then(|row| {
+        Some(PgIdentity {
             system: row.get(0)?.to_owned(),
             database: row.get(1)?.to_owned(),
-        }),
-        _ => None,
+        })
     }))
 }
 
-fn first_cell(messages: &[SimpleQueryMessage]) -> Option<&str> {
+fn first_row(messages: &[SimpleQueryMessage]) -> Option<&tokio_postgres::SimpleQueryRow> {
     messages.iter().find_map(|m| match m {
-        SimpleQueryMessage::Row(row) => row.get(0),
+        SimpleQueryMessage::Row(row) => Some(row),
         _ => None,
     })
 }
