@@ -111,8 +111,12 @@ impl IntoResponse for Error {
     }
 }
 
-/// Whole seconds, rounded up: a client that waits exactly this long is let in.
+/// A `Retry-After` value: a client that waits exactly this long is let in.
 pub fn retry_after_secs(wait: std::time::Duration) -> HeaderValue {
-    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    HeaderValue::from(secs.max(1))
+    HeaderValue::from(whole_secs(wait))
+}
+
+/// Whole seconds, rounded up, at least one.
+pub fn whole_secs(wait: std::time::Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }

@@ -7,7 +7,7 @@ use crate::{
     connections::{ConnectionService, Limits, OwnDatabase},
     domain::{Email, GroupName},
     keys::KeyService,
-    security::{self, cross_origin, throttle, throttle::FailureLimiter},
+    security::{self, cross_origin, throttle::FailureLimiter},
     store::{self, identity::Org, Store},
     web,
 };
@@ -82,7 +82,8 @@ impl Application {
         password::warm_up();
 
         let keys = KeyService::new(store.clone());
-        let auth = Authenticator::new(store.clone(), keys.clone(), legacy);
+        let limiter = Arc::new(FailureLimiter::new(config.auth_failures_per_minute));
+        let auth = Authenticator::new(store.clone(), keys.clone(), legacy, limiter);
         let exec = &config.exec;
         let limits = Limits {
             timeout: Duration::from_secs(exec.timeout_secs.max(1)),
@@ -108,17 +109,16 @@ impl Application {
         let sessions = Sessions::new(&store)
             .await
             .context("setting up the session store")?;
-        let limiter = Arc::new(FailureLimiter::new(config.auth_failures_per_minute));
         let router = Router::new()
             .nest("/api", api::router(state.clone(), extra_api))
             .merge(web::router(config, state.clone()))
             .layer(sessions.layer(config.secure_cookies))
-            .layer(middleware::from_fn(cross_origin::refuse_cross_origin))
-            .layer(middleware::from_fn_with_state(
-                limiter,
-                throttle::throttle_failures,
-            ));
-        let router = security::headers(router).layer(TraceLayer::new_for_http());
+            .layer(middleware::from_fn(cross_origin::refuse_cross_origin));
+        let router = security::headers(router)
+            .layer(TraceLayer::new_for_http())
+            // Outermost: everything a state-changing request does (session save included)
+            // happens inside the task, whether or not the client waits for the answer.
+            .layer(middleware::from_fn(security::hangup::run_to_completion));
 
         let listener = TcpListener::bind(config.listen)
             .await

@@ -20,6 +20,13 @@ pub enum UiError {
     /// A rejected value: `field` names the form field (`name`, `groups`, …).
     #[error("{message}")]
     Field { field: String, message: String },
+    /// Refused for now (too many failed sign-ins from this address, or too busy): try again
+    /// after the wait.
+    #[error("{message}")]
+    TryLater {
+        message: String,
+        retry_after_secs: u64,
+    },
     #[error("{0}")]
     Other(String),
 }

@@ -51,22 +51,18 @@ fn redirect_plain_form_to(path: &str) {
     }
 }
 
-/// Set on a server function's answer when the caller failed to authenticate, whatever the
-/// status (a plain form post gets a redirect): the gateway's throttle counts it, then drops it.
-#[cfg(feature = "ssr")]
-pub const AUTH_FAILED_HEADER: &str = "x-hoop-auth-failed";
-
 /// Gives a failed call the HTTP status that says what went wrong (a plain form post keeps its
 /// redirect back to the form, which shows the error).
 #[cfg(feature = "ssr")]
 fn answer<T>(result: Result<T, UiError>) -> Result<T, UiError> {
-    if let (Err(UiError::Unauthenticated | UiError::WrongCredentials), Some(response)) =
-        (&result, use_context::<leptos_axum::ResponseOptions>())
+    if let (
+        Err(UiError::TryLater {
+            retry_after_secs, ..
+        }),
+        Some(response),
+    ) = (&result, use_context::<leptos_axum::ResponseOptions>())
     {
-        response.insert_header(
-            http::HeaderName::from_static(AUTH_FAILED_HEADER),
-            http::HeaderValue::from_static("1"),
-        );
+        response.insert_header(http::header::RETRY_AFTER, (*retry_after_secs).into());
     }
     if let (Err(e), false) = (&result, is_plain_form()) {
         let status = match e {
@@ -74,6 +70,7 @@ fn answer<T>(result: Result<T, UiError>) -> Result<T, UiError> {
             UiError::Forbidden(_) => http::StatusCode::FORBIDDEN,
             UiError::NotFound(_) => http::StatusCode::NOT_FOUND,
             UiError::Field { .. } => http::StatusCode::UNPROCESSABLE_ENTITY,
+            UiError::TryLater { .. } => http::StatusCode::TOO_MANY_REQUESTS,
             UiError::Other(_) => http::StatusCode::INTERNAL_SERVER_ERROR,
         };
         if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {

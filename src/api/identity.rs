@@ -2,7 +2,7 @@
 
 use super::Json;
 use crate::{
-    auth::{Identity, Principal},
+    auth::{ClientAddr, Identity, Principal},
     directory::{self, NewUserRequest},
     error::Result,
     secret::SecretString,
@@ -28,8 +28,12 @@ pub struct Token {
 /// Email and password → a user access token.
 #[utoipa::path(post, path = "/api/localauth/login", tag = "identity", request_body = Login,
     responses((status = 200, body = Token)))]
-pub async fn login(State(s): State<AppState>, Json(req): Json<Login>) -> Result<Json<Token>> {
-    let token = s.auth.login(&req.email, &req.password).await?;
+pub async fn login(
+    State(s): State<AppState>,
+    ClientAddr(from): ClientAddr,
+    Json(req): Json<Login>,
+) -> Result<Json<Token>> {
+    let token = s.auth.login(&req.email, &req.password, from).await?;
     Ok(Json(Token {
         token: token.expose().to_owned(),
     }))

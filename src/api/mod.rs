@@ -96,7 +96,10 @@ impl FromRequestParts<AppState> for Principal {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
         let credential = Credential::collect(parts).await?;
-        state.auth.authenticate(&credential).await
+        state
+            .auth
+            .authenticate(&credential, crate::auth::client_addr(parts))
+            .await
     }
 }
 

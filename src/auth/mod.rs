@@ -1,10 +1,19 @@
 //! Who is calling. Extractors only collect credentials ([`Credential::from_headers`]);
 //! [`Authenticator::authenticate`] is the one function that turns them into a [`Principal`].
+//!
+//! It is also the one place that counts failures ([`FailureLimiter`], per client address), so no
+//! path that looks at a credential can skip the count. A limited address may not have a
+//! *guessable* secret checked at all — a password, or the legacy `API_KEY` (chosen by a person)
+//! — not even the right one. Secrets the gateway generated (managed keys, user tokens, session
+//! ids: 128 bits or more from the OS's generator) cannot be guessed, so they are still checked:
+//! a valid one works, so automation sharing an address with a guesser keeps working, and an
+//! invalid one counts as one more failure and is answered 429.
 
 mod legacy;
 pub mod password;
 pub mod session;
 
+use crate::security::throttle::FailureLimiter;
 use crate::{
     domain::Email,
     error::{Error, Result},
@@ -12,10 +21,17 @@ use crate::{
     secret::{random_token, sha256_hex, SecretString},
     store::{self, identity::UserRow, Store},
 };
-use axum::http::{header, HeaderMap};
+use axum::{
+    extract::ConnectInfo,
+    http::{header, request::Parts, HeaderMap},
+};
 use chrono::TimeDelta;
 pub use legacy::LegacyApiKey;
-use std::sync::Arc;
+use std::{
+    net::{IpAddr, Ipv6Addr, SocketAddr},
+    sync::Arc,
+    time::Instant,
+};
 use uuid::Uuid;
 
 pub const ADMIN_GROUP: &str = "admin";
@@ -172,6 +188,26 @@ impl Credential {
     }
 }
 
+/// The address failures are counted against: the TCP peer. Without one (never the case behind
+/// the gateway's own listener) every such request shares one count: fail closed.
+pub fn client_addr(parts: &Parts) -> IpAddr {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED), |c| c.0.ip())
+}
+
+/// [`client_addr`] as an extractor, for handlers that check a credential themselves (login).
+pub struct ClientAddr(pub IpAddr);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(client_addr(parts)))
+    }
+}
+
 /// The token of an `Authorization: Bearer <token>` value (scheme case-insensitive).
 fn bearer_token(value: &str) -> Option<&str> {
     let (scheme, token) = value.trim().split_once(' ')?;
@@ -185,11 +221,17 @@ pub struct Authenticator {
     keys: KeyService,
     legacy: Option<LegacyApiKey>,
     legacy_org_name: Arc<str>,
+    limiter: Arc<FailureLimiter>,
 }
 
 impl Authenticator {
     /// `legacy` must name an existing organization (checked at start-up by the caller).
-    pub fn new(store: Store, keys: KeyService, legacy: Option<(LegacyApiKey, String)>) -> Self {
+    pub fn new(
+        store: Store,
+        keys: KeyService,
+        legacy: Option<(LegacyApiKey, String)>,
+        limiter: Arc<FailureLimiter>,
+    ) -> Self {
         let (legacy, legacy_org_name) = match legacy {
             Some((key, org_name)) => (Some(key), org_name),
             None => (None, String::new()),
@@ -200,17 +242,26 @@ impl Authenticator {
             keys,
             legacy,
             legacy_org_name,
+            limiter,
         }
     }
 
-    /// The one function that decides who is calling. A managed key is the hot path: a hash
-    /// and a map lookup. Every other credential needs the database; that path is boxed so
-    /// its much larger future is not set up and moved on every key request.
-    pub async fn authenticate(&self, credential: &Credential) -> Result<Principal> {
-        match credential {
+    /// The one function that decides who is calling, `from` the client address failures are
+    /// counted against. A managed key is the hot path: a hash and a map lookup, and the counter
+    /// is not touched unless it fails. Every other credential needs the database; that path is
+    /// boxed so its much larger future is not set up and moved on every key request.
+    pub async fn authenticate(&self, credential: &Credential, from: IpAddr) -> Result<Principal> {
+        let checked = match credential {
             Credential::ApiKey(key) => self.keys.verify(key).await,
+            // Nothing was presented, so nothing was guessed.
+            Credential::None => return Err(Error::Unauthenticated),
+            Credential::Legacy(_) => {
+                self.refuse_if_limited(from)?;
+                Box::pin(self.authenticate_other(credential)).await
+            }
             other => Box::pin(self.authenticate_other(other)).await,
-        }
+        };
+        self.counted(from, checked)
     }
 
     #[tracing::instrument(skip_all)]
@@ -237,9 +288,36 @@ impl Authenticator {
         }
     }
 
+    /// A guessable secret from a limited address is not checked, right or wrong.
+    fn refuse_if_limited(&self, from: IpAddr) -> Result<()> {
+        match self.limiter.throttled(from, Instant::now()) {
+            Some(retry_after) => Err(Error::TooManyFailures { retry_after }),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a failed check against `from`; past the limit the answer is 429, not 401.
+    fn counted<T>(&self, from: IpAddr, checked: Result<T>) -> Result<T> {
+        if !matches!(checked, Err(Error::Unauthenticated)) {
+            return checked;
+        }
+        match self.limiter.fail(from, Instant::now()) {
+            Some(retry_after) => {
+                tracing::warn!(client = %from, "failed authentications throttled");
+                Err(Error::TooManyFailures { retry_after })
+            }
+            None => checked,
+        }
+    }
+
     /// Email + password → a new user access token.
-    pub async fn login(&self, email: &str, password: &SecretString) -> Result<SecretString> {
-        let user = self.check_password(email, password).await?;
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &SecretString,
+        from: IpAddr,
+    ) -> Result<SecretString> {
+        let user = self.check_password(email, password, from).await?;
         let token = random_token(USER_TOKEN_PREFIX);
         let expires = store::now() + USER_TOKEN_TTL;
         store::identity::insert_token(&self.store, &sha256_hex(token.expose()), user.id, expires)
@@ -254,8 +332,9 @@ impl Authenticator {
         session: &tower_sessions::Session,
         email: &str,
         password: &SecretString,
+        from: IpAddr,
     ) -> Result<()> {
-        let user = self.check_password(email, password).await?;
+        let user = self.check_password(email, password, from).await?;
         session
             .cycle_id()
             .await
@@ -267,18 +346,26 @@ impl Authenticator {
         Ok(())
     }
 
-    /// Unknown email and wrong password take the same time and give the same error.
-    async fn check_password(&self, email: &str, password: &SecretString) -> Result<UserRow> {
+    /// Unknown email and wrong password take the same time and give the same error. A limited
+    /// address gets no answer about the password at all (and costs no Argon2 hash).
+    async fn check_password(
+        &self,
+        email: &str,
+        password: &SecretString,
+        from: IpAddr,
+    ) -> Result<UserRow> {
+        self.refuse_if_limited(from)?;
         let user = match Email::parse(email) {
             Ok(email) => store::identity::user_by_email(&self.store, &email).await?,
             Err(_) => None,
         };
         let hash = user.as_ref().map(|u| u.password_hash.clone());
         let ok = password::verify(hash, password.clone()).await;
-        match (user, ok) {
+        let checked = match (user, ok) {
             (Some(user), true) => Ok(user),
             _ => Err(Error::Unauthenticated),
-        }
+        };
+        self.counted(from, checked)
     }
 
     async fn user_by_token(&self, token: &SecretString) -> Result<Principal> {

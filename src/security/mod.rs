@@ -1,7 +1,9 @@
 //! Defences every request passes through: refusal of cross-origin writes, throttling of failed
-//! authentications, body size limits, and the headers that tell browsers what a page may do.
+//! authentications, state changes that survive a hang-up, body size limits, and the headers that
+//! tell browsers what a page may do.
 
 pub mod cross_origin;
+pub mod hangup;
 pub mod throttle;
 
 use axum::{

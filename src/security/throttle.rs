@@ -1,20 +1,12 @@
 //! Slows down guessing: failed authentications are counted per client address, and an address
-//! that fails too often gets 429 with `Retry-After` instead of 401. A request that
-//! authenticates never touches the counter, so valid keys are never slowed, whoever shares
-//! their address. Password logins are refused outright while the address is throttled: each
-//! attempt would otherwise cost the attacker nothing and us an Argon2 hash.
+//! that fails too often gets 429 with `Retry-After` instead of 401. The authenticator
+//! ([`crate::auth::Authenticator`]) is the one caller: it counts every failed check and decides
+//! what a limited address may still present.
 
-use crate::error::Error;
-use axum::{
-    extract::{ConnectInfo, Request, State},
-    http::{header, HeaderValue, StatusCode},
-    middleware::Next,
-    response::{IntoResponse, Response},
-};
 use std::{
     collections::HashMap,
-    net::{IpAddr, SocketAddr},
-    sync::{Arc, Mutex},
+    net::IpAddr,
+    sync::Mutex,
     time::{Duration, Instant},
 };
 
@@ -99,65 +91,6 @@ impl FailureLimiter {
     fn wait(&self, b: Bucket) -> Option<Duration> {
         (b.tokens < 1.0).then(|| Duration::from_secs_f64((1.0 - b.tokens) / self.per_sec))
     }
-}
-
-fn is_password_login(path: &str) -> bool {
-    path == "/api/localauth/login" || path == "/ui/fn/login"
-}
-
-pub async fn throttle_failures(
-    State(limiter): State<Arc<FailureLimiter>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let Some(ip) = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-    else {
-        return next.run(request).await;
-    };
-    let ui = request.uri().path().starts_with("/ui/fn/");
-    if is_password_login(request.uri().path()) {
-        if let Some(wait) = limiter.throttled(ip, Instant::now()) {
-            return too_many(wait, ui);
-        }
-    }
-    let mut response = next.run(request).await;
-    let marked = response
-        .headers_mut()
-        .remove(app::server_fns::AUTH_FAILED_HEADER)
-        .is_some();
-    if response.status() != StatusCode::UNAUTHORIZED && !marked {
-        return response;
-    }
-    match limiter.fail(ip, Instant::now()) {
-        Some(wait) => {
-            tracing::warn!(client = %ip, "failed authentications throttled");
-            too_many(wait, ui)
-        }
-        None => response,
-    }
-}
-
-/// Server functions answer in the UI's error type, so the page can show the message.
-fn too_many(retry_after: Duration, ui: bool) -> Response {
-    let error = Error::TooManyFailures { retry_after };
-    if !ui {
-        return error.into_response();
-    }
-    let body = app::error::UiError::Other(
-        "Too many failed sign-in attempts from your address. Wait a minute and try again.".into(),
-    );
-    let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
-    response.headers_mut().insert(
-        header::RETRY_AFTER,
-        crate::error::retry_after_secs(retry_after),
-    );
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
 }
 
 #[cfg(test)]

@@ -46,27 +46,79 @@ macro_rules! on_pool {
 
 /// Runs `$body` (which may use `?`) inside a transaction bound to `$tx`, committing when it
 /// succeeds. SQLite transactions start IMMEDIATE: a deferred one that reads before it writes
-/// fails with SQLITE_BUSY instead of waiting when another writer got there first.
+/// fails with SQLITE_BUSY instead of waiting when another writer got there first. The
+/// connection goes back to the pool only after a commit (see [`CloseUnlessCommitted`]).
 macro_rules! in_tx {
     ($store:expr, $tx:ident => $body:expr) => {
         match $store {
             $crate::store::Store::Sqlite(sqlite) => {
+                let mut conn =
+                    $crate::store::CloseUnlessCommitted::new(sqlite.pool.acquire().await?);
                 #[allow(unused_mut)]
-                let mut $tx = sqlite.pool.begin_with("BEGIN IMMEDIATE").await?;
+                let mut $tx = sqlx::Connection::begin_with(&mut **conn, "BEGIN IMMEDIATE").await?;
                 let out = $body;
                 $tx.commit().await?;
+                conn.committed();
                 out
             }
             $crate::store::Store::Postgres(pool) => {
+                let mut conn = $crate::store::CloseUnlessCommitted::new(pool.acquire().await?);
                 #[allow(unused_mut)]
-                let mut $tx = pool.begin().await?;
+                let mut $tx = sqlx::Connection::begin(&mut **conn).await?;
                 let out = $body;
                 $tx.commit().await?;
+                conn.committed();
                 out
             }
         }
     };
 }
+
+/// A pooled connection that is closed, not returned to the pool, unless the transaction on it
+/// committed. sqlx 0.8 can lose track of a transaction whose `BEGIN` was in flight when its
+/// future was dropped (upstream issues #3932, #4385): the connection would go back to the pool
+/// still inside it, and the next borrower would run in it, or wait on its locks. Closing the
+/// connection ends the transaction on the server, whatever sqlx believes. Requests already run
+/// to completion ([`crate::security::hangup`]); this holds for any other future that is dropped.
+pub struct CloseUnlessCommitted<DB: sqlx::Database> {
+    conn: sqlx::pool::PoolConnection<DB>,
+    committed: bool,
+}
+
+impl<DB: sqlx::Database> CloseUnlessCommitted<DB> {
+    pub fn new(conn: sqlx::pool::PoolConnection<DB>) -> Self {
+        Self {
+            conn,
+            committed: false,
+        }
+    }
+
+    pub fn committed(&mut self) {
+        self.committed = true;
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::Deref for CloseUnlessCommitted<DB> {
+    type Target = sqlx::pool::PoolConnection<DB>;
+    fn deref(&self) -> &Self::Target {
+        &self.conn
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::DerefMut for CloseUnlessCommitted<DB> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.conn
+    }
+}
+
+impl<DB: sqlx::Database> Drop for CloseUnlessCommitted<DB> {
+    fn drop(&mut self) {
+        if !self.committed {
+            self.conn.close_on_drop();
+        }
+    }
+}
+
 /// Fails with 422 naming any of `$groups` that the organization does not have, reading the
 /// groups inside the caller's transaction so none can vanish before the insert that needs it.
 macro_rules! require_groups {
@@ -94,6 +146,7 @@ impl Store {
                 .max_connections(8)
                 .acquire_timeout(Duration::from_secs(5))
                 .test_before_acquire(false)
+                .after_release(|conn, _| Box::pin(is_idle(conn)))
                 .connect_with(options.clone())
                 .await?;
             sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
@@ -101,6 +154,7 @@ impl Store {
                 .max_connections(1)
                 .acquire_timeout(Duration::from_secs(5))
                 .test_before_acquire(false)
+                .after_release(|conn, _| Box::pin(is_idle(conn)))
                 .connect_with(options.synchronous(SqliteSynchronous::Normal))
                 .await?;
             Store::Sqlite(SqliteStore { pool, log })
@@ -134,6 +188,22 @@ impl Store {
         }
         on_pool!(self, pool => pool.close().await)
     }
+}
+
+/// Whether a SQLite connection coming back to the pool is outside any transaction; one that is
+/// not is closed (which rolls it back) rather than handed to the next borrower, whatever left
+/// it so. A flag read in memory, no I/O: cheap enough for every release.
+async fn is_idle(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
+    let mut handle = conn.lock_handle().await?;
+    // SAFETY: the handle is locked for us and valid for this call.
+    let autocommit =
+        unsafe { libsqlite3_sys::sqlite3_get_autocommit(handle.as_raw_handle().as_ptr()) };
+    if autocommit == 0 {
+        tracing::warn!(
+            "a SQLite connection came back to the pool inside a transaction; closing it"
+        );
+    }
+    Ok(autocommit != 0)
 }
 
 /// The current time as stored: UTC, truncated to milliseconds. SQLite keeps timestamps as

@@ -2,7 +2,7 @@
 //! services the REST API calls, and turns the answer into the UI's types.
 
 use crate::{
-    auth::{Credential, Principal},
+    auth::{client_addr, Credential, Principal},
     error::Error,
     keys::{ApiKey, KeyChanges, KeyStatus, NewApiKey},
     secret::SecretString,
@@ -61,7 +61,16 @@ fn ui_error(e: Error) -> UiError {
         Error::Conflict(m) | Error::Invalid(m) | Error::BadRequest(m) | Error::TooLarge(m) => {
             UiError::Other(m)
         }
-        Error::TooManyFailures { .. } | Error::Busy(_) => UiError::Other(e.to_string()),
+        Error::TooManyFailures { retry_after } => UiError::TryLater {
+            message: "Too many failed sign-in attempts from your address. Wait a minute and try \
+                      again."
+                .into(),
+            retry_after_secs: crate::error::whole_secs(retry_after),
+        },
+        Error::Busy(message) => UiError::TryLater {
+            message,
+            retry_after_secs: 1,
+        },
         Error::Unavailable(_) | Error::Internal(_) => {
             // Server functions never turn this into an HTTP response, so log the cause here;
             // the page gets no internals.
@@ -107,10 +116,11 @@ fn view(key: ApiKey, now: DateTime<Utc>) -> KeyView {
 
 impl WebGateway {
     async fn caller(&self) -> Result<Principal> {
-        let credential = Credential::collect(&parts()?).await.map_err(ui_error)?;
+        let parts = parts()?;
+        let credential = Credential::collect(&parts).await.map_err(ui_error)?;
         self.state
             .auth
-            .authenticate(&credential)
+            .authenticate(&credential, client_addr(&parts))
             .await
             .map_err(ui_error)
     }
@@ -139,7 +149,7 @@ impl Gateway for WebGateway {
         match self
             .state
             .auth
-            .login_session(&session()?, &email, &password)
+            .login_session(&session()?, &email, &password, client_addr(&parts()?))
             .await
         {
             Ok(()) => Ok(()),

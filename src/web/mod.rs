@@ -95,7 +95,10 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
     if !is_public(&path) {
         let (parts, body) = request.into_parts();
         let signed_in = match Credential::collect(&parts).await {
-            Ok(c @ Credential::Session(_)) => state.auth.authenticate(&c).await.is_ok(),
+            Ok(c @ Credential::Session(_)) => {
+                let from = crate::auth::client_addr(&parts);
+                state.auth.authenticate(&c, from).await.is_ok()
+            }
             _ => false,
         };
         if !signed_in {

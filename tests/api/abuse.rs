@@ -69,35 +69,163 @@ async fn failed_authentications_are_throttled_per_address_but_valid_keys_never()
 #[tokio::test]
 async fn password_guessing_through_the_login_form_is_throttled_too() {
     let app = throttled_app(2).await;
-    let form = |password: &'static str| {
+    let form = |password: &'static str, accept: &'static str| {
         no_redirects()
             .post(app.url("/ui/fn/login"))
-            // A plain HTML form post: the answer is a redirect back, never a 401.
-            .header(header::ACCEPT, "text/html")
+            .header(header::ACCEPT, accept)
+            .header(header::REFERER, app.url("/login"))
             .form(&[("email", ADMIN_EMAIL), ("password", password)])
     };
     for _ in 0..2 {
-        let response = form("wrong password").send().await.unwrap();
+        // A plain HTML form post: the answer is a redirect back to the form, never a 401.
+        let response = form("wrong password", "text/html").send().await.unwrap();
         assert!(response.status().is_redirection(), "{}", response.status());
-        assert!(!response.headers().contains_key("x-hoop-auth-failed"));
+        assert!(
+            location(&response).contains("/login"),
+            "{}",
+            location(&response)
+        );
     }
-    let response = form("wrong password").send().await.unwrap();
+    // The hydrated client gets 429, and reads the UI's own error type from the body.
+    let response = form("wrong password", "application/json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(response.headers().contains_key(header::RETRY_AFTER));
-    let response = form(ADMIN_PASSWORD).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-    // The hydrated client reads the UI's own error type from the body.
     let body: serde_json::Value = response.json().await.unwrap();
     assert!(
-        body["Other"].as_str().unwrap().contains("Too many"),
+        body["TryLater"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Too many"),
         "{body}"
     );
+    // Limited, the right password is not even checked: no session, whatever the form.
+    let response = form(ADMIN_PASSWORD, "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(!response.headers().contains_key(header::SET_COOKIE));
+    let response = form(ADMIN_PASSWORD, "text/html").send().await.unwrap();
+    assert!(response.status().is_redirection(), "{}", response.status());
+    assert!(
+        location(&response).contains("/login"),
+        "a limited client was signed in: {}",
+        location(&response)
+    );
+    assert!(!response.headers().contains_key(header::SET_COOKIE));
     // The REST login shares the budget: it is one address guessing.
     assert_eq!(
         app.admin_login_status().await,
         StatusCode::TOO_MANY_REQUESTS
     );
     app.stop().await;
+}
+
+fn location(response: &reqwest::Response) -> &str {
+    response
+        .headers()
+        .get(header::LOCATION)
+        .map_or("", |l| l.to_str().unwrap())
+}
+
+/// The web app's `me` answers "nobody" for a bad credential; it looked at one all the same.
+#[tokio::test]
+async fn asking_the_web_app_who_i_am_counts_failures_too() {
+    let app = throttled_app(5).await;
+    let me = |bearer: String| {
+        no_redirects()
+            .post(app.url("/ui/fn/me"))
+            .header(header::ACCEPT, "application/json")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .bearer_auth(bearer)
+    };
+    let mut statuses = Vec::new();
+    for _ in 0..20 {
+        let random = hoop::keys::RawApiKey::generate().expose().to_owned();
+        statuses.push(me(random).send().await.unwrap().status());
+    }
+    assert_eq!(
+        statuses[0],
+        StatusCode::OK,
+        "a bad key is answered 'nobody' at first"
+    );
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+            .count(),
+        15,
+        "{statuses:?}"
+    );
+    // And the limit is the address's, whatever path counted the failures.
+    assert_eq!(
+        app.status_with("/api/userinfo", "hut_nope").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    app.stop().await;
+}
+
+/// Once limited, a client cannot go on guessing the secrets a person chose (passwords, the
+/// legacy API_KEY): the right one is refused too. Secrets the gateway generated cannot be
+/// guessed, so valid ones keep working from the same address (automation behind one NAT).
+#[tokio::test]
+async fn a_limited_client_cannot_guess_on_but_generated_credentials_still_work() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let app = spawn_app_with(backend, |c| {
+            c.auth_failures_per_minute = 3;
+            c.api_key = Some(hoop::secret::SecretString::new(LEGACY_KEY.into()));
+        })
+        .await;
+        let (_, managed) = app.create_key("automation", &["admin"]).await;
+        let session = app.browser_login().await;
+        let legacy = |value: &str| {
+            app.request(Method::GET, "/api/userinfo", None)
+                .header("api-key", value.to_owned())
+        };
+        for _ in 0..3 {
+            let response = legacy("6f1c2a9e-1b7d-4d35-9a55-6c5f0d2b7e11|guess")
+                .send()
+                .await;
+            assert_eq!(response.unwrap().status(), StatusCode::UNAUTHORIZED);
+        }
+        let guess = legacy("6f1c2a9e-1b7d-4d35-9a55-6c5f0d2b7e11|guess")
+            .send()
+            .await;
+        assert_eq!(guess.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+        // The right legacy key and the right password: not checked, refused.
+        let right = legacy(LEGACY_KEY).send().await.unwrap();
+        assert_eq!(right.status(), StatusCode::TOO_MANY_REQUESTS, "{backend:?}");
+        assert_eq!(
+            app.admin_login_status().await,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        // Generated secrets: a managed key, a user token, a browser session all still work.
+        assert_eq!(
+            app.status_with("/api/userinfo", &managed).await,
+            StatusCode::OK
+        );
+        assert_eq!(
+            app.status_with("/api/userinfo", &app.admin_token).await,
+            StatusCode::OK
+        );
+        let page = no_redirects()
+            .get(app.url("/settings/api-keys"))
+            .header(header::COOKIE, &session)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        // A wrong one of those is still a failure, answered 429.
+        let unknown = format!("hpk_{}", "B".repeat(43));
+        assert_eq!(
+            app.status_with("/api/userinfo", &unknown).await,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        app.stop().await;
+    }
 }
 
 /// A session cookie rides along on any request the browser sends, whoever's page sent it.

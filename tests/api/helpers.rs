@@ -291,22 +291,25 @@ impl TestApp {
         if let Some(done) = self.done.take() {
             let _ = done.await;
         }
-        if self.backend == Backend::Postgres && self.owns_database {
-            let pool = sqlx::PgPool::connect(&postgres_admin_url())
-                .await
-                .expect("connect");
-            let name = self
-                .database_url
-                .rsplit('/')
-                .next()
-                .unwrap_or_default()
-                .to_owned();
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(&pool)
-                .await;
-            pool.close().await;
+        if self.owns_database {
+            drop_database(self.backend, &self.database_url).await;
         }
     }
+}
+
+/// Drops a PostgreSQL database made by [`fresh_database`] (a SQLite one goes with its dir).
+pub async fn drop_database(backend: Backend, database_url: &str) {
+    if backend != Backend::Postgres {
+        return;
+    }
+    let pool = sqlx::PgPool::connect(&postgres_admin_url())
+        .await
+        .expect("connect");
+    let name = database_url.rsplit('/').next().unwrap_or_default();
+    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&pool)
+        .await;
+    pool.close().await;
 }
 
 /// The `field` of every object in a JSON array, as strings (names of listed keys, say).

@@ -9,6 +9,7 @@ mod concurrency;
 pub mod connections;
 mod exec;
 mod faults;
+mod hangups;
 mod helpers;
 mod identity;
 mod keys;
