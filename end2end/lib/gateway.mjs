@@ -20,7 +20,7 @@ function freePort() {
   });
 }
 
-export async function startGateway() {
+export async function startGateway(extraEnv = {}) {
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'hoop-e2e-'));
   const bin = process.env.HOOP_BIN ?? join(root, 'target', 'debug', 'hoop');
@@ -32,6 +32,7 @@ export async function startGateway() {
     HOOP_ADMIN_EMAIL: ADMIN.email,
     HOOP_ADMIN_PASSWORD: ADMIN.password,
     RUST_LOG: 'warn',
+    ...extraEnv,
   };
   // The embedded SQLite default, whatever the calling shell has set.
   delete env.DATABASE_URL;

@@ -39,3 +39,28 @@ test('a wrong password is told inline, with JavaScript and without', async () =>
     assert.deepEqual(page.errors, []);
   }
 });
+
+test('a limited address is told to wait, and even the right password does not sign in', async () => {
+  const limited = await startGateway({ HOOP_AUTH_FAILURES_PER_MINUTE: '2' });
+  try {
+    const page = await newPage(browser);
+    await page.goto(`${limited.base}/login`);
+    await hydrated(page);
+    await page.getByLabel('Email').fill('admin@example.com');
+    for (const password of ['wrong 1', 'wrong 2', 'wrong 3']) {
+      await page.getByLabel('Password').fill(password);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('alert').waitFor();
+    }
+    await page.getByText(/Too many failed sign-in attempts from your address\. Try again in \d+ seconds?\./).waitFor();
+    await page.getByLabel('Password').fill('correct horse battery');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByText(/Too many failed sign-in attempts/).waitFor();
+    assert.match(page.url(), /\/login/);
+    await screenshot(page, 'login-throttled');
+    // 429s are the answer here, not script errors.
+    assert.deepEqual(page.errors.filter((e) => !/429|Too Many/i.test(e)), []);
+  } finally {
+    await limited.stop();
+  }
+});

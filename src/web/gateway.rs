@@ -61,12 +61,17 @@ fn ui_error(e: Error) -> UiError {
         Error::Conflict(m) | Error::Invalid(m) | Error::BadRequest(m) | Error::TooLarge(m) => {
             UiError::Other(m)
         }
-        Error::TooManyFailures { retry_after } => UiError::TryLater {
-            message: "Too many failed sign-in attempts from your address. Wait a minute and try \
-                      again."
-                .into(),
-            retry_after_secs: crate::error::whole_secs(retry_after),
-        },
+        Error::TooManyFailures { retry_after } => {
+            let secs = crate::error::whole_secs(retry_after);
+            UiError::TryLater {
+                message: format!(
+                    "Too many failed sign-in attempts from your address. Try again in {secs} \
+                     second{}.",
+                    if secs == 1 { "" } else { "s" }
+                ),
+                retry_after_secs: secs,
+            }
+        }
         Error::Busy(message) => UiError::TryLater {
             message,
             retry_after_secs: 1,
