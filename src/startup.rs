@@ -113,7 +113,10 @@ impl Application {
             .nest("/api", api::router(state.clone(), extra_api))
             .merge(web::router(config, state.clone()))
             .layer(sessions.layer(config.secure_cookies))
-            .layer(middleware::from_fn(cross_origin::refuse_cross_origin))
+            .layer(middleware::from_fn_with_state(
+                cross_origin::Scheme::reached_over_tls(config.secure_cookies),
+                cross_origin::refuse_cross_origin,
+            ))
             .layer(middleware::from_fn_with_state(
                 limiter,
                 throttle::throttle_failures,

@@ -257,3 +257,36 @@ async fn pages_allow_only_their_own_scripts() {
     assert!(!policy.contains("nonce"), "{policy}");
     app.stop().await;
 }
+
+/// Without Fetch Metadata, `Origin` must name the gateway's scheme as well as its host: plain
+/// http, unless the operator says users reach it over https (`HOOP_SECURE_COOKIES`).
+#[tokio::test]
+async fn an_origin_of_another_scheme_is_another_origin() {
+    for tls in [false, true] {
+        let app = spawn_app_with(Backend::Sqlite, |c| c.secure_cookies = tls).await;
+        let (own, other) = if tls {
+            ("https", "http")
+        } else {
+            ("http", "https")
+        };
+        let create = |name: &str, scheme: &str| {
+            app.client
+                .post(app.url("/api/api-keys"))
+                .bearer_auth(&app.admin_token)
+                .header(header::ORIGIN, format!("{scheme}://{}", app.addr))
+                .json(&json!({"name": name, "groups": ["admin"]}))
+                .send()
+        };
+        let refused = create("other-scheme", other).await.unwrap();
+        assert_eq!(
+            refused.status(),
+            StatusCode::FORBIDDEN,
+            "{other} origin, gateway reached over {own}"
+        );
+        let allowed = create("own-scheme", own).await.unwrap();
+        assert_eq!(allowed.status(), StatusCode::CREATED, "{own} origin");
+        let (_, keys) = app.get("/api/api-keys", &app.admin_token).await;
+        assert_eq!(strings(&keys, "name"), ["own-scheme"]);
+        app.stop().await;
+    }
+}
