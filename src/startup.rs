@@ -60,6 +60,9 @@ impl Application {
             .as_ref()
             .map(|v| LegacyApiKey::parse(v.expose()))
             .transpose()?;
+        if let Some(key) = &legacy {
+            key.warn_if_guessable();
+        }
         let url = config.database_url()?;
         let store = Store::connect(url.expose())
             .await

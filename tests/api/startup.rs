@@ -1,7 +1,11 @@
 //! Start-up configuration errors stop the gateway with a clear message.
 
 use crate::helpers::*;
-use std::process::Command;
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
 
 fn serve_with(env: &[(&str, &str)]) -> (bool, String) {
     let dir = tempfile::tempdir().unwrap();
@@ -81,4 +85,69 @@ fn unsupported_database_url_is_refused() {
         stderr.contains("sqlite://") && stderr.contains("postgres://"),
         "{stderr}"
     );
+}
+
+/// `hoop serve` with these variables on a fresh data directory, until it says it is ready: what
+/// it logged by then.
+fn log_until_ready(env: &[(&str, &str)]) -> String {
+    let data = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hoop"));
+    cmd.arg("serve")
+        .env("HOOP_LISTEN", "127.0.0.1:0")
+        .env("HOOP_DATA_DIR", data.path())
+        .env("RUST_LOG", "info")
+        .env_remove("API_KEY")
+        .env_remove("DATABASE_URL")
+        .env_remove("HOOP_ADMIN_EMAIL")
+        .env_remove("HOOP_ADMIN_PASSWORD")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let (lines, read) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut log = String::new();
+    let ready = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match read.recv_timeout(left) {
+            Ok(line) => {
+                log.push_str(&line);
+                log.push('\n');
+                if line.contains("hoop gateway ready") {
+                    break true;
+                }
+            }
+            Err(_) => break false,
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(ready, "hoop serve never got ready: {log}");
+    log
+}
+
+/// A legacy key whose random part is a pattern starts (existing deployments keep working) but
+/// says loudly that it is guessable and how to make a good one, without showing it.
+#[test]
+fn a_guessable_legacy_api_key_is_warned_about() {
+    let weak = format!("{LEGACY_ORG}|aaaaaaaaaaaaaaaaaaaa");
+    let log = log_until_ready(&[("API_KEY", &weak)]);
+    assert!(
+        log.contains("API_KEY is guessable") && log.contains("openssl rand"),
+        "{log}"
+    );
+    assert!(!log.contains("aaaaaaaaaaaaaaaaaaaa"), "{log}");
+
+    let log = log_until_ready(&[("API_KEY", LEGACY_KEY)]);
+    assert!(!log.contains("guessable"), "{log}");
 }
