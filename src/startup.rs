@@ -1,5 +1,7 @@
 //! Builds the whole gateway: used by `hoop serve` and by the tests alike.
 
+mod serve;
+
 use crate::{
     api,
     auth::{password, session::Sessions, Authenticator, LegacyApiKey},
@@ -42,6 +44,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     state: AppState,
+    limits: serve::ConnectionLimits,
 }
 
 impl Application {
@@ -134,6 +137,10 @@ impl Application {
             listener,
             router,
             state,
+            limits: serve::ConnectionLimits::new(
+                Duration::from_secs(config.http.header_read_timeout_secs.max(1)),
+                config.http.max_connections,
+            ),
         })
     }
 
@@ -151,13 +158,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        // The peer address feeds the failed-authentication throttle.
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, service)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        serve::serve(self.listener, self.router, self.limits, shutdown).await;
         self.state.keys.flush_usage().await;
         self.state.store.close().await;
         Ok(())

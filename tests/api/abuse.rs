@@ -1,9 +1,15 @@
-//! Hostile clients: guessing credentials, cross-site form posts, oversized bodies, and the
-//! headers that keep pages from being framed or running injected scripts.
+//! Hostile clients: guessing credentials, cross-site form posts, oversized bodies, slow or
+//! idle connections, and the headers that keep pages from being framed or running injected
+//! scripts.
 
 use crate::helpers::*;
 use reqwest::{header, redirect::Policy, Client, Method, StatusCode};
 use serde_json::json;
+use std::time::Duration;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
 
 fn no_redirects() -> Client {
     Client::builder().redirect(Policy::none()).build().unwrap()
@@ -289,4 +295,85 @@ async fn an_origin_of_another_scheme_is_another_origin() {
         assert_eq!(strings(&keys, "name"), ["own-scheme"]);
         app.stop().await;
     }
+}
+
+/// Reads until the peer closes (or resets) the connection; `None` if it is still open after a
+/// bound far above any timeout under test (a loaded machine is slow, never stuck).
+async fn closed_by_peer(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut seen = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut seen));
+    read.await.ok().map(|_| seen)
+}
+
+/// A client that never finishes its headers (slowloris), or sends nothing at all, loses its
+/// connection after `HOOP_HEADER_READ_TIMEOUT_SECS`, and shutting down does not wait for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_sent_requests_are_closed_after_the_header_timeout() {
+    let app = spawn_app_with(Backend::Sqlite, |c| c.http.header_read_timeout_secs = 1).await;
+    let mut half = TcpStream::connect(app.addr).await.unwrap();
+    half.write_all(b"GET /api/healthz HTTP/1.1\r\nHost: gw\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let mut silent = TcpStream::connect(app.addr).await.unwrap();
+    assert!(
+        closed_by_peer(&mut half).await.is_some(),
+        "half-sent request still open"
+    );
+    assert!(
+        closed_by_peer(&mut silent).await.is_some(),
+        "silent connection still open"
+    );
+    // Whole requests are served as before (on a new connection: the test client's pooled one
+    // has been idle as long as the timeout too).
+    let health = Client::new().get(app.url("/api/healthz")).send().await;
+    assert_eq!(health.unwrap().status(), StatusCode::OK);
+    let mut late = TcpStream::connect(app.addr).await.unwrap();
+    late.write_all(b"GET /api/healthz HTTP/1.1\r\nHost: gw\r\n")
+        .await
+        .unwrap();
+    // A half-open connection does not hold the shutdown either.
+    tokio::time::timeout(Duration::from_secs(30), app.stop())
+        .await
+        .expect("the gateway stopped");
+    drop(late);
+}
+
+/// With `HOOP_MAX_CONNECTIONS` connections open, the gateway accepts no more: a further client
+/// waits (in the listen backlog) until a connection closes, here when the idle ones time out,
+/// and is then served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_bound_wait_for_a_free_slot() {
+    const MAX: usize = 4;
+    let app = spawn_app_with(Backend::Sqlite, |c| {
+        c.http.max_connections = MAX;
+        c.http.header_read_timeout_secs = 6;
+    })
+    .await;
+    let mut idle = Vec::new();
+    for _ in 0..MAX {
+        let mut stream = TcpStream::connect(app.addr).await.unwrap();
+        stream.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        idle.push(stream);
+    }
+    let mut waiting = TcpStream::connect(app.addr).await.unwrap();
+    waiting
+        .write_all(b"GET /api/healthz HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    // Well inside the idle connections' 6 s: every slot is still taken.
+    let mut first = [0u8; 1];
+    let early = tokio::time::timeout(Duration::from_secs(1), waiting.read(&mut first)).await;
+    assert!(early.is_err(), "answered while every slot was taken");
+    let answer = closed_by_peer(&mut waiting)
+        .await
+        .expect("served once the idle connections timed out");
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    for mut stream in idle {
+        assert!(closed_by_peer(&mut stream).await.is_some());
+    }
+    app.stop().await;
 }

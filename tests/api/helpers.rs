@@ -93,6 +93,7 @@ async fn start(
         api_key: None,
         secure_cookies: false,
         exec: Default::default(),
+        http: Default::default(),
         auth_failures_per_minute: 30,
         site_root: dir.path().join("site"),
     };

@@ -61,6 +61,7 @@ async fn api_key_for_another_organization_stops_start_up() {
         api_key: Some(hoop::secret::SecretString::new(LEGACY_KEY.into())),
         secure_cookies: false,
         exec: Default::default(),
+        http: Default::default(),
         auth_failures_per_minute: 30,
         site_root: "target/site".into(),
     };
