@@ -126,7 +126,8 @@ async fn start(
 }
 
 impl TestApp {
-    /// Another gateway process on the same database, as behind a load balancer.
+    /// Another gateway process on the same database, as behind a load balancer. PostgreSQL
+    /// only: a second gateway on a SQLite file is refused (`startup::a_second_gateway_…`).
     pub async fn spawn_replica(&self) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         start(
