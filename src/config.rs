@@ -116,14 +116,23 @@ pub struct ExecConfig {
 /// Bounds on client connections, so slow or idle clients cannot hold the gateway.
 #[derive(Debug, Clone, clap::Args)]
 pub struct HttpConfig {
-    /// Seconds a client has to send a request's headers once the gateway waits for them (on a
-    /// new connection, or an idle kept-alive one); then the connection is closed.
+    /// Seconds a client has to send a request's headers (on a new connection from when it
+    /// opened, on a kept-alive one from the request's first byte); then the connection is closed.
     #[arg(
         long = "header-read-timeout-secs",
         env = "HOOP_HEADER_READ_TIMEOUT_SECS",
         default_value_t = 10
     )]
     pub header_read_timeout_secs: u64,
+
+    /// Seconds a kept-alive connection may stay quiet between requests. Above the idle timeout
+    /// of load balancers in front (AWS ALB: 60 s), so none reuses a connection being closed.
+    #[arg(
+        long = "idle-timeout-secs",
+        env = "HOOP_IDLE_TIMEOUT_SECS",
+        default_value_t = 75
+    )]
+    pub idle_timeout_secs: u64,
 
     /// Client connections open at once (also capped by the open-file limit); beyond, new ones
     /// wait in the listen backlog until one closes.
@@ -139,6 +148,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             header_read_timeout_secs: 10,
+            idle_timeout_secs: 75,
             max_connections: 4096,
         }
     }

@@ -139,6 +139,7 @@ impl Application {
             state,
             limits: serve::ConnectionLimits::new(
                 Duration::from_secs(config.http.header_read_timeout_secs.max(1)),
+                Duration::from_secs(config.http.idle_timeout_secs.max(1)),
                 config.http.max_connections,
             ),
         })

@@ -1,17 +1,20 @@
 //! The HTTP server: accepts connections and hands their requests to the router, with the bounds
 //! `axum::serve` does not set. A client gets `header_read_timeout` to send a request's headers
-//! (counted from when the server starts waiting for them: a fresh connection, or an idle one
-//! between requests), so a client that never finishes its headers cannot hold a connection. At
-//! most `max_connections` connections are open at once; at the bound the server stops accepting,
-//! and further clients wait in the kernel's listen backlog until a connection closes, rather than
-//! being accepted only to be dropped.
+//! (on a new connection from when the server starts waiting for them; on a kept-alive one from
+//! the request's first byte, after at most `idle_timeout` of quiet: see [`clock`]), so a client
+//! that never finishes its headers cannot hold a connection. At most `max_connections`
+//! connections are open at once; at the bound the server stops accepting, and further clients
+//! wait in the kernel's listen backlog until a connection closes, rather than being accepted only
+//! to be dropped.
 //!
 //! HTTP/1.1 only, as before (the gateway never had HTTP/2 compiled in; TLS and HTTP/2 belong to
 //! the proxy in front of it).
 
+mod clock;
+
 use axum::{body::Body, extract::ConnectInfo, Router};
 use hyper::{body::Incoming, server::conn::http1};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use std::{future::Future, pin::pin, sync::Arc, time::Duration};
 use tokio::{
     net::TcpListener,
@@ -26,13 +29,18 @@ const RESERVED_FILES: u64 = 256;
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {
     pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
     pub max_connections: usize,
 }
 
 impl ConnectionLimits {
     /// `max_connections` as configured, but never past what the process's open-file limit
     /// allows: a gateway out of descriptors can no longer open its own database either.
-    pub fn new(header_read_timeout: Duration, max_connections: usize) -> Self {
+    pub fn new(
+        header_read_timeout: Duration,
+        idle_timeout: Duration,
+        max_connections: usize,
+    ) -> Self {
         let allowed = open_file_limit()
             .map(|limit| limit.saturating_sub(RESERVED_FILES).max(1))
             .and_then(|n| usize::try_from(n).ok())
@@ -48,6 +56,7 @@ impl ConnectionLimits {
         }
         Self {
             header_read_timeout: header_read_timeout.max(Duration::from_millis(1)),
+            idle_timeout: idle_timeout.max(Duration::from_millis(1)),
             // The drain takes every slot at once, which counts in u32.
             max_connections: wanted.min(allowed).min(u32::MAX as usize),
         }
@@ -67,8 +76,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
+    http.header_read_timeout(limits.header_read_timeout)
         .keep_alive(true);
     let http = Arc::new(http);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
@@ -100,6 +108,10 @@ pub async fn serve(
                     request.extensions_mut().insert(ConnectInfo(peer));
                     router.clone().oneshot(request.map(Body::new))
                 });
+            let (stream, clock) =
+                clock::watch(stream, limits.header_read_timeout, limits.idle_timeout);
+            let mut http = (*http).clone();
+            http.timer(clock);
             let mut connection = pin!(http
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades());

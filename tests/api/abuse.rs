@@ -5,7 +5,7 @@
 use crate::helpers::*;
 use reqwest::{header, redirect::Policy, Client, Method, StatusCode};
 use serde_json::json;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
@@ -323,8 +323,7 @@ async fn half_sent_requests_are_closed_after_the_header_timeout() {
         closed_by_peer(&mut silent).await.is_some(),
         "silent connection still open"
     );
-    // Whole requests are served as before (on a new connection: the test client's pooled one
-    // has been idle as long as the timeout too).
+    // Whole requests are served as before.
     let health = Client::new().get(app.url("/api/healthz")).send().await;
     assert_eq!(health.unwrap().status(), StatusCode::OK);
     let mut late = TcpStream::connect(app.addr).await.unwrap();
@@ -375,5 +374,72 @@ async fn connections_beyond_the_bound_wait_for_a_free_slot() {
     for mut stream in idle {
         assert!(closed_by_peer(&mut stream).await.is_some());
     }
+    app.stop().await;
+}
+
+/// One HTTP/1.1 answer (head and `Content-Length` body) from a connection that stays open.
+async fn read_answer(stream: &mut TcpStream) -> String {
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 1024];
+    loop {
+        if let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&seen[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse().unwrap());
+            if seen.len() >= end + 4 + length {
+                return String::from_utf8_lossy(&seen).into_owned();
+            }
+        }
+        let read = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut chunk));
+        let n = read.await.expect("an answer").unwrap_or(0);
+        assert!(
+            n > 0,
+            "closed before answering: {:?}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// A kept-alive connection may stay quiet longer than the header timeout, up to
+/// `HOOP_IDLE_TIMEOUT_SECS`, and still carry the next request (load balancers keep idle
+/// connections open for a minute and reuse them); a request begun on it still has only the
+/// header timeout to finish its head; a connection quiet for longer is closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_alive_connections_wait_for_the_idle_timeout_not_the_header_timeout() {
+    let app = spawn_app_with(Backend::Sqlite, |c| {
+        c.http.header_read_timeout_secs = 1;
+        c.http.idle_timeout_secs = 10;
+    })
+    .await;
+    let request = b"GET /api/healthz HTTP/1.1\r\nHost: gw\r\n\r\n";
+    let mut stream = TcpStream::connect(app.addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    assert!(read_answer(&mut stream).await.starts_with("HTTP/1.1 200"));
+    // Quiet for twice the header timeout, well inside the idle timeout.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stream.write_all(request).await.unwrap();
+    assert!(read_answer(&mut stream).await.starts_with("HTTP/1.1 200"));
+    // Half a head: the header timeout runs from its first byte, not the idle timeout.
+    stream
+        .write_all(b"GET /api/healthz HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    let begun = Instant::now();
+    assert!(closed_by_peer(&mut stream).await.is_some());
+    assert!(
+        begun.elapsed() < Duration::from_secs(10),
+        "a begun head was given the idle timeout"
+    );
+
+    let mut quiet = TcpStream::connect(app.addr).await.unwrap();
+    quiet.write_all(request).await.unwrap();
+    assert!(read_answer(&mut quiet).await.starts_with("HTTP/1.1 200"));
+    assert!(
+        closed_by_peer(&mut quiet).await.is_some(),
+        "an idle connection stays open past the idle timeout"
+    );
     app.stop().await;
 }
