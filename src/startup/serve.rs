@@ -46,12 +46,13 @@ impl ConnectionLimits {
             .and_then(|n| usize::try_from(n).ok())
             .unwrap_or(usize::MAX);
         let wanted = max_connections.max(1);
+        // Not a warning: a default install (soft limit 1024) would warn at every start.
         if wanted > allowed {
-            tracing::warn!(
+            tracing::info!(
                 wanted,
                 allowed,
-                "HOOP_MAX_CONNECTIONS is above what the open-file limit allows: raise the limit \
-                 (`ulimit -n`, LimitNOFILE= in a systemd unit) to serve more connections"
+                "serving fewer connections at once than HOOP_MAX_CONNECTIONS: the open-file limit \
+                 allows no more; raise it (`ulimit -n`, LimitNOFILE= in a systemd unit) to serve more"
             );
         }
         Self {

@@ -58,6 +58,8 @@ pub fn watch<S>(stream: S, header: Duration, idle: Duration) -> (Marked<S>, Head
 }
 
 impl Timer for HeadClock {
+    /// hyper's HTTP/1 server asks only for `sleep_until` (its one timer); anything else would be
+    /// timed as a wait for a head, which can only end a connection sooner.
     fn sleep(&self, duration: Duration) -> Pin<Box<dyn Sleep>> {
         self.sleep_until(Instant::now() + duration)
     }
