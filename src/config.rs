@@ -42,6 +42,10 @@ pub struct ServeConfig {
     #[command(flatten)]
     pub exec: ExecConfig,
 
+    /// How long clients may take and how many connections may be open.
+    #[command(flatten)]
+    pub http: HttpConfig,
+
     /// Failed authentications a client address may make per minute (also its burst); beyond
     /// that they are answered 429 with Retry-After. Valid credentials are never limited.
     #[arg(long, env = "HOOP_AUTH_FAILURES_PER_MINUTE", default_value_t = 30)]
@@ -107,6 +111,47 @@ pub struct ExecConfig {
         default_value_t = 60
     )]
     pub pool_idle_secs: u64,
+}
+
+/// Bounds on client connections, so slow or idle clients cannot hold the gateway.
+#[derive(Debug, Clone, clap::Args)]
+pub struct HttpConfig {
+    /// Seconds a client has to send a request's headers (on a new connection from when it
+    /// opened, on a kept-alive one from the request's first byte); then the connection is closed.
+    #[arg(
+        long = "header-read-timeout-secs",
+        env = "HOOP_HEADER_READ_TIMEOUT_SECS",
+        default_value_t = 10
+    )]
+    pub header_read_timeout_secs: u64,
+
+    /// Seconds a kept-alive connection may stay quiet between requests. Above the idle timeout
+    /// of load balancers in front (AWS ALB: 60 s), so none reuses a connection being closed.
+    #[arg(
+        long = "idle-timeout-secs",
+        env = "HOOP_IDLE_TIMEOUT_SECS",
+        default_value_t = 75
+    )]
+    pub idle_timeout_secs: u64,
+
+    /// Client connections open at once (also capped by the open-file limit); beyond, new ones
+    /// wait in the listen backlog until one closes.
+    #[arg(
+        long = "max-connections",
+        env = "HOOP_MAX_CONNECTIONS",
+        default_value_t = 4096
+    )]
+    pub max_connections: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 75,
+            max_connections: 4096,
+        }
+    }
 }
 
 impl Default for ExecConfig {

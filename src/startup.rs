@@ -1,5 +1,7 @@
 //! Builds the whole gateway: used by `hoop serve` and by the tests alike.
 
+mod serve;
+
 use crate::{
     api,
     auth::{password, session::Sessions, Authenticator, LegacyApiKey},
@@ -42,6 +44,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     state: AppState,
+    limits: serve::ConnectionLimits,
 }
 
 impl Application {
@@ -60,6 +63,9 @@ impl Application {
             .as_ref()
             .map(|v| LegacyApiKey::parse(v.expose()))
             .transpose()?;
+        if let Some(key) = &legacy {
+            key.warn_if_guessable();
+        }
         let url = config.database_url()?;
         let store = Store::connect(url.expose())
             .await
@@ -113,7 +119,10 @@ impl Application {
             .nest("/api", api::router(state.clone(), extra_api))
             .merge(web::router(config, state.clone()))
             .layer(sessions.layer(config.secure_cookies))
-            .layer(middleware::from_fn(cross_origin::refuse_cross_origin));
+            .layer(middleware::from_fn_with_state(
+                cross_origin::Scheme::reached_over_tls(config.secure_cookies),
+                cross_origin::refuse_cross_origin,
+            ));
         let router = security::headers(router)
             .layer(TraceLayer::new_for_http())
             // Outermost: everything a state-changing request does (session save included)
@@ -128,6 +137,11 @@ impl Application {
             listener,
             router,
             state,
+            limits: serve::ConnectionLimits::new(
+                Duration::from_secs(config.http.header_read_timeout_secs.max(1)),
+                Duration::from_secs(config.http.idle_timeout_secs.max(1)),
+                config.http.max_connections,
+            ),
         })
     }
 
@@ -145,13 +159,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        // The peer address feeds the failed-authentication throttle.
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, service)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        serve::serve(self.listener, self.router, self.limits, shutdown).await;
         self.state.keys.flush_usage().await;
         self.state.store.close().await;
         Ok(())

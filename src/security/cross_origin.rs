@@ -3,17 +3,51 @@
 //! Browsers say where a request comes from: `Sec-Fetch-Site` (all current browsers) or, failing
 //! that, `Origin`. A request with neither did not come from a browser form or script of another
 //! site (curl, the CLI, agents), so it passes. The same rule as Go's `CrossOriginProtection`.
+//!
+//! An origin is scheme, host and port: `Origin` must name the gateway's own scheme as well as its
+//! `Host`. A page served over https by another service on this host name is another origin to
+//! the plain-http gateway, and the other way round.
 
 use crate::error::Error;
 use axum::{
-    extract::Request,
+    extract::{Request, State},
     http::{header, HeaderMap, Method},
     middleware::Next,
     response::{IntoResponse, Response},
 };
 
-pub async fn refuse_cross_origin(request: Request, next: Next) -> Response {
-    if is_safe(request.method()) || !is_cross_origin(&request) {
+/// The scheme browsers reach the gateway by. The gateway itself speaks plain HTTP; it is reached
+/// over https exactly when the operator says so with `HOOP_SECURE_COOKIES` (TLS ends at a proxy
+/// in front). Nothing a request says (such as `X-Forwarded-Proto`) decides it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+impl Scheme {
+    pub fn reached_over_tls(tls: bool) -> Self {
+        if tls {
+            Scheme::Https
+        } else {
+            Scheme::Http
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+}
+
+pub async fn refuse_cross_origin(
+    State(scheme): State<Scheme>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if is_safe(request.method()) || !is_cross_origin(&request, scheme) {
         return next.run(request).await;
     }
     Error::Forbidden("forbidden: cross-origin request refused".into()).into_response()
@@ -23,7 +57,7 @@ fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-fn is_cross_origin(request: &Request) -> bool {
+fn is_cross_origin(request: &Request, scheme: Scheme) -> bool {
     let headers = request.headers();
     if let Some(site) = headers.get("sec-fetch-site") {
         // "none": typed in the address bar or a bookmark; never a cross-site form.
@@ -33,13 +67,12 @@ fn is_cross_origin(request: &Request) -> bool {
         return false;
     };
     let host = host(headers).or_else(|| request.uri().authority().map(|a| a.as_str()));
-    let origin_host = origin
-        .to_str()
-        .ok()
-        .and_then(|o| o.split_once("://"))
-        .map(|(_, h)| h);
-    match (origin_host, host) {
-        (Some(o), Some(h)) => !o.eq_ignore_ascii_case(h),
+    let origin = origin.to_str().ok().and_then(|o| o.split_once("://"));
+    match (origin, host) {
+        (Some((origin_scheme, origin_host)), Some(host)) => {
+            !(origin_scheme.eq_ignore_ascii_case(scheme.as_str())
+                && origin_host.eq_ignore_ascii_case(host))
+        }
         // `Origin: null` (sandboxed frames, some redirects) or no Host to compare with.
         _ => true,
     }
@@ -60,6 +93,10 @@ mod tests {
             builder = builder.header(*k, *v);
         }
         builder.body(Body::empty()).unwrap()
+    }
+
+    fn is_cross_origin(request: &Request) -> bool {
+        super::is_cross_origin(request, Scheme::Http)
     }
 
     #[test]
@@ -96,7 +133,7 @@ mod tests {
         ])));
         assert!(!is_cross_origin(&post(&[
             host,
-            ("origin", "https://GW.example:8009")
+            ("origin", "HTTP://GW.example:8009")
         ])));
         assert!(is_cross_origin(&post(&[
             host,
@@ -111,5 +148,24 @@ mod tests {
             "origin",
             "http://gw.example:8009"
         )])));
+    }
+
+    #[test]
+    fn the_scheme_is_part_of_the_origin() {
+        let host = ("host", "gw.example:8009");
+        let http = post(&[host, ("origin", "http://gw.example:8009")]);
+        let https = post(&[host, ("origin", "https://gw.example:8009")]);
+        assert!(!super::is_cross_origin(&http, Scheme::Http));
+        assert!(super::is_cross_origin(&https, Scheme::Http));
+        assert!(!super::is_cross_origin(&https, Scheme::Https));
+        assert!(super::is_cross_origin(&http, Scheme::Https));
+        for odd in [
+            "gw.example:8009",
+            "ws://gw.example:8009",
+            "://gw.example:8009",
+        ] {
+            let request = post(&[host, ("origin", odd)]);
+            assert!(super::is_cross_origin(&request, Scheme::Http), "{odd}");
+        }
     }
 }

@@ -5,16 +5,20 @@
 
 pub mod audit;
 pub mod connections;
+mod file_lock;
 pub mod identity;
 pub mod keys;
 
+pub use file_lock::LockError;
+
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use file_lock::DatabaseLock;
 use sqlx::{
     postgres::PgPoolOptions,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
     PgPool, SqlitePool,
 };
-use std::{str::FromStr, time::Duration};
+use std::{path::Path, str::FromStr, sync::Arc, time::Duration};
 
 #[derive(Clone, Debug)]
 pub enum Store {
@@ -29,6 +33,8 @@ pub enum Store {
 pub struct SqliteStore {
     pub pool: SqlitePool,
     pub log: SqlitePool,
+    /// This process's claim on the file (none for an in-memory database): see [`file_lock`].
+    lock: Option<Arc<DatabaseLock>>,
 }
 
 /// Runs `$body` with `$pool` bound to the concrete pool, once per backend.
@@ -141,6 +147,12 @@ impl Store {
                 .journal_mode(SqliteJournalMode::Wal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
+            // Before any connection: a second gateway must not touch the file at all. Never
+            // released on an error path (see `DatabaseLock`'s `Drop`).
+            let lock = match sqlite_in_memory(url) {
+                true => None,
+                false => Some(Arc::new(DatabaseLock::acquire(options.get_filename())?)),
+            };
             // A SQLite connection is a handle on a local file: nothing to ping before each use.
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
@@ -149,6 +161,7 @@ impl Store {
                 .after_release(|conn, _| Box::pin(is_idle(conn)))
                 .connect_with(options.clone())
                 .await?;
+            check_locked_file(&pool, lock.as_deref()).await?;
             sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
             let log = SqlitePoolOptions::new()
                 .max_connections(1)
@@ -157,7 +170,7 @@ impl Store {
                 .after_release(|conn, _| Box::pin(is_idle(conn)))
                 .connect_with(options.synchronous(SqliteSynchronous::Normal))
                 .await?;
-            Store::Sqlite(SqliteStore { pool, log })
+            Store::Sqlite(SqliteStore { pool, log, lock })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             // No ping before each use: it was a round trip on every query (two per exec). A
             // connection that broke fails its query with an I/O error (503) and is replaced.
@@ -182,11 +195,18 @@ impl Store {
         }
     }
 
+    /// Closes every connection; on SQLite then gives the file up to the next gateway.
     pub async fn close(&self) {
         if let Store::Sqlite(sqlite) = self {
             sqlite.log.close().await;
         }
-        on_pool!(self, pool => pool.close().await)
+        on_pool!(self, pool => pool.close().await);
+        if let Store::Sqlite(SqliteStore {
+            lock: Some(lock), ..
+        }) = self
+        {
+            lock.release();
+        }
     }
 }
 
@@ -204,6 +224,36 @@ async fn is_idle(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error>
         );
     }
     Ok(autocommit != 0)
+}
+
+/// Whether a `sqlite:` URL names an in-memory database (nothing to lock), read as sqlx reads it.
+/// A misreading either way is caught by [`check_locked_file`].
+fn sqlite_in_memory(url: &str) -> bool {
+    let rest = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let (database, params) = rest.split_once('?').unwrap_or((rest, ""));
+    database == ":memory:"
+        || form_urlencoded::parse(params.as_bytes()).any(|(k, v)| k == "mode" && v == "memory")
+}
+
+/// Fails unless the file SQLite opened is the one locked (by device and inode), or SQLite opened
+/// no file and none was locked.
+async fn check_locked_file(pool: &SqlitePool, lock: Option<&DatabaseLock>) -> anyhow::Result<()> {
+    let opened: String =
+        sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+            .fetch_one(pool)
+            .await?;
+    match (lock, opened.is_empty()) {
+        (Some(lock), false) => lock.check_is(Path::new(&opened))?,
+        (None, true) => {}
+        (Some(_), true) => anyhow::bail!("SQLite opened an in-memory database, not the file"),
+        (None, false) => anyhow::bail!(
+            "SQLite opened a file for a URL read as an in-memory database: give DATABASE_URL as a \
+             plain sqlite:// path"
+        ),
+    }
+    Ok(())
 }
 
 /// The current time as stored: UTC, truncated to milliseconds. SQLite keeps timestamps as

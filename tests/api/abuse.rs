@@ -1,9 +1,15 @@
-//! Hostile clients: guessing credentials, cross-site form posts, oversized bodies, and the
-//! headers that keep pages from being framed or running injected scripts.
+//! Hostile clients: guessing credentials, cross-site form posts, oversized bodies, slow or
+//! idle connections, and the headers that keep pages from being framed or running injected
+//! scripts.
 
 use crate::helpers::*;
 use reqwest::{header, redirect::Policy, Client, Method, StatusCode};
 use serde_json::json;
+use std::time::{Duration, Instant};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
 
 fn no_redirects() -> Client {
     Client::builder().redirect(Policy::none()).build().unwrap()
@@ -383,5 +389,185 @@ async fn pages_allow_only_their_own_scripts() {
         .unwrap();
     assert!(policy.starts_with("default-src 'self'"), "{policy}");
     assert!(!policy.contains("nonce"), "{policy}");
+    app.stop().await;
+}
+
+/// Without Fetch Metadata, `Origin` must name the gateway's scheme as well as its host: plain
+/// http, unless the operator says users reach it over https (`HOOP_SECURE_COOKIES`).
+#[tokio::test]
+async fn an_origin_of_another_scheme_is_another_origin() {
+    for tls in [false, true] {
+        let app = spawn_app_with(Backend::Sqlite, |c| c.secure_cookies = tls).await;
+        let (own, other) = if tls {
+            ("https", "http")
+        } else {
+            ("http", "https")
+        };
+        let create = |name: &str, scheme: &str| {
+            app.client
+                .post(app.url("/api/api-keys"))
+                .bearer_auth(&app.admin_token)
+                .header(header::ORIGIN, format!("{scheme}://{}", app.addr))
+                .json(&json!({"name": name, "groups": ["admin"]}))
+                .send()
+        };
+        let refused = create("other-scheme", other).await.unwrap();
+        assert_eq!(
+            refused.status(),
+            StatusCode::FORBIDDEN,
+            "{other} origin, gateway reached over {own}"
+        );
+        let allowed = create("own-scheme", own).await.unwrap();
+        assert_eq!(allowed.status(), StatusCode::CREATED, "{own} origin");
+        let (_, keys) = app.get("/api/api-keys", &app.admin_token).await;
+        assert_eq!(strings(&keys, "name"), ["own-scheme"]);
+        app.stop().await;
+    }
+}
+
+/// Reads until the peer closes (or resets) the connection; `None` if it is still open after a
+/// bound far above any timeout under test (a loaded machine is slow, never stuck).
+async fn closed_by_peer(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut seen = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut seen));
+    read.await.ok().map(|_| seen)
+}
+
+/// A client that never finishes its headers (slowloris), or sends nothing at all, loses its
+/// connection after `HOOP_HEADER_READ_TIMEOUT_SECS`, and shutting down does not wait for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_sent_requests_are_closed_after_the_header_timeout() {
+    let app = spawn_app_with(Backend::Sqlite, |c| c.http.header_read_timeout_secs = 1).await;
+    let mut half = TcpStream::connect(app.addr).await.unwrap();
+    half.write_all(b"GET /api/healthz HTTP/1.1\r\nHost: gw\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let mut silent = TcpStream::connect(app.addr).await.unwrap();
+    assert!(
+        closed_by_peer(&mut half).await.is_some(),
+        "half-sent request still open"
+    );
+    assert!(
+        closed_by_peer(&mut silent).await.is_some(),
+        "silent connection still open"
+    );
+    // Whole requests are served as before.
+    let health = Client::new().get(app.url("/api/healthz")).send().await;
+    assert_eq!(health.unwrap().status(), StatusCode::OK);
+    let mut late = TcpStream::connect(app.addr).await.unwrap();
+    late.write_all(b"GET /api/healthz HTTP/1.1\r\nHost: gw\r\n")
+        .await
+        .unwrap();
+    // A half-open connection does not hold the shutdown either.
+    tokio::time::timeout(Duration::from_secs(30), app.stop())
+        .await
+        .expect("the gateway stopped");
+    drop(late);
+}
+
+/// With `HOOP_MAX_CONNECTIONS` connections open, the gateway accepts no more: a further client
+/// waits (in the listen backlog) until a connection closes, here when the idle ones time out,
+/// and is then served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_bound_wait_for_a_free_slot() {
+    const MAX: usize = 4;
+    let app = spawn_app_with(Backend::Sqlite, |c| {
+        c.http.max_connections = MAX;
+        c.http.header_read_timeout_secs = 6;
+    })
+    .await;
+    let mut idle = Vec::new();
+    for _ in 0..MAX {
+        let mut stream = TcpStream::connect(app.addr).await.unwrap();
+        stream.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        idle.push(stream);
+    }
+    let mut waiting = TcpStream::connect(app.addr).await.unwrap();
+    waiting
+        .write_all(b"GET /api/healthz HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    // Well inside the idle connections' 6 s: every slot is still taken.
+    let mut first = [0u8; 1];
+    let early = tokio::time::timeout(Duration::from_secs(1), waiting.read(&mut first)).await;
+    assert!(early.is_err(), "answered while every slot was taken");
+    let answer = closed_by_peer(&mut waiting)
+        .await
+        .expect("served once the idle connections timed out");
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    for mut stream in idle {
+        assert!(closed_by_peer(&mut stream).await.is_some());
+    }
+    app.stop().await;
+}
+
+/// One HTTP/1.1 answer (head and `Content-Length` body) from a connection that stays open.
+async fn read_answer(stream: &mut TcpStream) -> String {
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 1024];
+    loop {
+        if let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&seen[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse().unwrap());
+            if seen.len() >= end + 4 + length {
+                return String::from_utf8_lossy(&seen).into_owned();
+            }
+        }
+        let read = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut chunk));
+        let n = read.await.expect("an answer").unwrap_or(0);
+        assert!(
+            n > 0,
+            "closed before answering: {:?}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// A kept-alive connection may stay quiet longer than the header timeout, up to
+/// `HOOP_IDLE_TIMEOUT_SECS`, and still carry the next request (load balancers keep idle
+/// connections open for a minute and reuse them); a request begun on it still has only the
+/// header timeout to finish its head; a connection quiet for longer is closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_alive_connections_wait_for_the_idle_timeout_not_the_header_timeout() {
+    let app = spawn_app_with(Backend::Sqlite, |c| {
+        c.http.header_read_timeout_secs = 1;
+        c.http.idle_timeout_secs = 10;
+    })
+    .await;
+    let request = b"GET /api/healthz HTTP/1.1\r\nHost: gw\r\n\r\n";
+    let mut stream = TcpStream::connect(app.addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    assert!(read_answer(&mut stream).await.starts_with("HTTP/1.1 200"));
+    // Quiet for twice the header timeout, well inside the idle timeout.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stream.write_all(request).await.unwrap();
+    assert!(read_answer(&mut stream).await.starts_with("HTTP/1.1 200"));
+    // Half a head: the header timeout runs from its first byte, not the idle timeout.
+    stream
+        .write_all(b"GET /api/healthz HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    let begun = Instant::now();
+    assert!(closed_by_peer(&mut stream).await.is_some());
+    assert!(
+        begun.elapsed() < Duration::from_secs(10),
+        "a begun head was given the idle timeout"
+    );
+
+    let mut quiet = TcpStream::connect(app.addr).await.unwrap();
+    quiet.write_all(request).await.unwrap();
+    assert!(read_answer(&mut quiet).await.starts_with("HTTP/1.1 200"));
+    assert!(
+        closed_by_peer(&mut quiet).await.is_some(),
+        "an idle connection stays open past the idle timeout"
+    );
     app.stop().await;
 }

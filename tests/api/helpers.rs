@@ -93,6 +93,7 @@ async fn start(
         api_key: None,
         secure_cookies: false,
         exec: Default::default(),
+        http: Default::default(),
         auth_failures_per_minute: 30,
         site_root: dir.path().join("site"),
     };
@@ -125,7 +126,8 @@ async fn start(
 }
 
 impl TestApp {
-    /// Another gateway process on the same database, as behind a load balancer.
+    /// Another gateway process on the same database, as behind a load balancer. PostgreSQL
+    /// only: a second gateway on a SQLite file is refused (`startup::a_second_gateway_…`).
     pub async fn spawn_replica(&self) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         start(

@@ -11,6 +11,7 @@ both_backends!(
     login_sets_a_safe_cycled_cookie_and_logout_ends_it,
     server_functions_check_the_caller,
     admin_session_creates_a_working_key_once,
+    the_sessions_table_holds_no_cookie_id,
 );
 
 fn no_redirects() -> Client {
@@ -310,4 +311,61 @@ async fn login_redirects_only_to_this_site_whatever_next_says() {
         );
     }
     app.stop().await;
+}
+
+/// `(id, data)` of every stored browser session.
+async fn session_rows(app: &TestApp) -> Vec<(String, Vec<u8>)> {
+    match app.backend {
+        Backend::Sqlite => {
+            let db = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
+            let rows = sqlx::query_as("SELECT id, data FROM tower_sessions")
+                .fetch_all(&db)
+                .await
+                .unwrap();
+            db.close().await;
+            rows
+        }
+        Backend::Postgres => {
+            let db = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+            let rows = sqlx::query_as("SELECT id, data FROM tower_sessions.session")
+                .fetch_all(&db)
+                .await
+                .unwrap();
+            db.close().await;
+            rows
+        }
+    }
+}
+
+/// Whoever can read the sessions table (a backup, a dump) finds no id to present as a cookie:
+/// a session is stored under a digest of its id, and the session still works.
+async fn the_sessions_table_holds_no_cookie_id(app: &TestApp) {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+    let cookie = app.browser_login().await;
+    let id = cookie.strip_prefix("hoop_session=").unwrap();
+    let page = no_redirects()
+        .get(app.url("/settings/api-keys"))
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK, "the session works");
+
+    let rows = session_rows(app).await;
+    assert!(!rows.is_empty(), "the login stored its session");
+    let bytes = URL_SAFE_NO_PAD.decode(id).unwrap();
+    let reversed: Vec<u8> = bytes.iter().rev().copied().collect();
+    let holds =
+        |haystack: &[u8], needle: &[u8]| haystack.windows(needle.len()).any(|w| w == needle);
+    for (stored, data) in &rows {
+        assert_ne!(stored, id, "the cookie's id is the row's key");
+        for form in [id.as_bytes(), &bytes, &reversed] {
+            assert!(
+                !holds(data, form),
+                "the cookie's id is in the stored record"
+            );
+        }
+    }
+    // Nowhere else either (on SQLite: the file and its WAL, free pages included).
+    assert!(!app.dump_database().await.contains(id));
 }
