@@ -45,6 +45,7 @@ async fn setup(dir: &std::path::Path, extra: usize) -> (KeyService, Vec<String>)
     });
     let mut raws = seed::filler_keys(&store, org.id, extra).await.unwrap();
     let service = KeyService::new(store);
+    service.until_trusted().await;
     let (_, raw) = service
         .create(
             &admin,

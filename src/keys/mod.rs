@@ -1,6 +1,7 @@
 //! The key service: the one implementation of managed API keys. The bearer-auth middleware,
 //! the REST handlers and the web app's server functions all call this and nothing else.
 
+mod active;
 mod cache;
 mod feed;
 pub mod secret;
@@ -12,13 +13,19 @@ use crate::{
     error::{Error, Result},
     store::{self, keys::KeyRecord, Store},
 };
+use active::{ActiveKeys, Presence};
 use cache::{CachedKey, KeyCache};
 use chrono::{DateTime, Utc};
-pub use feed::CHANNEL as CHANGE_CHANNEL;
+use feed::Barrier;
+pub use feed::{state_message as key_state_message, CHANNEL as CHANGE_CHANNEL};
 pub use secret::RawApiKey;
 use serde::{Deserialize, Serialize};
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, Weak},
+    time::Duration,
+};
 use subtle::ConstantTimeEq;
+use tokio::sync::{Mutex, MutexGuard};
 use uuid::Uuid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -92,33 +99,69 @@ pub struct KeyChanges {
 pub struct KeyService {
     store: Store,
     cache: Arc<KeyCache>,
+    active: Arc<ActiveKeys>,
+    /// PostgreSQL: waits until changes made on other replicas have arrived.
+    barrier: Option<Arc<Barrier>>,
+    /// SQLite: the set of active keys is updated here after each commit, and concurrent
+    /// changes of one key must reach it in the order they committed.
+    state_changes: Arc<Mutex<()>>,
 }
 
 /// How often recorded key use is written to the database.
 const USAGE_FLUSH_EVERY: Duration = Duration::from_secs(1);
+const RELOAD_AFTER: Duration = Duration::from_secs(1);
 
 impl KeyService {
-    /// Also starts the background tasks: writing `last_used_at`, and on PostgreSQL following
-    /// key changes made by other replicas. Until that feed is up, every request reads the
-    /// database.
+    /// Also starts the background tasks: loading the set of active keys, writing
+    /// `last_used_at`, and on PostgreSQL following key changes made by other replicas. Until
+    /// the set is loaded (and while that feed is down), every request reads the database.
     pub fn new(store: Store) -> Self {
-        let cache = match &store {
-            // One process owns an SQLite file: every change goes through this cache.
-            Store::Sqlite(_) => Arc::new(KeyCache::new(true)),
-            Store::Postgres(pool) => {
-                let cache = Arc::new(KeyCache::new(false));
-                feed::spawn(pool.clone(), Arc::downgrade(&cache));
-                cache
+        let cache = Arc::new(KeyCache::new(false));
+        let active = Arc::new(ActiveKeys::default());
+        let state_changes = Arc::new(Mutex::new(()));
+        let barrier = match &store {
+            // One process owns an SQLite file: every change goes through this service.
+            Store::Sqlite(_) => {
+                spawn_loader(
+                    store.clone(),
+                    Arc::downgrade(&cache),
+                    Arc::downgrade(&active),
+                    state_changes.clone(),
+                );
+                None
             }
+            Store::Postgres(pool) => Some(feed::spawn(pool.clone(), &cache, &active)),
         };
         usage::spawn_flusher(store.clone(), Arc::downgrade(&cache), USAGE_FLUSH_EVERY);
-        Self { store, cache }
+        Self {
+            store,
+            cache,
+            active,
+            barrier,
+            state_changes,
+        }
     }
 
-    /// Whether verification is currently served from memory (false while the change feed
-    /// between replicas is down).
+    /// Whether verification is currently served from memory (false until the set of active
+    /// keys is loaded, and while the change feed between replicas is down).
     pub fn cache_is_trusted(&self) -> bool {
         self.cache.is_trusted()
+    }
+
+    /// Waits until keys are verified from memory (benchmarks start measuring then).
+    pub async fn until_trusted(&self) {
+        while !self.cache_is_trusted() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Held around a change of a key's state and the set's update after it, on SQLite (see
+    /// `state_changes`). On PostgreSQL the feed applies changes in commit order instead.
+    async fn ordered(&self) -> Option<MutexGuard<'_, ()>> {
+        match self.store {
+            Store::Sqlite(_) => Some(self.state_changes.lock().await),
+            Store::Postgres(_) => None,
+        }
     }
 
     pub async fn list(&self, caller: &Principal) -> Result<Vec<ApiKey>> {
@@ -138,7 +181,11 @@ impl KeyService {
         let name = ApiKeyName::parse(&req.name)?;
         let groups = parse_groups(&req.groups)?;
         let secret = RawApiKey::generate();
-        let record = store::keys::insert(
+        let prefix = active::prefix_of(&secret.digest());
+        let _order = self.ordered().await;
+        // Before the commit: the key must work as soon as its owner has it.
+        self.active.insert(prefix);
+        let inserted = store::keys::insert(
             &self.store,
             store::keys::NewKey {
                 id: Uuid::new_v4(),
@@ -150,7 +197,16 @@ impl KeyService {
                 created_by: caller.actor(),
             },
         )
-        .await?;
+        .await;
+        let record = match inserted {
+            Ok(record) => record,
+            Err(e) => {
+                // Nobody has this secret: leaving its prefix would only cost a lookup, but
+                // the set should hold active keys.
+                self.active.remove(prefix);
+                return Err(e);
+            }
+        };
         tracing::info!(key = %name, actor = caller.actor(), "API key created");
         Ok((record.into(), secret))
     }
@@ -194,14 +250,33 @@ impl KeyService {
     ) -> Result<ApiKey> {
         caller.require_admin()?;
         let key = self.find(caller, name_or_id).await?;
-        let record = store::keys::set_active(
+        // The hash never changes, so the prefix read before the change is the key's.
+        let prefix = active::prefix_of_hex(&key.row.hash_prefix)
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("a stored key hash is not hex")))?;
+        let order = self.ordered().await;
+        if active {
+            // Before the commit, as for a new key.
+            self.active.insert(prefix);
+        }
+        let changed = store::keys::set_active(
             &self.store,
             caller.org_id,
             key.row.id,
             active,
             caller.actor(),
         )
-        .await?;
+        .await;
+        // On SQLite this process is the only writer and applies its own changes, in commit
+        // order (`order`). On PostgreSQL every replica, this one included, applies them as
+        // the feed delivers them, in commit order; until then the set holds the key, which
+        // only costs a lookup. After a failure the set may keep a key it need not: harmless.
+        if let (Some(_), Ok(record)) = (&order, &changed) {
+            if !store::keys::is_active(&record.row.status) {
+                self.active.remove(prefix);
+            }
+        }
+        drop(order);
+        let record = changed?;
         self.cache.invalidate(record.row.id);
         tracing::info!(key = %record.row.name, active, actor = caller.actor(), "API key status set");
         Ok(record.into())
@@ -214,9 +289,26 @@ impl KeyService {
         if let Some(answer) = self.cache.get_with(&digest, admit) {
             return answer;
         }
-        // Boxed: the database read is a large future, and inlining it would make every call,
+        // Boxed: the slow path is a large future, and inlining it would make every call,
         // cache hits included, set up and move that much state.
-        let cached = Box::pin(self.load(digest)).await?;
+        Box::pin(self.verify_uncached(digest)).await
+    }
+
+    /// A key not in the cache: only one the set of active keys may hold reaches the database.
+    /// Unknown and deactivated keys are absent alike and take the same path to the same 401.
+    async fn verify_uncached(&self, digest: [u8; 32]) -> Result<Principal> {
+        if self.active.check(&digest) == Presence::Absent {
+            let Some(barrier) = &self.barrier else {
+                return Err(Error::Unauthenticated);
+            };
+            // Possibly created on another replica a moment ago: wait for the feed to bring
+            // every change committed before this request, then ask again.
+            barrier.catch_up().await;
+            if self.active.check(&digest) == Presence::Absent {
+                return Err(Error::Unauthenticated);
+            }
+        }
+        let cached = self.load(digest).await?;
         admit(&cached)
     }
 
@@ -243,9 +335,12 @@ impl KeyService {
             },
             groups: Arc::from(found.groups),
         });
-        let active = store::keys::is_active(&found.status);
-        let cached = Arc::new(CachedKey::new(found.id, principal, active));
-        if !self.cache.fill(ticket, digest, cached.clone()) && cached.active {
+        if !store::keys::is_active(&found.status) {
+            // Not cached: a deactivated key takes the path of an unknown one every time.
+            return Err(Error::Unauthenticated);
+        }
+        let cached = Arc::new(CachedKey::new(found.id, principal, true));
+        if !self.cache.fill(ticket, digest, cached.clone()) {
             // Not kept (the cache is not trusted now): record this use the slow way.
             cached.touch(usage::now_ms());
             self.cache.orphan_use(&cached);
@@ -263,6 +358,36 @@ impl KeyService {
             .await?
             .ok_or_else(|| Error::NotFound("API key not found".into()))
     }
+}
+
+/// SQLite: loads the set of active keys, then serves keys from memory. Holds `order` while it
+/// reads, so no change lands between the read and the install.
+fn spawn_loader(store: Store, cache: Weak<KeyCache>, set: Weak<ActiveKeys>, order: Arc<Mutex<()>>) {
+    tokio::spawn(async move {
+        loop {
+            let loaded = {
+                let _order = order.lock().await;
+                match active::read(&store).await {
+                    Ok(prefixes) => {
+                        let (Some(cache), Some(set)) = (cache.upgrade(), set.upgrade()) else {
+                            return;
+                        };
+                        set.install(prefixes);
+                        cache.trust();
+                        true
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot load the active keys; retrying");
+                        false
+                    }
+                }
+            };
+            if loaded || cache.strong_count() == 0 {
+                return;
+            }
+            tokio::time::sleep(RELOAD_AFTER).await;
+        }
+    });
 }
 
 /// The caller a known key stands for, if it is active; records the use.

@@ -23,6 +23,8 @@ pub struct KeyRow {
     pub deactivated_at: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub version: i64,
+    /// The first 16 hex digits of the key's hash: what the set of active keys holds.
+    pub hash_prefix: String,
 }
 
 #[derive(Debug, Clone)]
@@ -55,7 +57,8 @@ pub struct NewKey<'a> {
 }
 
 const COLUMNS: &str = "id, org_id, name, masked_key, status, created_by, created_at, \
-                       deactivated_by, deactivated_at, last_used_at, version";
+                       deactivated_by, deactivated_at, last_used_at, version, \
+                       substr(key_hash, 1, 16) AS hash_prefix";
 const GROUPS_OF: &str =
     "SELECT group_name FROM api_key_groups WHERE api_key_id = $1 ORDER BY group_name";
 const STATUS_ACTIVE: &str = "active";
@@ -148,6 +151,15 @@ pub async fn by_hash(store: &Store, key_hash: &str) -> Result<Option<KeyIdentity
     }))
 }
 
+/// The first 16 hex digits of the hash of every active key, for the set that keeps unknown
+/// keys off the database.
+pub async fn active_hash_prefixes(store: &Store) -> Result<Vec<String>, Error> {
+    Ok(on_pool!(store, pool => {
+        sqlx::query_scalar("SELECT substr(key_hash, 1, 16) FROM api_keys WHERE status = $1")
+            .bind(STATUS_ACTIVE).fetch_all(pool).await?
+    }))
+}
+
 pub async fn insert(store: &Store, key: NewKey<'_>) -> Result<KeyRecord, Error> {
     let at = super::now();
     let event = audit::NewEvent {
@@ -175,7 +187,9 @@ pub async fn insert(store: &Store, key: NewKey<'_>) -> Result<KeyRecord, Error> 
                 .execute(&mut *tx).await?;
         }
         audit::insert(&event).execute(&mut *tx).await?;
-        fetch_record!(tx, key.org_id, key.id).ok_or_else(|| Error::Internal(anyhow::anyhow!("inserted key vanished")))?
+        let record = fetch_record!(tx, key.org_id, key.id).ok_or_else(|| Error::Internal(anyhow::anyhow!("inserted key vanished")))?;
+        (*tx).announce_key_state(&record.row.hash_prefix, true).await?;
+        record
     }))
 }
 
@@ -267,6 +281,7 @@ pub async fn set_active(
                 .bind(status).bind(by).bind(when).bind(id)
                 .execute(&mut *tx).await?;
             (*tx).announce_key_change(id).await?;
+            (*tx).announce_key_state(&before.row.hash_prefix, active).await?;
             let event = audit::NewEvent {
                 org_id, at, actor, action,
                 target_type: "api_key",
@@ -300,6 +315,12 @@ pub(crate) trait KeyTx {
     /// after the other and each sees (and audits) the state the previous one left.
     async fn lock_key(&mut self, id: Uuid) -> Result<(), sqlx::Error>;
     async fn announce_key_change(&mut self, id: Uuid) -> Result<(), sqlx::Error>;
+    /// Tells other replicas whether the key with this hash prefix is active now.
+    async fn announce_key_state(
+        &mut self,
+        hash_prefix: &str,
+        active: bool,
+    ) -> Result<(), sqlx::Error>;
 }
 
 impl KeyTx for sqlx::SqliteConnection {
@@ -308,6 +329,9 @@ impl KeyTx for sqlx::SqliteConnection {
         Ok(())
     }
     async fn announce_key_change(&mut self, _id: Uuid) -> Result<(), sqlx::Error> {
+        Ok(())
+    }
+    async fn announce_key_state(&mut self, _: &str, _: bool) -> Result<(), sqlx::Error> {
         Ok(())
     }
 }
@@ -325,6 +349,19 @@ impl KeyTx for sqlx::PgConnection {
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(crate::keys::CHANGE_CHANNEL)
             .bind(id.to_string())
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+
+    async fn announce_key_state(
+        &mut self,
+        hash_prefix: &str,
+        active: bool,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(crate::keys::CHANGE_CHANNEL)
+            .bind(crate::keys::key_state_message(hash_prefix, active))
             .execute(self)
             .await?;
         Ok(())

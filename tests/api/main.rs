@@ -17,4 +17,5 @@ mod openapi;
 mod replicas;
 mod secrets;
 mod startup;
+mod unknown_keys;
 mod web;

@@ -20,7 +20,9 @@ async fn until(app: &TestApp, key: &str, want: StatusCode, limit: Duration) -> D
     }
 }
 
-async fn wait_for_memory_cache(app: &TestApp) {
+/// Waits until `app` verifies keys from memory (its set of active keys is loaded and, on
+/// PostgreSQL, its change feed is up).
+pub async fn wait_for_memory_cache(app: &TestApp) {
     let start = Instant::now();
     loop {
         let (_, health) = app.call(Method::GET, "/api/healthz", None, None).await;
@@ -94,6 +96,63 @@ async fn changes_on_one_replica_reach_the_other() {
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    b.stop().await;
+    a.stop().await;
+}
+
+/// Replicas refuse keys that are not active from memory, and learn of new keys through the
+/// change feed a moment after they are created. A key must still work on every replica as soon
+/// as its create has answered, and deactivations and reactivations must follow it there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_keys_work_on_every_replica_at_once_and_their_state_follows() {
+    let a = spawn_app(Backend::Postgres).await;
+    let b = a.spawn_replica().await;
+    wait_for_memory_cache(&a).await;
+    wait_for_memory_cache(&b).await;
+    for i in 0..20 {
+        let (creator, other) = if i % 2 == 0 { (&a, &b) } else { (&b, &a) };
+        let (_, raw) = creator.create_key(&format!("fresh-{i}"), &["admin"]).await;
+        assert_eq!(
+            other.status_with("/api/userinfo", &raw).await,
+            StatusCode::OK,
+            "key {i} at once on the other replica"
+        );
+        assert_eq!(
+            creator.status_with("/api/userinfo", &raw).await,
+            StatusCode::OK
+        );
+    }
+
+    // Used on A only, deactivated on A: B, which never looked it up, refuses it too.
+    let (_, raw) = a.create_key("quiet", &["admin"]).await;
+    assert_eq!(a.status_with("/api/userinfo", &raw).await, StatusCode::OK);
+    let (status, _) = a
+        .call(
+            Method::POST,
+            "/api/api-keys/quiet/deactivate",
+            Some(&a.admin_token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        a.status_with("/api/userinfo", &raw).await,
+        StatusCode::UNAUTHORIZED
+    );
+    until(&b, &raw, StatusCode::UNAUTHORIZED, PROPAGATION_LIMIT).await;
+
+    // Reactivated on A: accepted at once on A, and on B once the change has arrived.
+    let (status, _) = a
+        .call(
+            Method::POST,
+            "/api/api-keys/quiet/activate",
+            Some(&a.admin_token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(a.status_with("/api/userinfo", &raw).await, StatusCode::OK);
+    until(&b, &raw, StatusCode::OK, PROPAGATION_LIMIT).await;
     b.stop().await;
     a.stop().await;
 }

@@ -1,0 +1,178 @@
+//! Which keys are active, in memory: the first 8 bytes of each active key's SHA-256, so that a
+//! key that is not active (unknown or deactivated alike) is refused without the database.
+//!
+//! It only has to be a superset of the active keys: an extra entry (a stale one, or two keys
+//! sharing 8 bytes of digest, one chance in 2^64 per key) costs a database read, which then
+//! answers correctly. A missing entry would refuse a good key, so entries are added before the
+//! change that activates a key commits, and removed only once a deactivation has committed.
+//!
+//! Until it is loaded, and whenever the change feed between replicas is down, the set is not
+//! trusted and every key the cache does not hold is read from the database, as before.
+
+use crate::{
+    error::{Error, Result},
+    store::{self, Store},
+};
+use std::{
+    collections::HashSet,
+    hash::{BuildHasher, Hasher},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        RwLock,
+    },
+};
+
+/// What the set says about a digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    /// Possibly active: read the database.
+    Maybe,
+    /// Not active (or the change that activated it has not reached this replica yet).
+    Absent,
+    /// The set is not trusted now: read the database.
+    Unknown,
+}
+
+/// The part of a digest the set keeps. A prefix of a stored hash: no secret.
+pub type Prefix = u64;
+
+pub fn prefix_of(digest: &[u8; 32]) -> Prefix {
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    Prefix::from_be_bytes(first)
+}
+
+/// The prefix of a stored hex hash (its first 16 hex digits), as the database returns it.
+pub fn prefix_of_hex(hex_hash: &str) -> Option<Prefix> {
+    let head = hex_hash.get(..16)?;
+    if !head.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    Prefix::from_str_radix(head, 16).ok()
+}
+
+/// The prefixes of every active key, from the database.
+pub async fn read(store: &Store) -> Result<Vec<Prefix>> {
+    let hex = store::keys::active_hash_prefixes(store).await?;
+    hex.iter()
+        .map(|h| {
+            // Left out, its key would be refused for good: fail the load instead.
+            prefix_of_hex(h)
+                .ok_or_else(|| Error::Internal(anyhow::anyhow!("a stored key hash is not hex")))
+        })
+        .collect()
+}
+
+#[derive(Default)]
+pub struct ActiveKeys {
+    prefixes: RwLock<HashSet<Prefix, Identity>>,
+    trusted: AtomicBool,
+}
+
+impl ActiveKeys {
+    pub fn check(&self, digest: &[u8; 32]) -> Presence {
+        if !self.trusted.load(Ordering::Acquire) {
+            return Presence::Unknown;
+        }
+        let set = self.prefixes.read().unwrap_or_else(|e| e.into_inner());
+        if set.contains(&prefix_of(digest)) {
+            Presence::Maybe
+        } else {
+            Presence::Absent
+        }
+    }
+
+    pub fn insert(&self, prefix: Prefix) {
+        self.write().insert(prefix);
+    }
+
+    pub fn remove(&self, prefix: Prefix) {
+        self.write().remove(&prefix);
+    }
+
+    /// Replaces the contents with a fresh read of the database and trusts them.
+    pub fn install(&self, prefixes: impl IntoIterator<Item = Prefix>) {
+        let fresh: HashSet<Prefix, Identity> = prefixes.into_iter().collect();
+        let mut set = self.write();
+        *set = fresh;
+        self.trusted.store(true, Ordering::Release);
+    }
+
+    /// Changes may have been missed: answer nothing from memory until reloaded.
+    pub fn distrust(&self) {
+        self.trusted.store(false, Ordering::Release);
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.prefixes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashSet<Prefix, Identity>> {
+        self.prefixes.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The prefixes are bytes of SHA-256 digests of server-generated secrets: uniform already, and
+/// nobody can choose which ones are stored, so they are their own hash.
+#[derive(Default, Clone, Copy)]
+struct Identity;
+
+impl BuildHasher for Identity {
+    type Hasher = Itself;
+    fn build_hasher(&self) -> Itself {
+        Itself(0)
+    }
+}
+
+struct Itself(u64);
+
+impl Hasher for Itself {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn untrusted_until_installed_then_answers_from_memory() {
+        let set = ActiveKeys::default();
+        let digest = [7u8; 32];
+        assert_eq!(set.check(&digest), Presence::Unknown);
+        set.install([prefix_of(&digest)]);
+        assert_eq!(set.check(&digest), Presence::Maybe);
+        assert_eq!(set.check(&[8u8; 32]), Presence::Absent);
+        set.remove(prefix_of(&digest));
+        assert_eq!(set.check(&digest), Presence::Absent);
+        set.distrust();
+        assert_eq!(set.check(&digest), Presence::Unknown);
+        set.install([]);
+        assert_eq!(set.len(), 0);
+    }
+
+    #[test]
+    fn the_hex_prefix_is_the_digest_prefix() {
+        let digest: [u8; 32] = std::array::from_fn(|i| (i * 37) as u8);
+        assert_eq!(
+            prefix_of_hex(&hex::encode(digest)),
+            Some(prefix_of(&digest))
+        );
+        assert_eq!(prefix_of_hex("abc"), None);
+        assert_eq!(prefix_of_hex("zzzzzzzzzzzzzzzz"), None);
+        assert_eq!(prefix_of_hex("+123456789abcdef"), None);
+    }
+}
