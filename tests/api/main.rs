@@ -16,4 +16,5 @@ mod openapi;
 mod replicas;
 mod secrets;
 mod startup;
+mod usage;
 mod web;
