@@ -83,6 +83,7 @@ async fn start(
     owns_database: bool,
     adjust: impl FnOnce(&mut ServeConfig),
 ) -> TestApp {
+    crate::watchdog::watch_this_test();
     let mut config = ServeConfig {
         listen: "127.0.0.1:0".parse().expect("address"),
         database_url: Some(SecretString::new(database_url.clone())),
@@ -361,6 +362,7 @@ pub fn free_port() -> u16 {
 }
 
 pub async fn wait_until_up(client: &reqwest::Client, base: &str) {
+    crate::watchdog::watch_this_test();
     for _ in 0..200 {
         if let Ok(r) = client.get(format!("{base}/api/healthz")).send().await {
             if r.status().is_success() {

@@ -17,4 +17,5 @@ mod replicas;
 mod secrets;
 mod startup;
 mod usage;
+mod watchdog;
 mod web;
