@@ -57,3 +57,28 @@ fn debug_never_shows_the_secret() {
     let shown = format!("{key:?}");
     assert!(!shown.contains(&ZERO_TO_31[8..]), "{shown}");
 }
+
+/// Drops a key in place and reads back the memory it occupied: the wipe must have run.
+#[test]
+fn a_dropped_key_leaves_no_copy_where_it_was() {
+    let mut slot = std::mem::MaybeUninit::new(RawApiKey::parse(ZERO_TO_31).unwrap());
+    // SAFETY: `slot` holds a key until `drop_in_place`, which runs once; its storage lives on
+    // until `slot` goes out of scope, and a dropped key's bytes are still plain initialised
+    // `u8`s, so reading them back is sound.
+    unsafe {
+        let bytes = &raw const (*slot.as_ptr()).0;
+        assert_eq!(&std::ptr::read_volatile(bytes), ZERO_TO_31.as_bytes());
+        std::ptr::drop_in_place(slot.as_mut_ptr());
+        assert_eq!(std::ptr::read_volatile(bytes), [0; LEN]);
+    }
+}
+
+#[test]
+fn generating_a_key_leaves_no_copy_of_it_in_freed_memory() {
+    let mut body = [0u8; LEN - PREFIX.len()];
+    let freed = crate::secret::wipe::freed_during(|| {
+        let key = RawApiKey::generate();
+        body.copy_from_slice(&key.expose().as_bytes()[PREFIX.len()..]);
+    });
+    assert!(!crate::secret::wipe::contains(&freed, &body));
+}

@@ -11,6 +11,9 @@ pub const ADMIN_EMAIL: &str = "admin@example.com";
 pub const ADMIN_PASSWORD: &str = "correct horse battery";
 pub const LEGACY_ORG: &str = "6f1c2a9e-1b7d-4d35-9a55-6c5f0d2b7e11";
 pub const LEGACY_KEY: &str = "6f1c2a9e-1b7d-4d35-9a55-6c5f0d2b7e11|legacy-random-0123456789";
+/// Generous bounds for a loaded machine: past them something hangs.
+const REQUEST_LIMIT: Duration = Duration::from_secs(120);
+const STOP_LIMIT: Duration = Duration::from_secs(60);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -83,6 +86,7 @@ async fn start(
     owns_database: bool,
     adjust: impl FnOnce(&mut ServeConfig),
 ) -> TestApp {
+    crate::watchdog::watch_this_test();
     let mut config = ServeConfig {
         listen: "127.0.0.1:0".parse().expect("address"),
         database_url: Some(SecretString::new(database_url.clone())),
@@ -108,7 +112,11 @@ async fn start(
         .await
         .expect("gateway runs");
     });
-    let client = Client::new();
+    // A request that hangs fails where it was sent, well before the watchdog stops the run.
+    let client = Client::builder()
+        .timeout(REQUEST_LIMIT)
+        .build()
+        .expect("client");
     let mut app = TestApp {
         addr,
         client,
@@ -291,7 +299,14 @@ impl TestApp {
             let _ = stop.send(());
         }
         if let Some(done) = self.done.take() {
-            let _ = done.await;
+            // Names the step if shutting down hangs (draining connections, writing key use,
+            // closing the pool) instead of leaving it to the watchdog.
+            let stopped = tokio::time::timeout(STOP_LIMIT, done).await;
+            assert!(
+                stopped.is_ok(),
+                "the gateway at {} did not stop within {STOP_LIMIT:?}",
+                self.addr
+            );
         }
         if self.owns_database {
             drop_database(self.backend, &self.database_url).await;
@@ -366,6 +381,7 @@ pub fn free_port() -> u16 {
 }
 
 pub async fn wait_until_up(client: &reqwest::Client, base: &str) {
+    crate::watchdog::watch_this_test();
     for _ in 0..200 {
         if let Ok(r) = client.get(format!("{base}/api/healthz")).send().await {
             if r.status().is_success() {

@@ -18,4 +18,6 @@ mod replicas;
 mod secrets;
 mod startup;
 mod unknown_keys;
+mod usage;
+mod watchdog;
 mod web;

@@ -196,6 +196,7 @@ async fn a_browser_session_works_on_every_replica() {
     let b = a.spawn_replica().await;
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(60))
         .build()
         .unwrap();
     let cookie = a.browser_login().await;
