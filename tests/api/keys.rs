@@ -253,7 +253,12 @@ async fn configure_keeps_the_secret_and_applies_at_once(app: &TestApp) {
         .put("/api/api-keys/worker-2", &app.admin_token, json!({}))
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(same, regrouped);
+    // All but the last use, which the key's own requests above keep moving.
+    let without_use = |mut key: serde_json::Value| {
+        key.as_object_mut().unwrap().remove("last_used_at");
+        key
+    };
+    assert_eq!(without_use(same), without_use(regrouped));
 }
 
 async fn configure_rejects_bad_input(app: &TestApp) {
