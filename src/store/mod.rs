@@ -14,11 +14,15 @@ pub use file_lock::LockError;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use file_lock::DatabaseLock;
 use sqlx::{
-    postgres::PgPoolOptions,
+    postgres::{PgConnectOptions, PgPoolOptions},
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
     PgPool, SqlitePool,
 };
 use std::{path::Path, str::FromStr, sync::Arc, time::Duration};
+
+/// How long a PostgreSQL session of the gateway may sit idle inside a transaction before the
+/// server ends it (see [`Store::connect`]).
+pub const IDLE_IN_TRANSACTION_LIMIT: &str = "10s";
 
 #[derive(Clone, Debug)]
 pub enum Store {
@@ -174,11 +178,18 @@ impl Store {
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             // No ping before each use: it was a round trip on every query (two per exec). A
             // connection that broke fails its query with an I/O error (503) and is replaced.
+            // The gateway's transactions run their statements back to back: one that sits idle
+            // was abandoned (a dropped future, whatever dropped it) and holds its row locks
+            // for nothing. The server ends it, so no lock outlives it by more than this.
+            let options = PgConnectOptions::from_str(url)?.options([(
+                "idle_in_transaction_session_timeout",
+                IDLE_IN_TRANSACTION_LIMIT,
+            )]);
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(5))
                 .test_before_acquire(false)
-                .connect(url)
+                .connect_with(options)
                 .await?;
             sqlx::migrate!("./migrations/postgres").run(&pool).await?;
             Store::Postgres(pool)

@@ -251,3 +251,23 @@ async fn a_dropped_store_call_leaves_no_transaction_behind() {
         drop_database(backend, &url).await;
     }
 }
+
+/// Whatever abandons a transaction on PostgreSQL (sqlx's own session store opens some too), the
+/// server ends it after a few seconds idle, so no row lock it holds outlives it for long.
+#[tokio::test]
+async fn postgres_ends_a_gateway_transaction_left_idle() {
+    use hoop::store::{Store, IDLE_IN_TRANSACTION_LIMIT};
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _) = fresh_database(Backend::Postgres, dir.path()).await;
+    let store = Store::connect(&url).await.unwrap();
+    let Store::Postgres(pool) = &store else {
+        unreachable!("a postgres URL")
+    };
+    let limit: String = sqlx::query_scalar("SHOW idle_in_transaction_session_timeout")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(limit, IDLE_IN_TRANSACTION_LIMIT);
+    store.close().await;
+    drop_database(Backend::Postgres, &url).await;
+}
