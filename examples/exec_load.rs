@@ -10,6 +10,9 @@
 //! any answer other than 200 with exit code 0 and a row of output (429 included); the first
 //! one is shown on stderr.
 
+#[path = "support/summary.rs"]
+mod summary;
+
 use clap::Parser;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use std::time::{Duration, Instant};
@@ -79,28 +82,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(e) = &tally.first_error {
         eprintln!("exec_load: {} errors, the first: {e}", tally.errors);
     }
-    let mut lat = tally.latencies;
-    lat.sort_by(f64::total_cmp);
-    let n = lat.len();
-    let pct = |p: f64| {
-        if n == 0 {
-            f64::NAN
-        } else {
-            lat[((p * n as f64).ceil() as usize).clamp(1, n) - 1]
-        }
-    };
-    let mean = lat.iter().sum::<f64>() / n.max(1) as f64;
-    println!(
-        "{} {} {:.2} {:.1} {:.3} {:.3} {:.3} {:.3}",
-        n,
-        tally.errors,
-        elapsed,
-        n as f64 / elapsed,
-        pct(0.5),
-        pct(0.9),
-        pct(0.99),
-        mean
-    );
+    summary::print(tally.latencies, tally.errors, elapsed);
     Ok(())
 }
 

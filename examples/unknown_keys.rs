@@ -9,6 +9,9 @@
 //! but 401 counts as non_401 (a 429 means the failed-authentication limit is on: turn it off
 //! for this benchmark); the first one is shown on stderr.
 
+#[path = "support/summary.rs"]
+mod summary;
+
 use clap::Parser;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use std::time::{Duration, Instant};
@@ -72,28 +75,7 @@ async fn main() -> anyhow::Result<()> {
             tally.unexpected
         );
     }
-    let mut lat = tally.latencies;
-    lat.sort_by(f64::total_cmp);
-    let n = lat.len();
-    let pct = |p: f64| {
-        if n == 0 {
-            f64::NAN
-        } else {
-            lat[((p * n as f64).ceil() as usize).clamp(1, n) - 1]
-        }
-    };
-    let mean = lat.iter().sum::<f64>() / n.max(1) as f64;
-    println!(
-        "{} {} {:.2} {:.1} {:.3} {:.3} {:.3} {:.3}",
-        n,
-        tally.unexpected,
-        elapsed,
-        n as f64 / elapsed,
-        pct(0.5),
-        pct(0.9),
-        pct(0.99),
-        mean
-    );
+    summary::print(tally.latencies, tally.unexpected, elapsed);
     Ok(())
 }
 
