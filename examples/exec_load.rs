@@ -13,6 +13,8 @@
 #[path = "support/summary.rs"]
 mod summary;
 
+use summary::Tally;
+
 use clap::Parser;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use std::time::{Duration, Instant};
@@ -40,13 +42,6 @@ struct Args {
     /// The script; `:id` is replaced by the random id.
     #[arg(long, default_value = "SELECT * FROM t WHERE id = :id")]
     query: String,
-}
-
-#[derive(Default)]
-struct Tally {
-    latencies: Vec<f64>,
-    errors: u64,
-    first_error: Option<String>,
 }
 
 // One thread: the load generator must leave the other core of a 2-core machine to the gateway
@@ -79,10 +74,10 @@ async fn main() -> anyhow::Result<()> {
     let tally = run(&client, &url, &auth, &args, args.seconds).await;
     let elapsed = started.elapsed().as_secs_f64();
 
-    if let Some(e) = &tally.first_error {
-        eprintln!("exec_load: {} errors, the first: {e}", tally.errors);
+    if let Some(e) = &tally.first_failure {
+        eprintln!("exec_load: {} errors, the first: {e}", tally.failures);
     }
-    summary::print(tally.latencies, tally.errors, elapsed);
+    tally.print(elapsed);
     Ok(())
 }
 
@@ -102,23 +97,14 @@ async fn run(client: &reqwest::Client, url: &str, auth: &str, args: &Args, secon
                 match result {
                     Ok(()) => tally.latencies.push(ms),
                     Err(e) => {
-                        tally.errors += 1;
-                        tally.first_error.get_or_insert(e);
+                        tally.fail(e);
                     }
                 }
             }
             tally
         }
     });
-    let mut total = Tally::default();
-    for tally in futures_util::future::join_all(workers).await {
-        total.latencies.extend(tally.latencies);
-        total.errors += tally.errors;
-        if total.first_error.is_none() {
-            total.first_error = tally.first_error;
-        }
-    }
-    total
+    Tally::merge(futures_util::future::join_all(workers).await)
 }
 
 /// One exec; Ok when the gateway answered 200, the script succeeded and returned a row.

@@ -12,6 +12,8 @@
 #[path = "support/summary.rs"]
 mod summary;
 
+use summary::Tally;
+
 use clap::Parser;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use std::time::{Duration, Instant};
@@ -29,13 +31,6 @@ struct Args {
     /// How long to run first without measuring.
     #[arg(long, default_value_t = 2.0)]
     warmup: f64,
-}
-
-#[derive(Default)]
-struct Tally {
-    latencies: Vec<f64>,
-    unexpected: u64,
-    first_unexpected: Option<String>,
 }
 
 const BASE64URL: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -69,13 +64,13 @@ async fn main() -> anyhow::Result<()> {
     let tally = run(&client, &url, &args, args.seconds).await;
     let elapsed = started.elapsed().as_secs_f64();
 
-    if let Some(e) = &tally.first_unexpected {
+    if let Some(e) = &tally.first_failure {
         eprintln!(
             "unknown_keys: {} answers other than 401, the first: {e}",
-            tally.unexpected
+            tally.failures
         );
     }
-    summary::print(tally.latencies, tally.unexpected, elapsed);
+    tally.print(elapsed);
     Ok(())
 }
 
@@ -100,20 +95,11 @@ async fn run(client: &reqwest::Client, url: &str, args: &Args, seconds: f64) -> 
                 };
                 tally.latencies.push(start.elapsed().as_secs_f64() * 1000.0);
                 if let Some(e) = outcome {
-                    tally.unexpected += 1;
-                    tally.first_unexpected.get_or_insert(e);
+                    tally.fail(e);
                 }
             }
             tally
         }
     });
-    let mut total = Tally::default();
-    for tally in futures_util::future::join_all(workers).await {
-        total.latencies.extend(tally.latencies);
-        total.unexpected += tally.unexpected;
-        if total.first_unexpected.is_none() {
-            total.first_unexpected = tally.first_unexpected;
-        }
-    }
-    total
+    Tally::merge(futures_util::future::join_all(workers).await)
 }
