@@ -4,7 +4,7 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use futures_util::FutureExt;
 use hoop::{
-    auth::{Caller, Identity, Principal},
+    caller::{Caller, Identity, Principal},
     keys::{KeyService, NewApiKey, RawApiKey},
     store::{self, identity::Org, Store},
 };

@@ -7,7 +7,7 @@ use axum::response::IntoResponse;
 use axum::{routing::get, Router};
 use clap::Parser;
 use hoop::{
-    auth::{Caller, Identity, Principal},
+    caller::{Caller, Identity, Principal},
     config::ServeConfig,
     keys::NewApiKey,
     startup::Application,

@@ -1,7 +1,8 @@
 //! Users and groups: the operations the REST API and the web app share.
 
 use crate::{
-    auth::{password, Principal},
+    auth::password,
+    caller::Principal,
     domain::{parse_groups, Email, GroupName},
     error::{Error, Result},
     secret::SecretString,

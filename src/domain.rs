@@ -1,6 +1,9 @@
 //! Values that carry their rules: once parsed, they are valid everywhere (parse, don't validate).
 
 use crate::error::Error;
+
+/// The group whose members may do anything.
+pub const ADMIN_GROUP: &str = "admin";
 use serde::Serialize;
 
 const NAME_RULE: &str =
@@ -105,7 +108,7 @@ name_type!(
 
 impl GroupName {
     pub fn admin() -> Self {
-        Self(crate::auth::ADMIN_GROUP.to_owned())
+        Self(ADMIN_GROUP.to_owned())
     }
 }
 

@@ -61,6 +61,13 @@ impl From<sqlx::Error> for Error {
     }
 }
 
+/// Every error answer, as the OpenAPI document describes it: a sentence for humans.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorBody {
+    message: String,
+}
+
 #[derive(Serialize)]
 struct Body<'a> {
     message: &'a str,

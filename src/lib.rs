@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod caller;
 pub mod cli;
 pub mod config;
 pub mod connections;
@@ -12,5 +13,6 @@ pub mod keys;
 pub mod secret;
 pub mod security;
 pub mod startup;
+pub mod state;
 pub mod store;
 pub mod web;

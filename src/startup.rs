@@ -10,6 +10,7 @@ use crate::{
     domain::{Email, GroupName},
     keys::KeyService,
     security::{self, cross_origin, throttle::FailureLimiter},
+    state::{AppState, Services},
     store::{self, identity::Org, Store},
     web,
 };
@@ -19,26 +20,6 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 use uuid::Uuid;
-
-/// What every handler and server function reaches. One shared allocation: axum clones the
-/// state for every request (several times, through the layers), and one reference count is
-/// cheaper than the dozen the services hold between them.
-#[derive(Clone)]
-pub struct AppState(Arc<Services>);
-
-pub struct Services {
-    pub store: Store,
-    pub keys: KeyService,
-    pub auth: Authenticator,
-    pub connections: ConnectionService,
-}
-
-impl std::ops::Deref for AppState {
-    type Target = Services;
-    fn deref(&self) -> &Services {
-        &self.0
-    }
-}
 
 pub struct Application {
     listener: TcpListener,
@@ -100,7 +81,7 @@ impl Application {
             pool_size: exec.pool_size.max(1),
             pool_idle: Duration::from_secs(exec.pool_idle_secs.max(1)),
         };
-        let state = AppState(Arc::new(Services {
+        let state = AppState::new(Services {
             store: store.clone(),
             keys,
             auth,
@@ -111,7 +92,7 @@ impl Application {
                     .await
                     .context("identifying the gateway's own database")?,
             ),
-        }));
+        });
         let sessions = Sessions::new(&store)
             .await
             .context("setting up the session store")?;

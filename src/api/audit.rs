@@ -1,8 +1,8 @@
-use super::Json;
+use super::json::Json;
 use crate::{
-    auth::Principal,
+    caller::Principal,
     error::{Error, Result},
-    startup::AppState,
+    state::AppState,
     store::{self, audit::Event},
 };
 use axum::extract::{Query, State};
@@ -22,7 +22,7 @@ const MAX_LIMIT: i64 = 500;
 
 /// The audit log, newest first (admins only).
 #[utoipa::path(get, path = "/api/audit", tag = "audit", security(("bearer" = []), ("api_key" = [])), params(Page),
-    responses((status = 200, body = [Event]), (status = 422, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = [Event]), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn list(
     State(s): State<AppState>,
     caller: Principal,

@@ -1,9 +1,9 @@
-use super::Json;
+use super::json::Json;
 use crate::{
-    auth::Principal,
+    caller::Principal,
     connections::{Connection, ConnectionChanges, ConnectionSpec, ExecResult},
     error::Result,
-    startup::AppState,
+    state::AppState,
     store::connections::SessionRow,
 };
 use axum::{
@@ -20,7 +20,7 @@ pub async fn list(State(s): State<AppState>, caller: Principal) -> Result<Json<V
 }
 
 #[utoipa::path(post, path = "/api/connections", tag = "connections", security(("bearer" = []), ("api_key" = [])), request_body = ConnectionSpec,
-    responses((status = 201, body = Connection), (status = 409, body = super::openapi::ErrorBody), (status = 422, body = super::openapi::ErrorBody)))]
+    responses((status = 201, body = Connection), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn create(
     State(s): State<AppState>,
     caller: Principal,
@@ -34,7 +34,7 @@ pub async fn create(
 
 #[utoipa::path(put, path = "/api/connections/{name}", tag = "connections", security(("bearer" = []), ("api_key" = [])), params(("name" = String, Path, description = "The connection's name")),
     request_body = ConnectionChanges,
-    responses((status = 200, body = Connection), (status = 404, body = super::openapi::ErrorBody), (status = 409, body = super::openapi::ErrorBody), (status = 422, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = Connection), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn update(
     State(s): State<AppState>,
     caller: Principal,
@@ -45,7 +45,7 @@ pub async fn update(
 }
 
 #[utoipa::path(delete, path = "/api/connections/{name}", tag = "connections", security(("bearer" = []), ("api_key" = [])), params(("name" = String, Path, description = "The connection's name")),
-    responses((status = 204, description = "Deleted"), (status = 404, body = super::openapi::ErrorBody)))]
+    responses((status = 204, description = "Deleted"), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn delete(
     State(s): State<AppState>,
     caller: Principal,
@@ -65,7 +65,7 @@ pub struct Script {
 /// Runs a script on a connection as the caller; the output is TSV with a header row.
 #[utoipa::path(post, path = "/api/connections/{name}/exec", tag = "connections", security(("bearer" = []), ("api_key" = [])), params(("name" = String, Path, description = "The connection's name")),
     request_body = Script,
-    responses((status = 200, body = ExecResult), (status = 404, body = super::openapi::ErrorBody), (status = 422, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = ExecResult), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn exec(
     State(s): State<AppState>,
     caller: Principal,
@@ -87,7 +87,7 @@ pub struct NewSession {
 
 /// Runs a script, as `exec` does, under the name hoop's published API uses.
 #[utoipa::path(post, path = "/api/sessions", tag = "connections", security(("bearer" = []), ("api_key" = [])), request_body = NewSession,
-    responses((status = 200, body = ExecResult), (status = 404, body = super::openapi::ErrorBody), (status = 422, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = ExecResult), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn create_session(
     State(s): State<AppState>,
     caller: Principal,
@@ -112,7 +112,7 @@ pub async fn sessions(
 
 #[utoipa::path(get, path = "/api/sessions/{id}", tag = "connections", security(("bearer" = []), ("api_key" = [])),
     params(("id" = String, Path, description = "The session id")),
-    responses((status = 200, body = SessionRow), (status = 404, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = SessionRow), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn session(
     State(s): State<AppState>,
     caller: Principal,

@@ -1,12 +1,13 @@
 //! Login, "who am I", users and groups.
 
-use super::Json;
+use super::json::Json;
 use crate::{
-    auth::{ClientAddr, Identity, Principal},
+    auth::ClientAddr,
+    caller::{Identity, Principal},
     directory::{self, NewUserRequest},
     error::Result,
     secret::SecretString,
-    startup::AppState,
+    state::AppState,
     store::identity::{Group, User},
 };
 use axum::{extract::State, http::StatusCode};
@@ -89,7 +90,7 @@ pub struct NewGroup {
 }
 
 #[utoipa::path(post, path = "/api/groups", tag = "identity", security(("bearer" = []), ("api_key" = [])), request_body = NewGroup,
-    responses((status = 201, body = Group), (status = 409, body = super::openapi::ErrorBody), (status = 422, body = super::openapi::ErrorBody)))]
+    responses((status = 201, body = Group), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn create_group(
     State(s): State<AppState>,
     caller: Principal,
@@ -106,7 +107,7 @@ pub async fn list_users(State(s): State<AppState>, caller: Principal) -> Result<
 }
 
 #[utoipa::path(post, path = "/api/users", tag = "identity", security(("bearer" = []), ("api_key" = [])), request_body = NewUserRequest,
-    responses((status = 201, body = User), (status = 409, body = super::openapi::ErrorBody), (status = 422, body = super::openapi::ErrorBody)))]
+    responses((status = 201, body = User), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn create_user(
     State(s): State<AppState>,
     caller: Principal,

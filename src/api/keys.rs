@@ -1,9 +1,9 @@
-use super::Json;
+use super::json::Json;
 use crate::{
-    auth::Principal,
+    caller::Principal,
     error::Result,
     keys::{ApiKey, KeyChanges, NewApiKey},
-    startup::AppState,
+    state::AppState,
 };
 use axum::{
     extract::{Path, State},
@@ -31,8 +31,8 @@ pub struct Created<'a> {
 
 /// Creates a key; the answer carries its secret, the only time it is sent (admins only).
 #[utoipa::path(post, path = "/api/api-keys", tag = "api-keys", security(("bearer" = []), ("api_key" = [])), request_body = NewApiKey,
-    responses((status = 201, body = Created), (status = 409, description = "A key with this name exists", body = super::openapi::ErrorBody),
-        (status = 422, description = "Invalid name or groups", body = super::openapi::ErrorBody)))]
+    responses((status = 201, body = Created), (status = 409, description = "A key with this name exists", body = crate::error::ErrorBody),
+        (status = 422, description = "Invalid name or groups", body = crate::error::ErrorBody)))]
 pub async fn create(
     State(s): State<AppState>,
     caller: Principal,
@@ -55,7 +55,7 @@ pub async fn create(
 }
 
 #[utoipa::path(get, path = "/api/api-keys/{name_or_id}", tag = "api-keys", security(("bearer" = []), ("api_key" = [])), params(("name_or_id" = String, Path, description = "The key's name or id")),
-    responses((status = 200, body = ApiKey), (status = 404, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = ApiKey), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn get(
     State(s): State<AppState>,
     caller: Principal,
@@ -67,8 +67,8 @@ pub async fn get(
 /// Renames and/or regroups a key; its secret is unchanged.
 #[utoipa::path(put, path = "/api/api-keys/{name_or_id}", tag = "api-keys", security(("bearer" = []), ("api_key" = [])), params(("name_or_id" = String, Path, description = "The key's name or id")),
     request_body = KeyChanges,
-    responses((status = 200, body = ApiKey), (status = 404, body = super::openapi::ErrorBody),
-        (status = 409, body = super::openapi::ErrorBody), (status = 422, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = ApiKey), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn configure(
     State(s): State<AppState>,
     caller: Principal,
@@ -80,7 +80,7 @@ pub async fn configure(
 
 /// Deactivates a key: refused from the next request on. Idempotent.
 #[utoipa::path(post, path = "/api/api-keys/{name_or_id}/deactivate", tag = "api-keys", security(("bearer" = []), ("api_key" = [])), params(("name_or_id" = String, Path, description = "The key's name or id")),
-    responses((status = 200, body = ApiKey), (status = 404, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = ApiKey), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn deactivate(
     State(s): State<AppState>,
     caller: Principal,
@@ -91,7 +91,7 @@ pub async fn deactivate(
 
 /// hoop's published API deletes keys with DELETE; here that is the same soft deactivation.
 #[utoipa::path(delete, path = "/api/api-keys/{name_or_id}", tag = "api-keys", security(("bearer" = []), ("api_key" = [])), params(("name_or_id" = String, Path, description = "The key's name or id")),
-    responses((status = 204, description = "Deactivated"), (status = 404, body = super::openapi::ErrorBody)))]
+    responses((status = 204, description = "Deactivated"), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn delete(
     State(s): State<AppState>,
     caller: Principal,
@@ -103,7 +103,7 @@ pub async fn delete(
 
 /// Activates a deactivated key; the same secret works again. Idempotent.
 #[utoipa::path(post, path = "/api/api-keys/{name_or_id}/activate", tag = "api-keys", security(("bearer" = []), ("api_key" = [])), params(("name_or_id" = String, Path, description = "The key's name or id")),
-    responses((status = 200, body = ApiKey), (status = 404, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = ApiKey), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn activate(
     State(s): State<AppState>,
     caller: Principal,
@@ -114,7 +114,7 @@ pub async fn activate(
 
 /// The same as `activate`, under the name hoop's published API uses.
 #[utoipa::path(post, path = "/api/api-keys/{name_or_id}/reactivate", tag = "api-keys", security(("bearer" = []), ("api_key" = [])), params(("name_or_id" = String, Path, description = "The key's name or id")),
-    responses((status = 200, body = ApiKey), (status = 404, body = super::openapi::ErrorBody)))]
+    responses((status = 200, body = ApiKey), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn reactivate(
     state: State<AppState>,
     caller: Principal,

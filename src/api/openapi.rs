@@ -15,15 +15,8 @@ use utoipa::{
         ContentBuilder, HeaderBuilder, ObjectBuilder, Ref, RefOr, Response as ApiResponse,
         ResponseBuilder, Type,
     },
-    Modify, OpenApi, ToSchema,
+    Modify, OpenApi,
 };
-
-/// Every error answer: a sentence for humans.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct ErrorBody {
-    message: String,
-}
 
 #[derive(OpenApi)]
 #[openapi(
@@ -60,7 +53,7 @@ pub struct ErrorBody {
         connections::create_session,
         connections::session,
     ),
-    components(schemas(ErrorBody)),
+    components(schemas(crate::error::ErrorBody)),
     modifiers(&Security, &CommonAnswers),
 )]
 pub struct ApiDoc;

@@ -4,7 +4,7 @@
 mod exec;
 
 use crate::{
-    auth::{Identity, Principal},
+    caller::{Identity, Principal},
     domain::{parse_groups_allow_empty, ConnectionName, GroupName},
     error::{Error, Result},
     store::{
@@ -132,7 +132,7 @@ fn view(row: ConnectionRow, caller: &Principal) -> Connection {
 fn actor_id(caller: &Principal) -> String {
     match &caller.identity {
         Identity::User { id, .. } | Identity::ApiKey { id, .. } => id.to_string(),
-        Identity::LegacyApiKey => crate::auth::LEGACY_ACTOR.to_owned(),
+        Identity::LegacyApiKey => crate::caller::LEGACY_ACTOR.to_owned(),
     }
 }
 

@@ -6,7 +6,7 @@
 //! while they were in flight. While the feed is down the cache is not trusted at all and every
 //! request goes to the database.
 
-use crate::auth::Principal;
+use crate::caller::Principal;
 use std::{
     collections::HashMap,
     hash::{BuildHasher, Hasher},
@@ -234,10 +234,10 @@ mod tests {
     use super::*;
 
     fn key(active: bool) -> Arc<CachedKey> {
-        let principal = Principal::from(crate::auth::Caller {
+        let principal = Principal::from(crate::caller::Caller {
             org_id: Uuid::nil(),
             org_name: "o".into(),
-            identity: crate::auth::Identity::ApiKey {
+            identity: crate::caller::Identity::ApiKey {
                 id: Uuid::from_u128(7),
                 name: "k".into(),
             },

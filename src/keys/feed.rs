@@ -19,7 +19,10 @@ use super::{
     active::{self, prefix_of_hex, ActiveKeys, Prefix},
     cache::KeyCache,
 };
-use crate::store::Store;
+use crate::store::{
+    keys::{CHANGE_CHANNEL as CHANNEL, STATE_ACTIVE, STATE_INACTIVE},
+    Store,
+};
 use sqlx::{postgres::PgListener, PgPool};
 use std::{
     sync::{
@@ -31,7 +34,6 @@ use std::{
 use tokio::sync::{watch, Notify};
 use uuid::Uuid;
 
-pub const CHANNEL: &str = "hoop_keys";
 /// Every replica pings the channel this often, so a listener hears something regularly...
 const PING_EVERY: Duration = Duration::from_millis(500);
 /// ...and one that hears nothing for this long is presumed cut off.
@@ -44,15 +46,6 @@ const BARRIER_GAP: Duration = Duration::from_millis(10);
 /// A barrier not heard by then means the listener is failing (it gives up after
 /// [`QUIET_LIMIT`]); the waiter looks at the set again, by then untrusted.
 const BARRIER_WAIT: Duration = Duration::from_millis(2_500);
-const STATE_ACTIVE: &str = "active:";
-const STATE_INACTIVE: &str = "inactive:";
-
-/// The announcement of a key's new state: `active:` or `inactive:` and its 16-hex-digit
-/// digest prefix. Sent besides the plain `<uuid>` (which replicas that predate the set act on).
-pub fn state_message(hash_prefix: &str, active: bool) -> String {
-    let tag = if active { STATE_ACTIVE } else { STATE_INACTIVE };
-    format!("{tag}{hash_prefix}")
-}
 
 fn parse_state(payload: &str) -> Option<(Prefix, bool)> {
     let (hex, active) = if let Some(hex) = payload.strip_prefix(STATE_ACTIVE) {
@@ -275,6 +268,7 @@ async fn ping(pool: PgPool, cache: Weak<KeyCache>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::keys::state_message;
 
     #[test]
     fn state_messages_read_back() {

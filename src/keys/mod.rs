@@ -8,7 +8,7 @@ pub mod secret;
 mod usage;
 
 use crate::{
-    auth::{Caller, Identity, Principal},
+    caller::{Caller, Identity, Principal},
     domain::{parse_groups, ApiKeyName, GroupName},
     error::{Error, Result},
     store::{self, keys::KeyRecord, Store},
@@ -17,7 +17,6 @@ use active::{ActiveKeys, Presence};
 use cache::{CachedKey, KeyCache};
 use chrono::{DateTime, Utc};
 use feed::Barrier;
-pub use feed::{state_message as key_state_message, CHANNEL as CHANGE_CHANNEL};
 pub use secret::RawApiKey;
 use serde::{Deserialize, Serialize};
 use std::{

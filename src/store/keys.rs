@@ -10,6 +10,19 @@ use sqlx::FromRow;
 use std::collections::HashMap;
 use uuid::Uuid;
 
+/// The PostgreSQL channel key changes are announced on, inside the transaction that makes them
+/// (so only committed changes are heard); every replica's key feed listens to it.
+pub const CHANGE_CHANNEL: &str = "hoop_keys";
+pub const STATE_ACTIVE: &str = "active:";
+pub const STATE_INACTIVE: &str = "inactive:";
+
+/// The announcement of a key's new state: `active:` or `inactive:` and its 16-hex-digit
+/// digest prefix. Sent besides the plain `<uuid>` (which replicas that predate the set act on).
+pub fn state_message(hash_prefix: &str, active: bool) -> String {
+    let tag = if active { STATE_ACTIVE } else { STATE_INACTIVE };
+    format!("{tag}{hash_prefix}")
+}
+
 #[derive(Debug, Clone, FromRow)]
 pub struct KeyRow {
     pub id: Uuid,
@@ -347,7 +360,7 @@ impl KeyTx for sqlx::PgConnection {
 
     async fn announce_key_change(&mut self, id: Uuid) -> Result<(), sqlx::Error> {
         sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(crate::keys::CHANGE_CHANNEL)
+            .bind(CHANGE_CHANNEL)
             .bind(id.to_string())
             .execute(self)
             .await?;
@@ -360,8 +373,8 @@ impl KeyTx for sqlx::PgConnection {
         active: bool,
     ) -> Result<(), sqlx::Error> {
         sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(crate::keys::CHANGE_CHANNEL)
-            .bind(crate::keys::key_state_message(hash_prefix, active))
+            .bind(CHANGE_CHANNEL)
+            .bind(state_message(hash_prefix, active))
             .execute(self)
             .await?;
         Ok(())

@@ -2,11 +2,12 @@
 //! services the REST API calls, and turns the answer into the UI's types.
 
 use crate::{
-    auth::{client_addr, Credential, Principal},
+    auth::{client_addr, Credential},
+    caller::Principal,
     error::Error,
     keys::{ApiKey, KeyChanges, KeyStatus, NewApiKey},
     secret::SecretString,
-    startup::AppState,
+    state::AppState,
     store,
 };
 use app::{
@@ -138,7 +139,7 @@ impl Gateway for WebGateway {
             Ok(p) => Ok(Some(Me {
                 name: p.actor().to_owned(),
                 email: match &p.identity {
-                    crate::auth::Identity::User { email, .. } => Some(email.clone()),
+                    crate::caller::Identity::User { email, .. } => Some(email.clone()),
                     _ => None,
                 },
                 org_name: p.org_name.to_string(),

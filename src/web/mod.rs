@@ -4,7 +4,7 @@ mod gateway;
 #[cfg(test)]
 mod next_props;
 
-use crate::{auth::Credential, config::ServeConfig, startup::AppState};
+use crate::{auth::Credential, config::ServeConfig, state::AppState};
 use app::{gateway::SharedGateway, shell, App};
 use axum::{
     extract::{Request, State},
