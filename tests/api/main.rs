@@ -13,6 +13,7 @@ mod hangups;
 mod helpers;
 mod identity;
 mod keys;
+mod layering;
 mod openapi;
 mod replicas;
 mod secrets;
