@@ -135,3 +135,44 @@ fn the_reader_sees_grouped_and_inline_paths() {
     graph.insert("y".to_owned(), BTreeSet::from(["x".to_owned()]));
     assert_eq!(a_cycle(&graph).unwrap(), ["x", "y", "x"]);
 }
+
+/// The two stores are one schema: the SQLite and PostgreSQL migration trees must define the same
+/// tables with the same columns (types differ by backend, names may not), or a query written
+/// once for both breaks on one of them.
+#[tokio::test]
+async fn both_migration_trees_define_the_same_tables_and_columns() {
+    use crate::helpers::{drop_database, fresh_database, Backend};
+    use hoop::store::Store;
+    let mut schemas = Vec::new();
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let dir = tempfile::tempdir().unwrap();
+        let (url, _) = fresh_database(backend, dir.path()).await;
+        let store = Store::connect(&url).await.unwrap();
+        let columns: Vec<(String, String)> = match &store {
+            Store::Sqlite(sqlite) => sqlx::query_as(
+                "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p \
+                 WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '\\_sqlx%' ESCAPE '\\'",
+            )
+            .fetch_all(&sqlite.pool)
+            .await
+            .unwrap(),
+            Store::Postgres(pool) => sqlx::query_as(
+                "SELECT table_name::text, column_name::text FROM information_schema.columns \
+                 WHERE table_schema = 'public' AND table_name NOT LIKE '\\_sqlx%'",
+            )
+            .fetch_all(pool)
+            .await
+            .unwrap(),
+        };
+        store.close().await;
+        drop_database(backend, &url).await;
+        schemas.push(columns.into_iter().collect::<BTreeSet<_>>());
+    }
+    assert!(schemas[0].len() > 20, "read too little: {:?}", schemas[0]);
+    let only_sqlite: Vec<_> = schemas[0].difference(&schemas[1]).collect();
+    let only_postgres: Vec<_> = schemas[1].difference(&schemas[0]).collect();
+    assert!(
+        only_sqlite.is_empty() && only_postgres.is_empty(),
+        "SQLite alone has {only_sqlite:?}; PostgreSQL alone has {only_postgres:?}"
+    );
+}
