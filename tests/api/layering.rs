@@ -1,6 +1,7 @@
-//! Every dependency runs one way: no top-level module of the server imports one that imports it
-//! back (directly or around a longer loop). Read from the source's own `crate::` paths, the way
-//! a newcomer reads the code: `use` lines, paths in expressions, and macros' `$crate::` alike.
+//! The shape the code and the schema keep. Every dependency runs one way: no top-level module of
+//! the server imports one that imports it back (directly or around a longer loop), read from the
+//! source's own `crate::` paths the way a newcomer reads the code (`use` lines, paths in
+//! expressions, macros' `$crate::` alike). And the two stores' migrations define one schema.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
