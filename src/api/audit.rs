@@ -9,6 +9,7 @@ use axum::extract::{Query, State};
 use serde::Deserialize;
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Page {
     /// Events per page (default 50).
     #[param(minimum = 1, maximum = 500)]
@@ -21,7 +22,7 @@ const DEFAULT_LIMIT: i64 = 50;
 const MAX_LIMIT: i64 = 500;
 
 /// The audit log, newest first (admins only).
-#[utoipa::path(get, path = "/api/audit", tag = "audit", security(("bearer" = []), ("api_key" = [])), params(Page),
+#[utoipa::path(get, path = "/api/audit", operation_id = "list_audit_events", tag = "audit", security(("bearer" = []), ("api_key" = [])), params(Page),
     responses((status = 200, body = [Event]), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn list(
     State(s): State<AppState>,

@@ -208,3 +208,33 @@ async fn a_method_a_route_does_not_have_is_405_with_allow() {
     assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
     app.stop().await;
 }
+
+/// What generated clients need: one name per operation (a TypeScript client of repeated
+/// `list`s typed one route's answer as another's), and parameters where the server reads them.
+#[tokio::test]
+async fn operations_have_unique_ids_and_parameters_where_they_are_read() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let (_, doc) = app.call(Method::GET, "/api/openapi.json", None, None).await;
+    let mut ids = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap_or_default();
+            assert!(!id.is_empty(), "{method} {path} has no operationId");
+            assert!(
+                ids.insert(id.to_owned()),
+                "operationId {id} repeats ({method} {path})"
+            );
+            for param in op["parameters"].as_array().into_iter().flatten() {
+                let name = param["name"].as_str().unwrap();
+                let in_path = path.contains(&format!("{{{name}}}"));
+                assert_eq!(
+                    param["in"] == "path",
+                    in_path,
+                    "{method} {path}: parameter {name} is declared in {}",
+                    param["in"]
+                );
+            }
+        }
+    }
+    app.stop().await;
+}
