@@ -17,13 +17,13 @@ use std::{
 };
 use uuid::Uuid;
 
-/// What verification needs about a key, shared by every request that presents it.
+/// What verification needs about a key, shared by every request that presents it. Only active
+/// keys are cached: a deactivated one takes the path of an unknown one every time.
 #[derive(Debug)]
 pub struct CachedKey {
     pub id: Uuid,
     /// Handed (as a reference count) to every request that presents the key.
     pub principal: Principal,
-    pub active: bool,
     /// Last use (unix ms) and what of it is already in the database: a request only stores an
     /// integer, the flusher writes what changed.
     used_ms: AtomicI64,
@@ -31,11 +31,10 @@ pub struct CachedKey {
 }
 
 impl CachedKey {
-    pub fn new(id: Uuid, principal: Principal, active: bool) -> Self {
+    pub fn new(id: Uuid, principal: Principal) -> Self {
         Self {
             id,
             principal,
-            active,
             used_ms: AtomicI64::new(0),
             flushed_ms: AtomicI64::new(0),
         }
@@ -233,7 +232,7 @@ impl KeyCache {
 mod tests {
     use super::*;
 
-    fn key(active: bool) -> Arc<CachedKey> {
+    fn key() -> Arc<CachedKey> {
         let principal = Principal::from(crate::caller::Caller {
             org_id: Uuid::nil(),
             org_name: "o".into(),
@@ -243,13 +242,13 @@ mod tests {
             },
             groups: Arc::from([]),
         });
-        Arc::new(CachedKey::new(Uuid::from_u128(7), principal, active))
+        Arc::new(CachedKey::new(Uuid::from_u128(7), principal))
     }
 
     #[test]
     fn uses_are_collected_once_and_survive_eviction() {
         let cache = KeyCache::new(true);
-        let k = key(true);
+        let k = key();
         cache.fill(cache.ticket(), [1; 32], k.clone());
         k.touch(1_000);
         k.touch(900); // late and older: never moves back
@@ -267,8 +266,9 @@ mod tests {
     fn fill_then_hit_then_invalidate() {
         let cache = KeyCache::new(true);
         let t = cache.ticket();
-        cache.fill(t, [1; 32], key(true));
-        assert!(cache.get(&[1; 32]).is_some_and(|k| k.active));
+        let k = key();
+        cache.fill(t, [1; 32], k.clone());
+        assert!(cache.get(&[1; 32]).is_some_and(|hit| Arc::ptr_eq(&hit, &k)));
         cache.invalidate(Uuid::from_u128(7));
         assert!(cache.get(&[1; 32]).is_none());
     }
@@ -280,28 +280,29 @@ mod tests {
         let cache = KeyCache::new(true);
         let ticket = cache.ticket(); // fill starts, reads the database: active
         cache.invalidate(Uuid::from_u128(7)); // meanwhile: deactivated elsewhere
-        cache.fill(ticket, [1; 32], key(true)); // the stale fill arrives
+        cache.fill(ticket, [1; 32], key()); // the stale fill arrives
         assert!(cache.get(&[1; 32]).is_none());
         // A fill that starts after the invalidation is kept.
         let fresh = cache.ticket();
-        cache.fill(fresh, [1; 32], key(false));
-        assert!(cache.get(&[1; 32]).is_some_and(|k| !k.active));
+        let k = key();
+        cache.fill(fresh, [1; 32], k.clone());
+        assert!(cache.get(&[1; 32]).is_some_and(|hit| Arc::ptr_eq(&hit, &k)));
     }
 
     #[test]
     fn an_untrusted_cache_answers_nothing_and_keeps_nothing() {
         let cache = KeyCache::new(true);
-        cache.fill(cache.ticket(), [1; 32], key(true));
+        cache.fill(cache.ticket(), [1; 32], key());
         cache.distrust();
         assert!(cache.get(&[1; 32]).is_none());
-        cache.fill(cache.ticket(), [2; 32], key(true));
+        cache.fill(cache.ticket(), [2; 32], key());
         assert!(cache.is_empty());
         let before_trust = cache.ticket();
         cache.trust();
         // A fill begun while untrusted may predate changes the feed never delivered.
-        cache.fill(before_trust, [3; 32], key(true));
+        cache.fill(before_trust, [3; 32], key());
         assert!(cache.is_empty());
-        cache.fill(cache.ticket(), [3; 32], key(true));
+        cache.fill(cache.ticket(), [3; 32], key());
         assert_eq!(cache.len(), 1);
     }
 }

@@ -285,8 +285,8 @@ impl KeyService {
     /// cannot probe which keys exist. The hot path: a hash and a map lookup, no database.
     pub async fn verify(&self, key: &RawApiKey) -> Result<Principal> {
         let digest = key.digest();
-        if let Some(answer) = self.cache.get_with(&digest, admit) {
-            return answer;
+        if let Some(principal) = self.cache.get_with(&digest, admit) {
+            return Ok(principal);
         }
         // Boxed: the slow path is a large future, and inlining it would make every call,
         // cache hits included, set up and move that much state.
@@ -308,7 +308,7 @@ impl KeyService {
             }
         }
         let cached = self.load(digest).await?;
-        admit(&cached)
+        Ok(admit(&cached))
     }
 
     /// Reads a key from the database and caches it, unless it changed meanwhile.
@@ -338,7 +338,7 @@ impl KeyService {
             // Not cached: a deactivated key takes the path of an unknown one every time.
             return Err(Error::Unauthenticated);
         }
-        let cached = Arc::new(CachedKey::new(found.id, principal, true));
+        let cached = Arc::new(CachedKey::new(found.id, principal));
         if !self.cache.fill(ticket, digest, cached.clone()) {
             // Not kept (the cache is not trusted now): record this use the slow way.
             cached.touch(usage::now_ms());
@@ -389,11 +389,8 @@ fn spawn_loader(store: Store, cache: Weak<KeyCache>, set: Weak<ActiveKeys>, orde
     });
 }
 
-/// The caller a known key stands for, if it is active; records the use.
-fn admit(key: &CachedKey) -> Result<Principal> {
-    if !key.active {
-        return Err(Error::Unauthenticated);
-    }
+/// The caller an active key stands for (only active keys are cached); records the use.
+fn admit(key: &CachedKey) -> Principal {
     key.touch(usage::now_ms());
-    Ok(key.principal.clone())
+    key.principal.clone()
 }
