@@ -113,7 +113,7 @@ impl DatabaseLock {
             .and_then(|f| f.metadata().ok())
             .ok_or_else(not_it)?;
         let opened = std::fs::metadata(opened).map_err(|_| not_it())?;
-        if (locked.dev(), locked.ino()) == (opened.dev(), opened.ino()) {
+        if FileId::of(&locked) == FileId::of(&opened) {
             Ok(())
         } else {
             Err(not_it())
@@ -136,6 +136,22 @@ impl Drop for DatabaseLock {
     fn drop(&mut self) {
         if let Some(file) = self.file.get_mut().ok().and_then(Option::take) {
             std::mem::forget(file);
+        }
+    }
+}
+
+/// A file as the kernel knows it (device and inode), whatever path reaches it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileId {
+    pub fn of(meta: &std::fs::Metadata) -> Self {
+        FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
         }
     }
 }

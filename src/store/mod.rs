@@ -9,7 +9,7 @@ mod file_lock;
 pub mod identity;
 pub mod keys;
 
-pub use file_lock::LockError;
+pub use file_lock::{FileId, LockError};
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use file_lock::DatabaseLock;

@@ -91,13 +91,6 @@ pub enum ExecError {
     Busy(String),
 }
 
-/// A file as the kernel knows it (device and inode), whatever path reaches it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileId {
-    dev: u64,
-    ino: u64,
-}
-
 /// The gateway's own database, which no connection may reach: a script there could give any key
 /// the admin group, or read the browser sessions.
 #[derive(Debug, Clone, Default)]

@@ -2,7 +2,8 @@
 //! SQLite actually opened, fenced by an authorizer, and kept in a pool; each exec runs on a
 //! blocking thread that SQLite itself stops at the deadline.
 
-use super::{sqlite_functions, table::Table, ExecError, FileId, Limits, Outcome};
+use super::{sqlite_functions, table::Table, ExecError, Limits, Outcome};
+use crate::store::FileId;
 use rusqlite::{
     ffi,
     hooks::{AuthAction, AuthContext, Authorization},
@@ -13,7 +14,7 @@ use rusqlite::{
 use std::{
     ffi::{c_int, c_void, CStr},
     mem::ManuallyDrop,
-    os::{fd::FromRawFd, unix::fs::MetadataExt},
+    os::fd::FromRawFd,
     path::{Path, PathBuf},
     time::Instant,
 };
@@ -189,15 +190,6 @@ unsafe fn main_pointer<T>(db: *mut ffi::sqlite3, op: c_int) -> Option<*mut T> {
     let mut out: *mut T = std::ptr::null_mut();
     let rc = ffi::sqlite3_file_control(db, c"main".as_ptr(), op, &mut out as *mut _ as *mut c_void);
     (rc == ffi::SQLITE_OK && !out.is_null()).then_some(out)
-}
-
-impl FileId {
-    fn of(meta: &std::fs::Metadata) -> Self {
-        FileId {
-            dev: meta.dev(),
-            ino: meta.ino(),
-        }
-    }
 }
 
 impl Handle {
