@@ -93,10 +93,27 @@ impl Hasher for FirstBytes {
 pub struct KeyCache {
     maps: RwLock<Maps>,
     generation: AtomicU64,
+    /// Changes being committed now ([`KeyCache::begin_change`]): no fill is kept meanwhile.
+    changing: AtomicU64,
     trusted: AtomicBool,
     /// Uses of keys no longer in the map (evicted, or verified while the cache was not
     /// trusted), waiting for the flusher.
     orphan_uses: Mutex<Vec<(Uuid, i64)>>,
+}
+
+/// A key change being committed; see [`KeyCache::begin_change`].
+pub struct PendingChange<'a> {
+    cache: &'a KeyCache,
+    id: Uuid,
+}
+
+impl Drop for PendingChange<'_> {
+    fn drop(&mut self) {
+        let mut maps = self.cache.maps.write().unwrap_or_else(|e| e.into_inner());
+        self.cache.generation.fetch_add(1, Ordering::AcqRel);
+        self.cache.forget(&mut maps, self.id);
+        self.cache.changing.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Proof of when a fill started: hand it back to [`KeyCache::fill`].
@@ -109,6 +126,7 @@ impl KeyCache {
         Self {
             maps: RwLock::new(Maps::default()),
             generation: AtomicU64::new(0),
+            changing: AtomicU64::new(0),
             trusted: AtomicBool::new(trusted),
             orphan_uses: Mutex::new(Vec::new()),
         }
@@ -169,6 +187,7 @@ impl KeyCache {
         let mut maps = self.maps.write().unwrap_or_else(|e| e.into_inner());
         // Checked under the write lock: invalidations bump the generation under it too.
         if self.generation.load(Ordering::Acquire) != ticket.0
+            || self.changing.load(Ordering::Acquire) > 0
             || !self.trusted.load(Ordering::Acquire)
         {
             return false;
@@ -184,11 +203,29 @@ impl KeyCache {
     pub fn invalidate(&self, id: Uuid) {
         let mut maps = self.maps.write().unwrap_or_else(|e| e.into_inner());
         self.generation.fetch_add(1, Ordering::AcqRel);
+        self.forget(&mut maps, id);
+    }
+
+    fn forget(&self, maps: &mut Maps, id: Uuid) {
         if let Some(hash) = maps.hash_of.remove(&id) {
             if let Some(key) = maps.by_hash.remove(&hash) {
                 self.orphan_use(&key);
             }
         }
+    }
+
+    /// Take before committing a change of key `id`, and drop after the commit. Invalidating
+    /// only after the commit left a window in which the database already said "deactivated"
+    /// (and an admin saw it) while this cache still admitted the key. Meanwhile the key is not
+    /// cached and nothing is filled, so each use reads the database, which answers in commit
+    /// order; the drop forgets the key again, as any fill that read the state before the
+    /// commit may have been taken before.
+    pub fn begin_change(&self, id: Uuid) -> PendingChange<'_> {
+        let mut maps = self.maps.write().unwrap_or_else(|e| e.into_inner());
+        self.changing.fetch_add(1, Ordering::AcqRel);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.forget(&mut maps, id);
+        PendingChange { cache: self, id }
     }
 
     /// The change feed is gone: forget everything and go to the database until it is back.
@@ -287,6 +324,32 @@ mod tests {
         let k = key();
         cache.fill(fresh, [1; 32], k.clone());
         assert!(cache.get(&[1; 32]).is_some_and(|hit| Arc::ptr_eq(&hit, &k)));
+    }
+
+    /// From before a change commits until after it has, the key is not admitted from memory:
+    /// each use asks the database, which answers in commit order.
+    #[test]
+    fn nothing_is_cached_while_a_change_commits() {
+        let cache = KeyCache::new(true);
+        cache.fill(cache.ticket(), [1; 32], key());
+        let change = cache.begin_change(Uuid::from_u128(7));
+        assert!(cache.get(&[1; 32]).is_none(), "forgotten before the commit");
+        // A use meanwhile reads the database (still active: not yet committed) ...
+        assert!(
+            !cache.fill(cache.ticket(), [1; 32], key()),
+            "... and is not kept"
+        );
+        let before_commit = cache.ticket();
+        drop(change); // committed
+        assert!(
+            !cache.fill(before_commit, [1; 32], key()),
+            "read before the commit"
+        );
+        assert!(cache.get(&[1; 32]).is_none());
+        assert!(
+            cache.fill(cache.ticket(), [1; 32], key()),
+            "read after it: kept"
+        );
     }
 
     #[test]

@@ -220,6 +220,7 @@ impl KeyService {
         let name = changes.name.as_deref().map(ApiKeyName::parse).transpose()?;
         let groups = changes.groups.as_deref().map(parse_groups).transpose()?;
         let key = self.find(caller, name_or_id).await?;
+        let change = self.cache.begin_change(key.row.id);
         let record = store::keys::configure(
             &self.store,
             caller.org_id,
@@ -229,7 +230,7 @@ impl KeyService {
             caller.actor(),
         )
         .await?;
-        self.cache.invalidate(record.row.id);
+        drop(change);
         Ok(record.into())
     }
 
@@ -253,6 +254,7 @@ impl KeyService {
         let prefix = active::prefix_of_hex(&key.row.hash_prefix)
             .ok_or_else(|| Error::Internal(anyhow::anyhow!("a stored key hash is not hex")))?;
         let order = self.ordered().await;
+        let change = self.cache.begin_change(key.row.id);
         if active {
             // Before the commit, as for a new key.
             self.active.insert(prefix);
@@ -274,9 +276,9 @@ impl KeyService {
                 self.active.remove(prefix);
             }
         }
+        drop(change);
         drop(order);
         let record = changed?;
-        self.cache.invalidate(record.row.id);
         tracing::info!(key = %record.row.name, active, actor = caller.actor(), "API key status set");
         Ok(record.into())
     }
