@@ -16,6 +16,16 @@ const MAX_TRACKED: usize = 100_000;
 /// A token bucket per client address: `per_minute` failures at once, refilled at
 /// `per_minute` a minute.
 ///
+/// Kept by hand rather than governor's keyed limiter, for two behaviours governor (0.10)
+/// does not offer, each held by a test: [`Self::throttled`] asks whether an address is
+/// limited *without* spending from its budget (a limited address must not even have a
+/// password checked, while a right generated key still works, and a success must cost
+/// nothing: `abuse::a_limited_client_cannot_guess_on_but_generated_credentials_still_work`),
+/// and the table below is bounded with flood-safe eviction (governor's `DashMap` grows
+/// with every address until `retain_recent` runs, and forgets throttled ones too:
+/// `a_flood_of_new_addresses_does_not_reset_a_throttled_one`,
+/// `the_table_never_grows_past_its_cap`).
+///
 /// The table is bounded. When it is full, addresses whose bucket has fully recovered are
 /// forgotten (forgetting them changes nothing: a new bucket starts full). If every remembered
 /// address is still recovering, the table is full of clients failing right now (a flood from
