@@ -30,7 +30,10 @@ use chrono::TimeDelta;
 pub use legacy::LegacyApiKey;
 use std::{
     net::{IpAddr, Ipv6Addr, SocketAddr},
-    sync::Arc,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
     time::Instant,
 };
 use uuid::Uuid;
@@ -132,6 +135,9 @@ pub struct Authenticator {
     legacy: Option<LegacyApiKey>,
     legacy_org_name: Arc<str>,
     limiter: Arc<FailureLimiter>,
+    /// Credentials looked up beyond the key cache (sessions, user tokens, the legacy key):
+    /// what a request pays in database reads to learn who is calling.
+    lookups: Arc<AtomicU64>,
 }
 
 impl Authenticator {
@@ -153,7 +159,14 @@ impl Authenticator {
             legacy,
             legacy_org_name,
             limiter,
+            lookups: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// How many credentials were looked up beyond the key cache since start-up: a page is
+    /// meant to cost one, however many server functions it renders.
+    pub fn lookups(&self) -> u64 {
+        self.lookups.load(Ordering::Relaxed)
     }
 
     /// The one function that decides who is calling, `from` the client address failures are
@@ -176,6 +189,7 @@ impl Authenticator {
 
     #[tracing::instrument(skip_all)]
     async fn authenticate_other(&self, credential: &Credential) -> Result<Principal> {
+        self.lookups.fetch_add(1, Ordering::Relaxed);
         match credential {
             Credential::ApiKey(key) => self.keys.verify(key).await,
             Credential::Bearer(token) => self.user_by_token(token).await,

@@ -35,33 +35,21 @@ fn session() -> Result<tower_sessions::Session> {
         .ok_or_else(|| UiError::Other("no session layer".into()))
 }
 
-/// Which form field an error from the key service belongs to.
-fn key_error(e: Error) -> UiError {
-    match e {
-        Error::Conflict(message) => field("name", message),
-        Error::Invalid(message) if message.starts_with("invalid API key name") => {
-            field("name", message)
-        }
-        Error::Invalid(message) => field("groups", message),
-        other => ui_error(other),
-    }
-}
-
-fn field(name: &str, message: String) -> UiError {
-    UiError::Field {
-        field: name.to_owned(),
-        message,
-    }
-}
-
 fn ui_error(e: Error) -> UiError {
     match e {
         Error::Unauthenticated => UiError::Unauthenticated,
         Error::Forbidden(m) => UiError::Forbidden(m),
         Error::NotFound(m) => UiError::NotFound(m),
-        Error::Conflict(m) | Error::Invalid(m) | Error::BadRequest(m) | Error::TooLarge(m) => {
-            UiError::Other(m)
-        }
+        // The services name the request field a rejected value came from; the forms use
+        // the same field names, so the error lands under the input that holds the value.
+        Error::Conflict(v) | Error::Invalid(v) => match v.field {
+            Some(field) => UiError::Field {
+                field: field.into_owned(),
+                message: v.message,
+            },
+            None => UiError::Other(v.message),
+        },
+        Error::BadRequest(m) | Error::TooLarge(m) => UiError::Other(m),
         Error::TooManyFailures { retry_after } => {
             let secs = crate::error::whole_secs(retry_after);
             UiError::TryLater {
@@ -121,8 +109,13 @@ fn view(key: ApiKey, now: DateTime<Utc>) -> KeyView {
 }
 
 impl WebGateway {
+    /// Who is calling: on a page, whom the guard found; for a server function called on its
+    /// own, the one check of its request.
     async fn caller(&self) -> Result<Principal> {
         let parts = parts()?;
+        if let Some(super::PageCaller(principal)) = parts.extensions.get() {
+            return Ok(principal.clone());
+        }
         let credential = Credential::collect(&parts).await.map_err(ui_error)?;
         self.state
             .auth
@@ -191,7 +184,7 @@ impl Gateway for WebGateway {
             .keys
             .create(&caller, NewApiKey { name, groups })
             .await
-            .map_err(key_error)?;
+            .map_err(ui_error)?;
         Ok(CreatedKey {
             key: view(key, store::now()),
             secret: secret.expose().to_owned(),
@@ -214,7 +207,7 @@ impl Gateway for WebGateway {
             .keys
             .configure(&caller, &id, changes)
             .await
-            .map_err(key_error)?;
+            .map_err(ui_error)?;
         Ok(view(key, store::now()))
     }
 
@@ -243,10 +236,7 @@ impl Gateway for WebGateway {
         let caller = self.caller().await?;
         let group = crate::directory::create_group(&self.state.store, &caller, &name)
             .await
-            .map_err(|e| match e {
-                Error::Conflict(m) | Error::Invalid(m) => field("name", m),
-                other => ui_error(other),
-            })?;
+            .map_err(ui_error)?;
         Ok(GroupView { name: group.name })
     }
 

@@ -4,7 +4,7 @@ mod gateway;
 #[cfg(test)]
 mod next_props;
 
-use crate::{auth::Credential, config::ServeConfig, state::AppState};
+use crate::{auth::Credential, caller::Principal, config::ServeConfig, state::AppState};
 use app::{gateway::SharedGateway, shell, App};
 use axum::{
     extract::{Request, State},
@@ -88,24 +88,31 @@ fn context(web: &SharedGateway) {
     }
 }
 
+/// Who the page guard found calling, handed on to the page's server functions so that a
+/// page is authenticated once, not again by each function it renders. Private to this
+/// module: only the guard can put one on a request.
+#[derive(Clone)]
+struct PageCaller(Principal);
+
 /// Sends visitors without a valid session to the login page (remembering where they were
 /// going), and keeps pages out of every cache: they may show what only this user may see.
 async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     if !is_public(&path) {
-        let (parts, body) = request.into_parts();
-        let signed_in = match Credential::collect(&parts).await {
+        let (mut parts, body) = request.into_parts();
+        let caller = match Credential::collect(&parts).await {
             Ok(c @ Credential::Session(_)) => {
                 let from = crate::auth::client_addr(&parts);
-                state.auth.authenticate(&c, from).await.is_ok()
+                state.auth.authenticate(&c, from).await.ok()
             }
-            _ => false,
+            _ => None,
         };
-        if !signed_in {
+        let Some(caller) = caller else {
             let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
             let next = form_urlencoded::byte_serialize(target.as_bytes()).collect::<String>();
             return Redirect::to(&format!("/login?next={next}")).into_response();
-        }
+        };
+        parts.extensions.insert(PageCaller(caller));
         return no_store(next.run(Request::from_parts(parts, body)).await);
     }
     let response = next.run(request).await;

@@ -29,6 +29,9 @@ pub struct TestApp {
     /// The SQLite file, to scan its bytes for secrets.
     pub sqlite_path: Option<PathBuf>,
     pub admin_token: String,
+    /// The running gateway's services, to read what only the process knows (how many
+    /// credentials it looked up, say); tests still act through HTTP.
+    pub state: hoop::state::AppState,
     /// Replicas share the first app's database and leave it to that one to drop.
     owns_database: bool,
     _dir: tempfile::TempDir,
@@ -104,6 +107,7 @@ async fn start(
     adjust(&mut config);
     let app = Application::build(&config).await.expect("gateway starts");
     let addr = app.local_addr().expect("bound address");
+    let state = app.state().clone();
     let (stop, stopped) = oneshot::channel::<()>();
     let done = tokio::spawn(async move {
         app.run_until(async {
@@ -124,6 +128,7 @@ async fn start(
         database_url,
         sqlite_path,
         admin_token: String::new(),
+        state,
         owns_database,
         _dir: dir,
         stop: Some(stop),

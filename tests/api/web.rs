@@ -12,6 +12,7 @@ both_backends!(
     server_functions_check_the_caller,
     admin_session_creates_a_working_key_once,
     the_sessions_table_holds_no_cookie_id,
+    a_page_looks_its_caller_up_once,
 );
 
 fn no_redirects() -> Client {
@@ -368,4 +369,25 @@ async fn the_sessions_table_holds_no_cookie_id(app: &TestApp) {
     }
     // Nowhere else either (on SQLite: the file and its WAL, free pages included).
     assert!(!app.dump_database().await.contains(id));
+}
+
+/// The page guard's answer is handed to the server functions the page renders: one lookup
+/// of the session per page, not one more per function (the keys page renders two).
+async fn a_page_looks_its_caller_up_once(app: &TestApp) {
+    app.create_key("rendered-on-the-server", &["admin"]).await;
+    let cookie = app.browser_login().await;
+    let before = app.state.auth.lookups();
+    let response = no_redirects()
+        .get(app.url("/settings/api-keys"))
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let page = response.text().await.unwrap();
+    assert!(
+        page.contains("rendered-on-the-server") && page.contains("admin@example.com"),
+        "the page renders its server functions' answers (the key list, who is signed in)"
+    );
+    assert_eq!(app.state.auth.lookups() - before, 1, "lookups for one page");
 }
