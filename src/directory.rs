@@ -3,7 +3,7 @@
 use crate::{
     auth::password,
     caller::Principal,
-    domain::{parse_groups, Email, GroupName},
+    domain::{parse_groups, Email, GroupName, Violation},
     error::{Error, Result},
     secret::SecretString,
     store::{
@@ -51,14 +51,18 @@ pub async fn create_user(store: &Store, caller: &Principal, req: NewUserRequest)
     let email = Email::parse(&req.email)?;
     let name = req.name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
-        return Err(Error::Invalid(format!(
-            "name must be 1-{MAX_NAME_CHARS} characters"
-        )));
+        return Err(Violation::of(
+            "name",
+            format!("name must be 1-{MAX_NAME_CHARS} characters"),
+        )
+        .into());
     }
     if req.password.expose().chars().count() < MIN_PASSWORD_LEN {
-        return Err(Error::Invalid(format!(
-            "password must be at least {MIN_PASSWORD_LEN} characters"
-        )));
+        return Err(Violation::of(
+            "password",
+            format!("password must be at least {MIN_PASSWORD_LEN} characters"),
+        )
+        .into());
     }
     let groups = parse_groups(&req.groups)?;
     let password_hash = password::hash(req.password)

@@ -1,10 +1,51 @@
 //! Values that carry their rules: once parsed, they are valid everywhere (parse, don't validate).
 
-use crate::error::Error;
+use serde::Serialize;
+use std::borrow::Cow;
 
 /// The group whose members may do anything.
 pub const ADMIN_GROUP: &str = "admin";
-use serde::Serialize;
+
+/// A rule the input broke, and the request field it belongs to: the REST API answers it as
+/// `{"message", "field"}`, the web app shows it under that form field. Produced here, by the
+/// types that hold the rules, so no caller has to guess a field from a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Violation {
+    pub field: Option<Cow<'static, str>>,
+    pub message: String,
+}
+
+impl Violation {
+    /// A rule that belongs to one field of the request.
+    pub fn of(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field: Some(Cow::Borrowed(field)),
+            message: message.into(),
+        }
+    }
+
+    /// A rule about the request as a whole.
+    pub fn general(message: impl Into<String>) -> Self {
+        Self {
+            field: None,
+            message: message.into(),
+        }
+    }
+
+    /// The same rule, reported against the field that carried the value (a group name read
+    /// from `access_groups` rather than `name`).
+    pub fn in_field(self, field: &'static str) -> Self {
+        Self {
+            field: Some(Cow::Borrowed(field)),
+            ..self
+        }
+    }
+
+    pub fn field(&self) -> Option<&str> {
+        self.field.as_deref()
+    }
+}
 
 const NAME_RULE: &str =
     "1-64 characters: ASCII letters, digits, '-', '_' or '.', starting with a letter or digit";
@@ -14,8 +55,8 @@ const NAME_RULE: &str =
 pub const NAME_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9._-]*$";
 const NAME_MAX_LEN: usize = 64;
 
-/// The naming rule shared by API keys, groups and connections.
-fn check_name(kind: &str, s: &str) -> Result<(), Error> {
+/// The naming rule shared by API keys, groups and connections; a name is a request's `name`.
+fn check_name(kind: &str, s: &str) -> Result<(), Violation> {
     let ok = (1..=NAME_MAX_LEN).contains(&s.len())
         && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
         && s.chars()
@@ -23,9 +64,10 @@ fn check_name(kind: &str, s: &str) -> Result<(), Error> {
     if ok {
         Ok(())
     } else {
-        Err(Error::Invalid(format!(
-            "invalid {kind} name: use {NAME_RULE}"
-        )))
+        Err(Violation::of(
+            "name",
+            format!("invalid {kind} name: use {NAME_RULE}"),
+        ))
     }
 }
 
@@ -41,14 +83,14 @@ fn name_schema(kind: &str) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Sc
 }
 
 macro_rules! name_type {
-    ($(#[$doc:meta])* $ty:ident, $kind:literal $(, also = $also:path)?) => {
+    ($(#[$doc:meta])* $ty:ident, $kind:literal, taken = $taken:literal $(, also = $also:path)?) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
         #[serde(transparent)]
         pub struct $ty(String);
 
         impl $ty {
-            pub fn parse(s: &str) -> Result<Self, Error> {
+            pub fn parse(s: &str) -> Result<Self, Violation> {
                 check_name($kind, s)?;
                 $($also(s)?;)?
                 Ok(Self(s.to_owned()))
@@ -67,6 +109,13 @@ macro_rules! name_type {
         }
         impl utoipa::ToSchema for $ty {}
 
+        impl $ty {
+            /// The answer when another of its kind already has this name.
+            pub fn taken(&self) -> Violation {
+                Violation::of("name", format!($taken, self.0))
+            }
+        }
+
         impl std::fmt::Display for $ty {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(&self.0)
@@ -79,17 +128,18 @@ name_type!(
     /// An API key's name, unique within its organization, and never shaped like a key id.
     ApiKeyName,
     "API key",
+    taken = "an API key named {} already exists",
     also = not_an_id
 );
 
 /// Keys are addressed by name or id (`/api/api-keys/{nameOrID}`): a name that reads as an id
 /// (in any case, with or without dashes) would make one address mean two keys, and the id wins.
-fn not_an_id(s: &str) -> Result<(), Error> {
+fn not_an_id(s: &str) -> Result<(), Violation> {
     match uuid::Uuid::parse_str(s) {
-        Ok(_) => Err(Error::Invalid(
+        Ok(_) => Err(Violation::of(
+            "name",
             "invalid API key name: it reads as a key id (a UUID), which would make \
-             /api/api-keys/{nameOrID} ambiguous; choose another name"
-                .into(),
+             /api/api-keys/{nameOrID} ambiguous; choose another name",
         )),
         Err(_) => Ok(()),
     }
@@ -97,13 +147,15 @@ fn not_an_id(s: &str) -> Result<(), Error> {
 name_type!(
     /// A group's name, unique within its organization.
     GroupName,
-    "group"
+    "group",
+    taken = "group {} already exists"
 );
 
 name_type!(
     /// A connection's name, unique within its organization.
     ConnectionName,
-    "connection"
+    "connection",
+    taken = "a connection named {} already exists"
 );
 
 impl GroupName {
@@ -112,21 +164,24 @@ impl GroupName {
     }
 }
 
-/// A non-empty, de-duplicated, sorted set of groups: a key or user always has at least one.
-pub fn parse_groups(raw: &[String]) -> Result<Vec<GroupName>, Error> {
+/// A non-empty, de-duplicated, sorted set of groups, read from a request's `groups`: a key or
+/// user always has at least one.
+pub fn parse_groups(raw: &[String]) -> Result<Vec<GroupName>, Violation> {
     if raw.is_empty() {
-        return Err(Error::Invalid(
-            "groups: at least one group is required".into(),
+        return Err(Violation::of(
+            "groups",
+            "groups: at least one group is required",
         ));
     }
-    parse_groups_allow_empty(raw)
+    parse_group_list(raw, "groups")
 }
 
-/// Groups that may be empty (a connection without access groups is admin-only).
-pub fn parse_groups_allow_empty(raw: &[String]) -> Result<Vec<GroupName>, Error> {
+/// Groups that may be empty, read from the request field `field` (a connection without
+/// access groups is admin-only).
+pub fn parse_group_list(raw: &[String], field: &'static str) -> Result<Vec<GroupName>, Violation> {
     let mut groups = raw
         .iter()
-        .map(|g| GroupName::parse(g))
+        .map(|g| GroupName::parse(g).map_err(|v| v.in_field(field)))
         .collect::<Result<Vec<_>, _>>()?;
     groups.sort();
     groups.dedup();
@@ -139,7 +194,7 @@ pub fn parse_groups_allow_empty(raw: &[String]) -> Result<Vec<GroupName>, Error>
 pub struct Email(String);
 
 impl Email {
-    pub fn parse(s: &str) -> Result<Self, Error> {
+    pub fn parse(s: &str) -> Result<Self, Violation> {
         let s = s.trim();
         let valid = s.len() <= 254
             && !s.chars().any(char::is_whitespace)
@@ -148,11 +203,19 @@ impl Email {
         if valid {
             Ok(Self(s.to_ascii_lowercase()))
         } else {
-            Err(Error::Invalid("invalid email address".into()))
+            Err(Violation::of("email", "invalid email address"))
         }
     }
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The answer when another user already signs in with this address.
+    pub fn taken(&self) -> Violation {
+        Violation::of(
+            "email",
+            format!("a user with email {} already exists", self.0),
+        )
     }
 }
 
@@ -201,6 +264,32 @@ mod tests {
             assert!(ApiKeyName::parse(&id_shaped).is_err(), "{id_shaped}");
         }
         assert!(ApiKeyName::parse(&format!("{id}-old")).is_ok());
+    }
+
+    /// The web app and REST clients place an error by its field, never by its wording.
+    #[test]
+    fn each_rule_names_the_field_that_broke_it() {
+        let field = |r: Result<(), Violation>| r.unwrap_err().field.map(|f| f.into_owned());
+        assert_eq!(
+            field(ApiKeyName::parse("a b").map(drop)),
+            Some("name".into())
+        );
+        let id = uuid::Uuid::new_v4().to_string();
+        assert_eq!(field(ApiKeyName::parse(&id).map(drop)), Some("name".into()));
+        assert_eq!(field(GroupName::parse("").map(drop)), Some("name".into()));
+        assert_eq!(field(Email::parse("x").map(drop)), Some("email".into()));
+        assert_eq!(field(parse_groups(&[]).map(drop)), Some("groups".into()));
+        assert_eq!(
+            field(parse_groups(&["ok".into(), "not ok".into()]).map(drop)),
+            Some("groups".into())
+        );
+        assert_eq!(
+            field(parse_group_list(&["not ok".into()], "access_groups").map(drop)),
+            Some("access_groups".into())
+        );
+        let name = ApiKeyName::parse("ci").unwrap();
+        assert_eq!(name.taken().field(), Some("name"));
+        assert_eq!(name.taken().message, "an API key named ci already exists");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The one error type of the server, and the one place it becomes an HTTP response.
 
+use crate::domain::Violation;
 use axum::{
     http::{header, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
@@ -17,11 +18,12 @@ pub enum Error {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
+    /// The value is taken (a name or email another one already has).
     #[error("{0}")]
-    Conflict(String),
+    Conflict(Violation),
     /// Well-formed request whose content breaks a rule (name format, unknown group, ...).
     #[error("{0}")]
-    Invalid(String),
+    Invalid(#[from] Violation),
     /// The request itself could not be read (malformed JSON, bad query string).
     #[error("{0}")]
     BadRequest(String),
@@ -61,16 +63,38 @@ impl From<sqlx::Error> for Error {
     }
 }
 
-/// Every error answer, as the OpenAPI document describes it: a sentence for humans.
+/// Every error answer, as the OpenAPI document describes it: a sentence for humans, and for
+/// a rejected value the request field it belongs to.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
 pub struct ErrorBody {
     message: String,
+    /// The request field the error is about (`name`, `groups`, `email`, …), on 409 and 422
+    /// answers about one value; absent otherwise.
+    #[schema(nullable = false)]
+    field: Option<String>,
 }
 
 #[derive(Serialize)]
 struct Body<'a> {
     message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+impl Error {
+    /// A broken rule that belongs to no single field.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Error::Invalid(Violation::general(message))
+    }
+
+    /// The request field this error is about, if it is about one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Error::Invalid(v) | Error::Conflict(v) => v.field(),
+            _ => None,
+        }
+    }
 }
 
 impl IntoResponse for Error {
@@ -98,7 +122,8 @@ impl IntoResponse for Error {
             }
             other => &other.to_string(),
         };
-        let mut response = (status, Json(Body { message })).into_response();
+        let field = self.field();
+        let mut response = (status, Json(Body { message, field })).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

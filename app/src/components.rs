@@ -44,13 +44,17 @@ pub fn FieldError(
     }
 }
 
-/// An error that belongs to no field, shown above the form.
+/// An error that belongs to none of the form's `fields` (those show their own
+/// [`FieldError`]), shown above the form: nothing the server says is ever hidden.
 #[component]
-pub fn FormError(#[prop(into)] error: Signal<Option<UiError>>) -> impl IntoView {
+pub fn FormError(
+    #[prop(into)] error: Signal<Option<UiError>>,
+    #[prop(optional)] fields: &'static [&'static str],
+) -> impl IntoView {
     move || {
         error
             .get()
-            .filter(|e| !matches!(e, UiError::Field { .. }))
+            .filter(|e| !fields.iter().any(|f| e.for_field(f).is_some()))
             .map(|e| view! { <p class="form-error" role="alert">{e.to_string()}</p> })
     }
 }

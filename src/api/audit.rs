@@ -1,6 +1,7 @@
 use super::json::Json;
 use crate::{
     caller::Principal,
+    domain::Violation,
     error::{Error, Result},
     state::AppState,
     store::{self, audit::Event},
@@ -33,9 +34,9 @@ pub async fn list(
     let Query(page) = page.map_err(|e| Error::BadRequest(e.body_text()))?;
     let limit = page.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(Error::Invalid(format!(
-            "limit must be between 1 and {MAX_LIMIT}"
-        )));
+        return Err(
+            Violation::of("limit", format!("limit must be between 1 and {MAX_LIMIT}")).into(),
+        );
     }
     Ok(Json(
         store::audit::list(&s.store, caller.org_id, limit, page.before).await?,

@@ -1,10 +1,11 @@
 //! The API's JSON body: `axum::Json` whose rejections are our JSON errors.
 
-use crate::error::Error;
+use crate::{domain::Violation, error::Error};
 use axum::{
     extract::{rejection::JsonRejection, FromRequest},
     http::StatusCode,
 };
+use std::borrow::Cow;
 
 /// `axum::Json` whose rejections are our JSON errors: syntax errors are 400, a body of the
 /// wrong shape is 422.
@@ -21,11 +22,31 @@ impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
 impl From<JsonRejection> for Error {
     fn from(r: JsonRejection) -> Self {
         match r {
-            JsonRejection::JsonDataError(e) => Error::Invalid(e.body_text()),
+            JsonRejection::JsonDataError(e) => Error::Invalid(Violation {
+                field: field_of(&e).map(Cow::Owned),
+                message: e.body_text(),
+            }),
             other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 Error::body_too_large(crate::security::API_BODY_LIMIT)
             }
             other => Error::BadRequest(other.body_text()),
         }
     }
+}
+
+/// The top-level request field a body of the wrong shape went wrong in (`groups` for
+/// `{"groups": "admin"}`), as serde tracked it; none when the body as a whole is wrong (a
+/// missing field, say).
+fn field_of(e: &axum::extract::rejection::JsonDataError) -> Option<String> {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(e) = s.downcast_ref::<serde_path_to_error::Error<serde_json::Error>>() {
+            return match e.path().iter().next()? {
+                serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+                _ => None,
+            };
+        }
+        source = s.source();
+    }
+    None
 }

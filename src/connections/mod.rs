@@ -5,7 +5,7 @@ mod exec;
 
 use crate::{
     caller::{Identity, Principal},
-    domain::{parse_groups_allow_empty, ConnectionName, GroupName},
+    domain::{parse_group_list, ConnectionName, GroupName, Violation},
     error::{Error, Result},
     store::{
         self,
@@ -103,8 +103,8 @@ pub struct ConnectionService {
 
 fn refused(e: ExecError) -> Error {
     match e {
-        ExecError::Failed(m) | ExecError::Unidentified(m) => Error::Invalid(m),
-        ExecError::OwnDatabase => Error::Invalid(e.to_string()),
+        ExecError::Failed(m) | ExecError::Unidentified(m) => Error::invalid(m),
+        ExecError::OwnDatabase => Error::invalid(e.to_string()),
         ExecError::Privileged => Error::Forbidden(e.to_string()),
         ExecError::Busy(m) => Error::Busy(m),
     }
@@ -148,30 +148,29 @@ fn parse_kind(kind: &str) -> Result<&'static str> {
     match kind {
         "postgres" => Ok("postgres"),
         "sqlite" => Ok("sqlite"),
-        _ => Err(Error::Invalid(
-            "type must be \"postgres\" or \"sqlite\"".into(),
-        )),
+        _ => Err(Violation::of("type", "type must be \"postgres\" or \"sqlite\"").into()),
     }
 }
 
 fn check_target(kind: &str, target: &str, own: &OwnDatabase) -> Result<()> {
+    let bad_target = |message: String| Error::Invalid(Violation::of("target", message));
     if target.trim().is_empty() {
-        return Err(Error::Invalid("target must not be empty".into()));
+        return Err(bad_target("target must not be empty".into()));
     }
     match kind {
         "postgres" => {
             let url = target.trim();
             if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-                return Err(Error::Invalid("target must be a postgres:// URL".into()));
+                return Err(bad_target("target must be a postgres:// URL".into()));
             }
-            PgTarget::validate(url).map_err(Error::Invalid)
+            PgTarget::validate(url).map_err(bad_target)
         }
         _ => {
-            let parsed = SqliteTarget::parse(target).map_err(Error::Invalid)?;
+            let parsed = SqliteTarget::parse(target).map_err(bad_target)?;
             // The early answer for the names that lead there now; every exec decides again
             // by the file SQLite opened.
             if own.is_own_sqlite_path(&parsed) {
-                return Err(refused(ExecError::OwnDatabase));
+                return Err(bad_target(ExecError::OwnDatabase.to_string()));
             }
             Ok(())
         }
@@ -201,7 +200,7 @@ impl ConnectionService {
         let name = ConnectionName::parse(&spec.name)?;
         let kind = parse_kind(&spec.kind)?;
         check_target(kind, &spec.target, self.executor.own_database())?;
-        let groups = parse_groups_allow_empty(&spec.access_groups)?;
+        let groups = parse_group_list(&spec.access_groups, "access_groups")?;
         let new = NewConnection {
             name: &name,
             kind,
@@ -227,11 +226,12 @@ impl ConnectionService {
         let kind = parse_kind(changes.kind.as_deref().unwrap_or(&current.kind))?;
         let target = changes.target.unwrap_or_else(|| current.target.clone());
         check_target(kind, &target, self.executor.own_database())?;
-        let groups = parse_groups_allow_empty(
+        let groups = parse_group_list(
             changes
                 .access_groups
                 .as_ref()
                 .unwrap_or(&current.access_groups),
+            "access_groups",
         )?;
         let new = NewConnection {
             name: &new_name,
@@ -285,7 +285,7 @@ impl ConnectionService {
             )));
         }
         if script.trim().is_empty() {
-            return Err(Error::Invalid("script is empty".into()));
+            return Err(Violation::of("script", "script is empty").into());
         }
         let started = Instant::now();
         let who = actor_id(caller);

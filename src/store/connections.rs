@@ -1,6 +1,6 @@
 //! Connections (the databases the gateway reaches for its callers) and the sessions run on them.
 
-use super::{audit, in_tx, is_unique_violation, on_pool, require_groups, Store};
+use super::{audit, in_tx, on_pool, or_taken, require_groups, Store};
 use crate::{
     domain::{ConnectionName, GroupName},
     error::Error,
@@ -93,14 +93,14 @@ pub async fn insert(
         details: serde_json::json!({ "type": new.kind, "access_groups": new.access_groups, "privileged": new.privileged }),
     };
     in_tx!(store, tx => {
-        require_groups!(tx, org_id, new.access_groups);
+        require_groups!(tx, org_id, new.access_groups, field = "access_groups");
         sqlx::query(
             "INSERT INTO connections (id, org_id, name, type, target, privileged, created_by, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind(id).bind(org_id).bind(new.name.as_str()).bind(new.kind).bind(new.target)
             .bind(new.privileged).bind(actor).bind(at)
             .execute(&mut *tx).await
-            .map_err(|e| duplicate(e, new.name.as_str()))?;
+            .map_err(or_taken(|| new.name.taken()))?;
         for g in new.access_groups {
             sqlx::query("INSERT INTO connection_groups (connection_id, org_id, group_name) VALUES ($1, $2, $3)")
                 .bind(id).bind(org_id).bind(g.as_str()).execute(&mut *tx).await?;
@@ -130,11 +130,11 @@ pub async fn update(
         details: serde_json::json!({ "type": new.kind, "access_groups": new.access_groups, "privileged": new.privileged }),
     };
     in_tx!(store, tx => {
-        require_groups!(tx, org_id, new.access_groups);
+        require_groups!(tx, org_id, new.access_groups, field = "access_groups");
         sqlx::query("UPDATE connections SET name = $1, type = $2, target = $3, privileged = $4 WHERE id = $5 AND org_id = $6")
             .bind(new.name.as_str()).bind(new.kind).bind(new.target).bind(new.privileged).bind(id).bind(org_id)
             .execute(&mut *tx).await
-            .map_err(|e| duplicate(e, new.name.as_str()))?;
+            .map_err(or_taken(|| new.name.taken()))?;
         sqlx::query("DELETE FROM connection_groups WHERE connection_id = $1")
             .bind(id).execute(&mut *tx).await?;
         for g in new.access_groups {
@@ -168,14 +168,6 @@ pub async fn delete(
         audit::insert(&event).execute(&mut *tx).await?;
     });
     Ok(())
-}
-
-fn duplicate(e: sqlx::Error, name: &str) -> Error {
-    if is_unique_violation(&e) {
-        Error::Conflict(format!("a connection named {name} already exists"))
-    } else {
-        e.into()
-    }
 }
 
 #[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]

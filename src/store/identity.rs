@@ -1,8 +1,8 @@
 //! Organizations, users, groups and user access tokens.
 
-use super::{audit, in_tx, is_unique_violation, on_pool, require_groups, Store};
+use super::{audit, in_tx, on_pool, or_taken, require_groups, Store};
 use crate::{
-    domain::{Email, GroupName},
+    domain::{Email, GroupName, Violation},
     error::Error,
 };
 use chrono::{DateTime, Utc};
@@ -184,16 +184,14 @@ pub async fn create_user(
         details: serde_json::json!({ "name": &user.name, "groups": &user.groups }),
     };
     in_tx!(store, tx => {
-        require_groups!(tx, org_id, &user.groups);
+        require_groups!(tx, org_id, &user.groups, field = "groups");
         sqlx::query(
             "INSERT INTO users (id, org_id, email, name, password_hash, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(id).bind(org_id).bind(user.email.as_str()).bind(&user.name)
             .bind(&user.password_hash).bind(at)
             .execute(&mut *tx).await
-            .map_err(|e| if is_unique_violation(&e) {
-                Error::Conflict(format!("a user with email {} already exists", user.email.as_str()))
-            } else { e.into() })?;
+            .map_err(or_taken(|| user.email.taken()))?;
         for g in &user.groups {
             sqlx::query("INSERT INTO user_groups (user_id, org_id, group_name) VALUES ($1, $2, $3)")
                 .bind(id).bind(org_id).bind(g.as_str())
@@ -237,9 +235,7 @@ pub async fn create_group(
         sqlx::query("INSERT INTO groups (org_id, name, created_at) VALUES ($1, $2, $3)")
             .bind(org_id).bind(name.as_str()).bind(at)
             .execute(&mut *tx).await
-            .map_err(|e| if is_unique_violation(&e) {
-                Error::Conflict(format!("group {name} already exists"))
-            } else { e.into() })?;
+            .map_err(or_taken(|| name.taken()))?;
         audit::insert(&event).execute(&mut *tx).await?;
     });
     Ok(Group {
@@ -247,8 +243,13 @@ pub async fn create_group(
     })
 }
 
-/// 422 naming every group that does not exist in the organization.
-pub(crate) fn check_groups_exist(known: &[String], wanted: &[GroupName]) -> Result<(), Error> {
+/// 422 naming every group that does not exist in the organization, against the request
+/// field that named them.
+pub(crate) fn check_groups_exist(
+    known: &[String],
+    wanted: &[GroupName],
+    field: &'static str,
+) -> Result<(), Error> {
     let unknown: Vec<&str> = wanted
         .iter()
         .map(GroupName::as_str)
@@ -257,9 +258,9 @@ pub(crate) fn check_groups_exist(known: &[String], wanted: &[GroupName]) -> Resu
     if unknown.is_empty() {
         Ok(())
     } else {
-        Err(Error::Invalid(format!(
-            "unknown group: {}",
-            unknown.join(", ")
+        Err(Error::Invalid(Violation::of(
+            field,
+            format!("unknown group: {}", unknown.join(", ")),
         )))
     }
 }

@@ -1,6 +1,6 @@
 //! API key rows. Only hashes and masked previews are stored here, never a raw key.
 
-use super::{audit, in_tx, is_unique_violation, on_pool, require_groups, Store};
+use super::{audit, in_tx, on_pool, or_taken, require_groups, Store};
 use crate::{
     domain::{ApiKeyName, GroupName},
     error::Error,
@@ -186,14 +186,14 @@ pub async fn insert(store: &Store, key: NewKey<'_>) -> Result<KeyRecord, Error> 
         details: serde_json::json!({ "groups": key.groups, "masked_key": &key.masked_key }),
     };
     Ok(in_tx!(store, tx => {
-        require_groups!(tx, key.org_id, key.groups);
+        require_groups!(tx, key.org_id, key.groups, field = "groups");
         sqlx::query(
             "INSERT INTO api_keys (id, org_id, name, key_hash, masked_key, status, created_by, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind(key.id).bind(key.org_id).bind(key.name.as_str()).bind(&key.key_hash)
             .bind(&key.masked_key).bind(STATUS_ACTIVE).bind(key.created_by).bind(at)
             .execute(&mut *tx).await
-            .map_err(|e| duplicate_name(e, key.name.as_str()))?;
+            .map_err(or_taken(|| key.name.taken()))?;
         for g in key.groups {
             sqlx::query("INSERT INTO api_key_groups (api_key_id, org_id, group_name) VALUES ($1, $2, $3)")
                 .bind(key.id).bind(key.org_id).bind(g.as_str())
@@ -224,12 +224,12 @@ pub async fn configure(
             sqlx::query("UPDATE api_keys SET name = $1 WHERE id = $2")
                 .bind(name.as_str()).bind(id)
                 .execute(&mut *tx).await
-                .map_err(|e| duplicate_name(e, name.as_str()))?;
+                .map_err(or_taken(|| name.taken()))?;
             changes.insert("name".into(), serde_json::json!({ "from": before.row.name, "to": name }));
         }
         let new_groups: Option<Vec<String>> = groups.map(|g| g.iter().map(|g| g.to_string()).collect());
         if let Some(groups) = groups.filter(|_| new_groups.as_ref() != Some(&before.groups)) {
-            require_groups!(tx, org_id, groups);
+            require_groups!(tx, org_id, groups, field = "groups");
             sqlx::query("DELETE FROM api_key_groups WHERE api_key_id = $1")
                 .bind(id).execute(&mut *tx).await?;
             for g in groups {
@@ -387,12 +387,4 @@ pub fn is_active(status: &str) -> bool {
 
 fn not_found() -> Error {
     Error::NotFound("API key not found".into())
-}
-
-fn duplicate_name(e: sqlx::Error, name: &str) -> Error {
-    if is_unique_violation(&e) {
-        Error::Conflict(format!("an API key named {name} already exists"))
-    } else {
-        e.into()
-    }
 }

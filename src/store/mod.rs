@@ -132,12 +132,12 @@ impl<DB: sqlx::Database> Drop for CloseUnlessCommitted<DB> {
 /// Fails with 422 naming any of `$groups` that the organization does not have, reading the
 /// groups inside the caller's transaction so none can vanish before the insert that needs it.
 macro_rules! require_groups {
-    ($tx:ident, $org_id:expr, $groups:expr) => {{
+    ($tx:ident, $org_id:expr, $groups:expr, field = $field:literal) => {{
         let known: Vec<String> = sqlx::query_scalar("SELECT name FROM groups WHERE org_id = $1")
             .bind($org_id)
             .fetch_all(&mut *$tx)
             .await?;
-        $crate::store::identity::check_groups_exist(&known, $groups)?;
+        $crate::store::identity::check_groups_exist(&known, $groups, $field)?;
     }};
 }
 pub(crate) use {in_tx, on_pool, require_groups};
@@ -274,11 +274,15 @@ pub fn now() -> DateTime<Utc> {
     t.duration_trunc(TimeDelta::milliseconds(1)).unwrap_or(t)
 }
 
-/// Whether a database error is a unique-constraint violation (a duplicate name, say).
-pub fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
-}
-
-pub fn is_foreign_key_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.is_foreign_key_violation())
+/// The one mapping of unique-constraint violations, for `map_err` on a write: a duplicate is
+/// the 409 `taken` (which the value's domain type words), anything else stays a database error.
+pub fn or_taken(
+    taken: impl FnOnce() -> crate::domain::Violation,
+) -> impl FnOnce(sqlx::Error) -> crate::error::Error {
+    move |e| match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            crate::error::Error::Conflict(taken())
+        }
+        _ => e.into(),
+    }
 }

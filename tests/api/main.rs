@@ -20,5 +20,6 @@ mod secrets;
 mod startup;
 mod unknown_keys;
 mod usage;
+mod validation;
 mod watchdog;
 mod web;

@@ -25,7 +25,7 @@ pub fn GroupsPage() -> impl IntoView {
         </header>
         <section class="panel narrow">
             <h2>"New group"</h2>
-            <FormError error/>
+            <FormError error fields=&["name"]/>
             <ActionForm action=create attr:class="inline-form">
                 <label for="group-name">"Name"</label>
                 <input id="group-name" name="name" required maxlength="64" aria-describedby="name-rule name-error"/>

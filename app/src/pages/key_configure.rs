@@ -36,7 +36,7 @@ pub fn ConfigureKeyPage() -> impl IntoView {
                             "Changing the name or groups does not change the secret: the key keeps "
                             "working, with the new settings from its next request."
                         </p>
-                        <FormError error/>
+                        <FormError error fields=&["name", "groups"]/>
                         <ActionForm action=configure attr:class="stack">
                             <input type="hidden" name="id" value=key.id.clone()/>
                             <label for="name">"Name"</label>

@@ -43,7 +43,7 @@ fn CreateForm(create: ServerAction<CreateKey>) -> impl IntoView {
                 "Creating a key needs JavaScript: the key is shown once, in this page, and is "
                 "never stored anywhere it could be shown again."
             </p>
-            <FormError error/>
+            <FormError error fields=&["name", "groups"]/>
             <ActionForm action=create attr:class="stack">
                 <label for="name">"Name"</label>
                 <input id="name" name="name" required maxlength="64" autocomplete="off"
