@@ -178,11 +178,10 @@ fn duplicate(e: sqlx::Error, name: &str) -> Error {
     }
 }
 
-#[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, FromRow)]
 pub struct SessionRow {
     pub id: Uuid,
     pub actor: String,
-    #[serde(skip)]
     pub actor_id: String,
     pub auth_method: String,
     pub connection: String,
