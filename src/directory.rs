@@ -5,13 +5,14 @@ use crate::{
     caller::Principal,
     domain::{parse_groups, Email, GroupName, Violation},
     error::{Error, Result},
-    secret::SecretString,
     store::{
         self,
         identity::{Group, NewUser, User},
         Store,
     },
 };
+
+pub use crate::wire::identity::NewUserRequest;
 
 const MIN_PASSWORD_LEN: usize = 8;
 const MAX_NAME_CHARS: usize = 128;
@@ -30,20 +31,6 @@ pub async fn create_group(store: &Store, caller: &Principal, name: &str) -> Resu
 pub async fn list_users(store: &Store, caller: &Principal) -> Result<Vec<User>> {
     caller.require_admin()?;
     store::identity::list_users(store, caller.org_id).await
-}
-
-#[derive(serde::Deserialize, utoipa::ToSchema)]
-pub struct NewUserRequest {
-    #[schema(format = Email)]
-    pub email: String,
-    /// Surrounding whitespace is dropped.
-    #[schema(min_length = 1, max_length = 128, pattern = "\\S")]
-    pub name: String,
-    #[schema(value_type = String, format = Password, min_length = 8)]
-    pub password: SecretString,
-    /// At least one; each must exist in the organization.
-    #[schema(value_type = Vec<GroupName>, min_items = 1)]
-    pub groups: Vec<String>,
 }
 
 pub async fn create_user(store: &Store, caller: &Principal, req: NewUserRequest) -> Result<User> {

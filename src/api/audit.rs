@@ -4,7 +4,8 @@ use crate::{
     domain::Violation,
     error::{Error, Result},
     state::AppState,
-    store::{self, audit::Event},
+    store,
+    wire::audit::{Event, Target},
 };
 use axum::extract::{Query, State};
 use serde::Deserialize;
@@ -38,7 +39,30 @@ pub async fn list(
             Violation::of("limit", format!("limit must be between 1 and {MAX_LIMIT}")).into(),
         );
     }
-    Ok(Json(
-        store::audit::list(&s.store, caller.org_id, limit, page.before).await?,
-    ))
+    let rows = store::audit::list(&s.store, caller.org_id, limit, page.before).await?;
+    Ok(Json(rows.into_iter().map(event).collect::<Result<_>>()?))
+}
+
+/// Fails on details of a shape the document does not promise (a writer recording something
+/// new): the log says which event, and the client is not sent what its schema cannot read.
+fn event(row: store::audit::Event) -> Result<Event> {
+    let details = serde_json::from_value(row.details).map_err(|e| {
+        Error::Internal(anyhow::anyhow!(
+            "audit event {} ({}): details of an undocumented shape: {e}",
+            row.id,
+            row.action
+        ))
+    })?;
+    Ok(Event {
+        id: row.id,
+        at: row.at,
+        actor: row.actor,
+        action: row.action,
+        target: Target {
+            kind: row.target.kind,
+            id: row.target.id,
+            name: row.target.name,
+        },
+        details,
+    })
 }

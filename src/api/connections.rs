@@ -5,12 +5,12 @@ use crate::{
     error::Result,
     state::AppState,
     store::connections::SessionRow,
+    wire::sessions::{NewSession, Script, Session, SessionStatus},
 };
 use axum::{
     extract::{Path, State},
     http::StatusCode,
 };
-use serde::Deserialize;
 
 /// The connections the caller may use (all of them for admins, with their targets).
 #[utoipa::path(get, path = "/api/connections", operation_id = "list_connections", tag = "connections", security(("bearer" = []), ("api_key" = [])),
@@ -55,13 +55,6 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-pub struct Script {
-    /// Not blank.
-    #[schema(min_length = 1, pattern = "\\S")]
-    script: String,
-}
-
 /// Runs a script on a connection as the caller; the output is TSV with a header row.
 #[utoipa::path(post, path = "/api/connections/{name}/exec", operation_id = "exec_connection", tag = "connections", security(("bearer" = []), ("api_key" = [])), params(("name" = String, Path, description = "The connection's name")),
     request_body = Script,
@@ -73,16 +66,6 @@ pub async fn exec(
     Json(req): Json<Script>,
 ) -> Result<Json<ExecResult>> {
     Ok(Json(s.connections.exec(&caller, &name, &req.script).await?))
-}
-
-/// hoop's published API runs scripts by creating a session.
-#[derive(Deserialize, utoipa::ToSchema)]
-pub struct NewSession {
-    /// The connection's name.
-    connection: String,
-    /// Not blank.
-    #[schema(min_length = 1, pattern = "\\S")]
-    script: String,
 }
 
 /// Runs a script, as `exec` does, under the name hoop's published API uses.
@@ -102,21 +85,36 @@ pub async fn create_session(
 
 /// Recorded script runs: the caller's own, or everyone's for admins.
 #[utoipa::path(get, path = "/api/sessions", operation_id = "list_sessions", tag = "connections", security(("bearer" = []), ("api_key" = [])),
-    responses((status = 200, body = [SessionRow])))]
-pub async fn sessions(
-    State(s): State<AppState>,
-    caller: Principal,
-) -> Result<Json<Vec<SessionRow>>> {
-    Ok(Json(s.connections.sessions(&caller).await?))
+    responses((status = 200, body = [Session])))]
+pub async fn sessions(State(s): State<AppState>, caller: Principal) -> Result<Json<Vec<Session>>> {
+    let rows = s.connections.sessions(&caller).await?;
+    Ok(Json(rows.into_iter().map(Session::from).collect()))
 }
 
 #[utoipa::path(get, path = "/api/sessions/{id}", operation_id = "get_session", tag = "connections", security(("bearer" = []), ("api_key" = [])),
     params(("id" = String, Path, description = "The session id")),
-    responses((status = 200, body = SessionRow), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Session), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn session(
     State(s): State<AppState>,
     caller: Principal,
     Path(id): Path<String>,
-) -> Result<Json<SessionRow>> {
-    Ok(Json(s.connections.session(&caller, &id).await?))
+) -> Result<Json<Session>> {
+    Ok(Json(s.connections.session(&caller, &id).await?.into()))
+}
+
+/// The record without whom it is filed under (`actor_id`, the store's key for "own sessions").
+impl From<SessionRow> for Session {
+    fn from(row: SessionRow) -> Self {
+        Session {
+            id: row.id,
+            actor: row.actor,
+            auth_method: row.auth_method,
+            connection: row.connection,
+            script: row.script,
+            status: SessionStatus::from_success(row.status == "success"),
+            exit_code: row.exit_code,
+            execution_time_ms: row.execution_time_ms,
+            created_at: row.created_at,
+        }
+    }
 }

@@ -6,25 +6,11 @@ use crate::{
     caller::{Identity, Principal},
     directory::{self, NewUserRequest},
     error::Result,
-    secret::SecretString,
     state::AppState,
-    store::identity::{Group, User},
+    store,
+    wire::identity::{Group, Login, NewGroup, Token, User, UserInfo},
 };
 use axum::{extract::State, http::StatusCode};
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
-#[derive(Deserialize, utoipa::ToSchema)]
-pub struct Login {
-    email: String,
-    #[schema(value_type = String, format = Password)]
-    password: SecretString,
-}
-
-/// A user access token (`hut_…`), valid 12 hours.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct Token {
-    token: String,
-}
 
 /// Email and password → a user access token.
 #[utoipa::path(post, path = "/api/localauth/login", tag = "identity", request_body = Login,
@@ -35,23 +21,7 @@ pub async fn login(
     Json(req): Json<Login>,
 ) -> Result<Json<Token>> {
     let token = s.auth.login(&req.email, &req.password, from).await?;
-    Ok(Json(Token {
-        token: token.expose().to_owned(),
-    }))
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct UserInfo {
-    id: Option<Uuid>,
-    name: String,
-    email: Option<String>,
-    org_id: Uuid,
-    org_name: String,
-    groups: Vec<String>,
-    is_admin: bool,
-    /// `api_key`, `user_token`, `session` or `legacy_api_key`.
-    #[schema(value_type = String)]
-    auth_method: &'static str,
+    Ok(Json(Token { token }))
 }
 
 /// Who the caller is.
@@ -70,7 +40,7 @@ pub async fn userinfo(caller: Principal) -> Json<UserInfo> {
         name,
         email,
         is_admin: caller.is_admin(),
-        auth_method: caller.auth_method(),
+        auth_method: caller.auth_method().to_owned(),
         org_id: caller.org_id,
         org_name: caller.org_name.to_string(),
         groups: caller.groups.to_vec(),
@@ -80,13 +50,8 @@ pub async fn userinfo(caller: Principal) -> Json<UserInfo> {
 #[utoipa::path(get, path = "/api/groups", tag = "identity", security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = [Group])))]
 pub async fn list_groups(State(s): State<AppState>, caller: Principal) -> Result<Json<Vec<Group>>> {
-    Ok(Json(directory::list_groups(&s.store, &caller).await?))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-pub struct NewGroup {
-    #[schema(value_type = crate::domain::GroupName)]
-    name: String,
+    let groups = directory::list_groups(&s.store, &caller).await?;
+    Ok(Json(groups.into_iter().map(Group::from).collect()))
 }
 
 #[utoipa::path(post, path = "/api/groups", tag = "identity", security(("bearer" = []), ("api_key" = [])), request_body = NewGroup,
@@ -97,13 +62,14 @@ pub async fn create_group(
     Json(req): Json<NewGroup>,
 ) -> Result<(StatusCode, Json<Group>)> {
     let group = directory::create_group(&s.store, &caller, &req.name).await?;
-    Ok((StatusCode::CREATED, Json(group)))
+    Ok((StatusCode::CREATED, Json(group.into())))
 }
 
 #[utoipa::path(get, path = "/api/users", tag = "identity", security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = [User])))]
 pub async fn list_users(State(s): State<AppState>, caller: Principal) -> Result<Json<Vec<User>>> {
-    Ok(Json(directory::list_users(&s.store, &caller).await?))
+    let users = directory::list_users(&s.store, &caller).await?;
+    Ok(Json(users.into_iter().map(User::from).collect()))
 }
 
 #[utoipa::path(post, path = "/api/users", tag = "identity", security(("bearer" = []), ("api_key" = [])), request_body = NewUserRequest,
@@ -114,5 +80,23 @@ pub async fn create_user(
     Json(req): Json<NewUserRequest>,
 ) -> Result<(StatusCode, Json<User>)> {
     let user = directory::create_user(&s.store, &caller, req).await?;
-    Ok((StatusCode::CREATED, Json(user)))
+    Ok((StatusCode::CREATED, Json(user.into())))
+}
+
+impl From<store::identity::Group> for Group {
+    fn from(row: store::identity::Group) -> Self {
+        Group { name: row.name }
+    }
+}
+
+impl From<store::identity::User> for User {
+    fn from(row: store::identity::User) -> Self {
+        User {
+            id: row.id,
+            email: row.email,
+            name: row.name,
+            created_at: row.created_at,
+            groups: row.groups,
+        }
+    }
 }

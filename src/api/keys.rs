@@ -3,14 +3,15 @@ use crate::{
     caller::Principal,
     error::Result,
     keys::{ApiKey, KeyChanges, NewApiKey},
+    secret::SecretString,
     state::AppState,
+    wire::keys::CreatedApiKey,
 };
 use axum::{
     extract::{Path, State},
     http::StatusCode,
     response::IntoResponse,
 };
-use serde::Serialize;
 
 /// All keys of the caller's organization (admins only).
 #[utoipa::path(get, path = "/api/api-keys", operation_id = "list_api_keys", tag = "api-keys", security(("bearer" = []), ("api_key" = [])),
@@ -19,19 +20,9 @@ pub async fn list(State(s): State<AppState>, caller: Principal) -> Result<Json<V
     Ok(Json(s.keys.list(&caller).await?))
 }
 
-/// The create response: the key plus, this once, its secret.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct Created<'a> {
-    #[serde(flatten)]
-    api_key: ApiKey,
-    /// The key itself: shown this once, never again.
-    #[schema(value_type = String, pattern = "^hpk_[A-Za-z0-9_-]{43}$")]
-    key: &'a str,
-}
-
 /// Creates a key; the answer carries its secret, the only time it is sent (admins only).
 #[utoipa::path(post, path = "/api/api-keys", operation_id = "create_api_key", tag = "api-keys", security(("bearer" = []), ("api_key" = [])), request_body = NewApiKey,
-    responses((status = 201, body = Created), (status = 409, description = "A key with this name exists", body = crate::error::ErrorBody),
+    responses((status = 201, body = CreatedApiKey), (status = 409, description = "A key with this name exists", body = crate::error::ErrorBody),
         (status = 422, description = "Invalid name or groups", body = crate::error::ErrorBody)))]
 pub async fn create(
     State(s): State<AppState>,
@@ -39,9 +30,9 @@ pub async fn create(
     Json(req): Json<NewApiKey>,
 ) -> Result<impl IntoResponse> {
     let (api_key, secret) = s.keys.create(&caller, req).await?;
-    let body = serde_json::to_vec(&Created {
+    let body = serde_json::to_vec(&CreatedApiKey {
         api_key,
-        key: secret.expose(),
+        key: SecretString::new(secret.expose().to_owned()),
     })
     .map_err(|e| crate::error::Error::Internal(e.into()))?;
     Ok((

@@ -1,8 +1,12 @@
-//! The gateway's REST API as the CLI uses it; every failure becomes one line for the user.
+//! The gateway's REST API as the CLI uses it: requests and answers are the API's own types
+//! (`crate::wire`), and every failure becomes one line for the user.
 
-use crate::secret::SecretString;
+use crate::{
+    secret::SecretString,
+    wire::identity::{Login, Token},
+};
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 pub struct Client {
     http: reqwest::Client,
@@ -26,6 +30,12 @@ pub enum CliError {
     Usage(String),
 }
 
+/// What every error answer carries.
+#[derive(Deserialize)]
+struct ErrorMessage {
+    message: String,
+}
+
 impl Client {
     pub fn new(base: &str, token: Option<SecretString>) -> Self {
         Self {
@@ -35,33 +45,48 @@ impl Client {
         }
     }
 
-    pub async fn call(
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
+        self.authenticated(Method::GET, path, None::<&()>).await
+    }
+
+    /// A request with a JSON body.
+    pub async fn send<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
-        body: Option<&Value>,
-    ) -> Result<Value, CliError> {
+        body: &impl Serialize,
+    ) -> Result<T, CliError> {
+        self.authenticated(method, path, Some(body)).await
+    }
+
+    /// A POST without a body (activate, deactivate).
+    pub async fn post<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
+        self.authenticated(Method::POST, path, None::<&()>).await
+    }
+
+    /// The one call that needs no credential.
+    pub async fn login(&self, login: &Login) -> Result<Token, CliError> {
+        self.request(Method::POST, "/api/localauth/login", Some(login), None)
+            .await
+    }
+
+    async fn authenticated<T: DeserializeOwned, B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T, CliError> {
         let token = self.token.as_ref().ok_or(CliError::NoToken)?;
-        self.send(method, path, body, Some(token)).await
+        self.request(method, path, body, Some(token)).await
     }
 
-    /// A call that needs no credential (login).
-    pub async fn call_anonymous(
+    async fn request<T: DeserializeOwned, B: Serialize>(
         &self,
         method: Method,
         path: &str,
-        body: &Value,
-    ) -> Result<Value, CliError> {
-        self.send(method, path, Some(body), None).await
-    }
-
-    async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
+        body: Option<&B>,
         token: Option<&SecretString>,
-    ) -> Result<Value, CliError> {
+    ) -> Result<T, CliError> {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(t) = token {
             req = req.bearer_auth(t.expose());
@@ -78,19 +103,14 @@ impl Client {
         })?;
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
-        let body: Value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
         let message = || {
-            body["message"]
-                .as_str()
-                .map(str::to_owned)
-                .unwrap_or_else(|| status.to_string())
+            serde_json::from_str::<ErrorMessage>(&text)
+                .map(|e| e.message)
+                .unwrap_or_else(|_| status.to_string())
         };
         match status {
-            s if s.is_success() => Ok(body),
+            s if s.is_success() => serde_json::from_str(&text)
+                .map_err(|e| CliError::Api(format!("the gateway's answer could not be read: {e}"))),
             StatusCode::UNAUTHORIZED => Err(CliError::Unauthenticated),
             StatusCode::FORBIDDEN => Err(CliError::Forbidden(message())),
             _ => Err(CliError::Api(format!(

@@ -5,7 +5,7 @@ mod exec;
 
 use crate::{
     caller::{Identity, Principal},
-    domain::{parse_group_list, ConnectionName, GroupName, Violation},
+    domain::{parse_group_list, ConnectionName, Violation},
     error::{Error, Result},
     store::{
         self,
@@ -13,87 +13,16 @@ use crate::{
         Store,
     },
 };
-use chrono::{DateTime, Utc};
 use exec::{ExecError, Executor, Job, PgTarget, SqliteTarget};
 pub use exec::{Limits, OwnDatabase};
-use serde::{Deserialize, Serialize};
 use std::{sync::Arc, time::Instant};
 use uuid::Uuid;
 
-/// The databases a connection can reach (documentation only: the service parses strings).
-#[derive(utoipa::ToSchema)]
-#[schema(rename_all = "lowercase")]
-#[allow(dead_code)]
-pub enum ConnectionType {
-    Postgres,
-    Sqlite,
-}
-
-/// A connection as callers see it. `target` (which may hold a password) only for admins.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Connection {
-    pub id: Uuid,
-    pub name: String,
-    #[serde(rename = "type")]
-    #[schema(value_type = ConnectionType)]
-    pub kind: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub target: Option<String>,
-    pub access_groups: Vec<String>,
-    /// An admin marked it privileged on purpose: non-admins may run it although its database
-    /// role has powers over the server's host (superuser, server files, programs).
-    pub privileged: bool,
-    pub created_by: String,
-    pub created_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-pub struct ConnectionSpec {
-    #[schema(value_type = ConnectionName)]
-    pub name: String,
-    #[serde(rename = "type")]
-    #[schema(value_type = ConnectionType)]
-    pub kind: String,
-    /// A `postgres://` URL, or the path of an existing SQLite file.
-    #[schema(min_length = 1, pattern = "\\S")]
-    pub target: String,
-    /// None: admins only. Each must exist in the organization.
-    #[serde(default)]
-    #[schema(value_type = Vec<GroupName>)]
-    pub access_groups: Vec<String>,
-    /// Let non-admins run it even when its database role is privileged (a PostgreSQL
-    /// superuser, or a member of pg_read_server_files, pg_write_server_files or
-    /// pg_execute_server_program, or CREATEROLE). Default false.
-    #[serde(default)]
-    pub privileged: bool,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
-pub struct ConnectionChanges {
-    #[schema(value_type = Option<ConnectionName>)]
-    pub name: Option<String>,
-    #[serde(rename = "type")]
-    #[schema(value_type = Option<ConnectionType>)]
-    pub kind: Option<String>,
-    /// A `postgres://` URL, or the path of an existing SQLite file.
-    #[schema(min_length = 1, pattern = "\\S")]
-    pub target: Option<String>,
-    /// None: admins only. Each must exist in the organization.
-    #[schema(value_type = Option<Vec<GroupName>>)]
-    pub access_groups: Option<Vec<String>>,
-    /// See the connection's `privileged`.
-    pub privileged: Option<bool>,
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct ExecResult {
-    pub session_id: Uuid,
-    pub output: String,
-    #[schema(value_type = String)]
-    pub output_status: &'static str,
-    pub exit_code: i32,
-    pub execution_time_ms: u64,
-}
+/// The service speaks the API's own types: a connection as callers see it is what it returns.
+pub use crate::wire::{
+    connections::{Connection, ConnectionChanges, ConnectionSpec},
+    sessions::{ExecResult, SessionStatus},
+};
 
 #[derive(Clone)]
 pub struct ConnectionService {
@@ -326,7 +255,7 @@ impl ConnectionService {
         Ok(ExecResult {
             session_id: session.id,
             output: outcome.output,
-            output_status: status,
+            output_status: SessionStatus::from_success(outcome.success),
             exit_code,
             execution_time_ms: elapsed,
         })

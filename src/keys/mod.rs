@@ -9,16 +9,14 @@ mod usage;
 
 use crate::{
     caller::{Caller, Identity, Principal},
-    domain::{parse_groups, ApiKeyName, GroupName},
+    domain::{parse_groups, ApiKeyName},
     error::{Error, Result},
     store::{self, keys::KeyRecord, Store},
 };
 use active::{ActiveKeys, Presence};
 use cache::{CachedKey, KeyCache};
-use chrono::{DateTime, Utc};
 use feed::Barrier;
 pub use secret::RawApiKey;
-use serde::{Deserialize, Serialize};
 use std::{
     sync::{Arc, Weak},
     time::Duration,
@@ -27,29 +25,8 @@ use subtle::ConstantTimeEq;
 use tokio::sync::{Mutex, MutexGuard};
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum KeyStatus {
-    Active,
-    Deactivated,
-}
-
-/// A key as callers see it: never its hash, never its secret.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct ApiKey {
-    pub id: Uuid,
-    pub org_id: Uuid,
-    pub name: String,
-    #[schema(example = "hpk_AbCd***************************************")]
-    pub masked_key: String,
-    pub status: KeyStatus,
-    pub groups: Vec<String>,
-    pub created_by: String,
-    pub created_at: DateTime<Utc>,
-    pub deactivated_by: Option<String>,
-    pub deactivated_at: Option<DateTime<Utc>>,
-    pub last_used_at: Option<DateTime<Utc>>,
-}
+/// The key service speaks the API's own types: a key as callers see it is what it returns.
+pub use crate::wire::keys::{ApiKey, KeyChanges, KeyStatus, NewApiKey};
 
 impl From<KeyRecord> for ApiKey {
     fn from(r: KeyRecord) -> Self {
@@ -72,26 +49,6 @@ impl From<KeyRecord> for ApiKey {
             last_used_at: r.row.last_used_at,
         }
     }
-}
-
-/// What a create request asks for, before parsing.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-pub struct NewApiKey {
-    #[schema(value_type = ApiKeyName)]
-    pub name: String,
-    /// At least one; each must exist in the organization.
-    #[schema(value_type = Vec<GroupName>, min_items = 1)]
-    pub groups: Vec<String>,
-}
-
-/// A configure request: absent fields stay as they are.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
-pub struct KeyChanges {
-    #[schema(value_type = Option<ApiKeyName>)]
-    pub name: Option<String>,
-    /// At least one; each must exist in the organization.
-    #[schema(value_type = Option<Vec<GroupName>>, min_items = 1)]
-    pub groups: Option<Vec<String>>,
 }
 
 #[derive(Clone)]

@@ -2,7 +2,6 @@
 
 use super::{on_pool, Store};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::{Database, Encode, FromRow, Type};
 use uuid::Uuid;
 
@@ -55,24 +54,22 @@ struct EventRow {
     details: String,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug)]
 pub struct Target {
-    #[serde(rename = "type")]
     pub kind: String,
     pub id: String,
     pub name: String,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+/// An event as the store reads it (the API sends `wire::audit::Event`).
+#[derive(Debug)]
 pub struct Event {
-    /// Increasing: pass the last one seen as `before` to get the next page.
     pub id: i64,
     pub at: DateTime<Utc>,
     pub actor: String,
     pub action: String,
     pub target: Target,
-    /// What changed, by field: `{"from": …, "to": …}`.
-    #[schema(value_type = Object)]
+    /// The JSON the writer recorded; null if it no longer parses.
     pub details: serde_json::Value,
 }
 

@@ -170,11 +170,10 @@ pub async fn delete(
     Ok(())
 }
 
-#[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, FromRow)]
 pub struct SessionRow {
     pub id: Uuid,
     pub actor: String,
-    #[serde(skip)]
     pub actor_id: String,
     pub auth_method: String,
     pub connection: String,

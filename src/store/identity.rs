@@ -6,7 +6,6 @@ use crate::{
     error::Error,
 };
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::FromRow;
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -28,7 +27,8 @@ pub struct UserRow {
     pub password_hash: String,
 }
 
-#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
+/// A user as the store reads it (the API sends `wire::identity::User`).
+#[derive(Debug, Clone, FromRow)]
 pub struct User {
     pub id: Uuid,
     pub email: String,
@@ -38,7 +38,7 @@ pub struct User {
     pub groups: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, FromRow)]
 pub struct Group {
     pub name: String,
 }

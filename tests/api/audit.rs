@@ -1,60 +1,40 @@
 use crate::both_backends;
 use crate::helpers::*;
-use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
+use hoop::wire::{
+    audit::{Detail, DetailValue, Event},
+    keys::KeyChanges,
+};
+use reqwest::StatusCode;
 
 both_backends!(every_key_change_is_audited, audit_pages_newest_first);
 
 async fn every_key_change_is_audited(app: &TestApp) {
     app.create_group("ops").await;
     let (key, raw) = app.create_key("audited", &["admin"]).await;
-    app.put(
-        "/api/api-keys/audited",
-        &app.admin_token,
-        json!({"name": "audited-2", "groups": ["ops"]}),
+    let regroup = |groups: &[&str]| KeyChanges {
+        groups: Some(groups.iter().map(|g| g.to_string()).collect()),
+        ..KeyChanges::default()
+    };
+    app.configure_key(
+        "audited",
+        KeyChanges {
+            name: Some("audited-2".into()),
+            ..regroup(&["ops"])
+        },
     )
     .await;
-    app.call(
-        Method::POST,
-        "/api/api-keys/audited-2/deactivate",
-        Some(&app.admin_token),
-        None,
-    )
-    .await;
-    app.call(
-        Method::POST,
-        "/api/api-keys/audited-2/deactivate",
-        Some(&app.admin_token),
-        None,
-    )
-    .await;
-    app.call(
-        Method::POST,
-        "/api/api-keys/audited-2/activate",
-        Some(&app.admin_token),
-        None,
-    )
-    .await;
+    app.key_action("audited-2", "deactivate").await;
+    app.key_action("audited-2", "deactivate").await;
+    app.key_action("audited-2", "activate").await;
     // A no-op configure records nothing.
-    app.put(
-        "/api/api-keys/audited-2",
-        &app.admin_token,
-        json!({"groups": ["ops"]}),
-    )
-    .await;
+    app.configure_key("audited-2", regroup(&["ops"])).await;
 
-    let (status, events) = app.get("/api/audit", &app.admin_token).await;
-    assert_eq!(status, StatusCode::OK);
-    let key_events: Vec<&Value> = events
-        .as_array()
-        .unwrap()
+    let events = app.audit("").await;
+    let key_events: Vec<&Event> = events
         .iter()
-        .filter(|e| e["target"]["id"] == key["id"])
+        .filter(|e| e.target.id == key.id.to_string())
         .collect();
-    let actions: Vec<&str> = key_events
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
+    let actions: Vec<&str> = key_events.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(
         actions,
         [
@@ -65,20 +45,42 @@ async fn every_key_change_is_audited(app: &TestApp) {
         ]
     );
     for e in &key_events {
-        assert_eq!(e["actor"], ADMIN_EMAIL);
-        assert!(e["at"].is_string());
+        assert_eq!(e.actor, ADMIN_EMAIL);
+        assert_eq!(e.target.kind, "api_key");
     }
-    let updated = key_events[2];
+    let [activated, deactivated, updated, created] = key_events[..] else {
+        unreachable!("four events, as above");
+    };
+    assert!(activated.at >= deactivated.at && updated.at >= created.at);
     assert_eq!(
-        updated["details"]["name"],
-        json!({"from": "audited", "to": "audited-2"})
+        created.details["groups"],
+        Detail::Value(DetailValue::from(["admin"]))
     );
     assert_eq!(
-        updated["details"]["groups"],
-        json!({"from": ["admin"], "to": ["ops"]})
+        created.details["masked_key"],
+        Detail::Value(key.masked_key.as_str().into())
     );
+    assert_eq!(
+        updated.details["name"],
+        Detail::change("audited", "audited-2")
+    );
+    assert_eq!(
+        updated.details["groups"],
+        Detail::change(["admin"], ["ops"])
+    );
+    assert_eq!(
+        deactivated.details["status"],
+        Detail::change("active", "deactivated")
+    );
+    assert_eq!(
+        activated.details["status"],
+        Detail::change("deactivated", "active")
+    );
+    // The raw answer, as a client reads it: no secret anywhere.
+    let (status, raw_events) = app.get("/api/audit", &app.admin_token).await;
+    assert_eq!(status, StatusCode::OK);
     assert!(
-        !events.to_string().contains(&raw[8..]),
+        !raw_events.to_string().contains(&raw[8..]),
         "secret in audit log"
     );
 
@@ -93,29 +95,15 @@ async fn audit_pages_newest_first(app: &TestApp) {
     for i in 0..5 {
         app.create_key(&format!("k{i}"), &["admin"]).await;
     }
-    let (status, first) = app.get("/api/audit?limit=2", &app.admin_token).await;
-    assert_eq!(status, StatusCode::OK);
-    let first = first.as_array().unwrap().clone();
-    assert_eq!(first.len(), 2);
-    assert_eq!(first[0]["target"]["name"], "k4");
-    assert_eq!(first[1]["target"]["name"], "k3");
-    let before = first[1]["id"].as_i64().unwrap();
-    let (_, next) = app
-        .get(
-            &format!("/api/audit?limit=2&before={before}"),
-            &app.admin_token,
-        )
-        .await;
-    let names: Vec<&str> = next
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["target"]["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["k2", "k1"]);
-    let (_, all) = app.get("/api/audit", &app.admin_token).await;
+    let names = |events: &[Event]| -> Vec<String> {
+        events.iter().map(|e| e.target.name.clone()).collect()
+    };
+    let first = app.audit("limit=2").await;
+    assert_eq!(names(&first), ["k4", "k3"]);
+    let next = app.audit(&format!("limit=2&before={}", first[1].id)).await;
+    assert_eq!(names(&next), ["k2", "k1"]);
     // 5 keys + the bootstrap admin.
-    assert_eq!(all.as_array().unwrap().len(), 6);
+    assert_eq!(app.audit("").await.len(), 6);
 
     for (query, want) in [
         ("limit=0", StatusCode::UNPROCESSABLE_ENTITY),

@@ -130,13 +130,13 @@ async fn managed_key_identifies_as_itself(app: &TestApp) {
     let (key, raw) = app.create_key("ci-bot", &["engineering", "admin"]).await;
     let (status, me) = app.get("/api/userinfo", &raw).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(me["id"], key["id"]);
+    assert_eq!(me["id"], key.id.to_string());
     assert_eq!(me["name"], "ci-bot");
     assert_eq!(me["email"], serde_json::Value::Null);
     assert_eq!(me["auth_method"], "api_key");
     assert_eq!(me["groups"], json!(["admin", "engineering"]));
     assert_eq!(me["is_admin"], true);
-    assert_eq!(me["org_id"], key["org_id"]);
+    assert_eq!(me["org_id"], key.org_id.to_string());
     // A key acting as admin is the recorded actor of what it does.
     let (status, made) = app
         .post(

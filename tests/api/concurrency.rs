@@ -48,7 +48,7 @@ async fn fifty_concurrent_creates_of_one_name_give_one_key(app: &TestApp) {
 async fn concurrent_changes_to_one_key_leave_a_consistent_audit_trail(app: &TestApp) {
     app.create_group("ops").await;
     let (key, raw) = app.create_key("racer", &["admin"]).await;
-    let id = key["id"].as_str().unwrap().to_owned();
+    let id = key.id.to_string();
     let change = |i: usize| {
         let path = format!("/api/api-keys/{id}");
         async move {

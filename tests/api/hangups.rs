@@ -106,13 +106,13 @@ async fn deactivations(app: &TestApp) {
     let (rounds, mut happened) = (60, 0);
     for i in 0..rounds {
         let (key, raw) = app.create_key(&format!("hung-up-{i}"), &["admin"]).await;
-        let id = key["id"].as_str().unwrap();
+        let id = key.id.to_string();
         // In the cache: the deactivation must also reach it.
         assert_eq!(app.status_with("/api/userinfo", &raw).await, StatusCode::OK);
         let head = format!("POST /api/api-keys/{id}/deactivate");
         let auth = [("authorization", bearer.as_str())];
         send_and_hang_up(app, &head, &auth, "", random_moment()).await;
-        if !key_changed(app, id, |k| k["status"] == "deactivated").await {
+        if !key_changed(app, &id, |k| k["status"] == "deactivated").await {
             // Never carried out: then nothing of it may show.
             assert_eq!(app.status_with("/api/userinfo", &raw).await, StatusCode::OK);
             continue;
@@ -129,7 +129,7 @@ async fn deactivations(app: &TestApp) {
             .as_array()
             .unwrap()
             .iter()
-            .any(|e| e["target"]["id"] == key["id"] && e["action"] == "api_key.deactivated");
+            .any(|e| e["target"]["id"] == id.as_str() && e["action"] == "api_key.deactivated");
         assert!(audited, "round {i}: deactivated without its audit event");
     }
     enough_happened(happened, rounds);
@@ -142,7 +142,7 @@ async fn a_regroup_holds_however_the_client_hangs_up(app: &TestApp) {
     let (rounds, mut happened) = (40, 0);
     for i in 0..rounds {
         let (key, raw) = app.create_key(&format!("regrouped-{i}"), &["admin"]).await;
-        let id = key["id"].as_str().unwrap();
+        let id = key.id.to_string();
         assert_eq!(app.status_with("/api/api-keys", &raw).await, StatusCode::OK);
         let headers = [
             ("authorization", bearer.as_str()),
@@ -151,7 +151,7 @@ async fn a_regroup_holds_however_the_client_hangs_up(app: &TestApp) {
         let head = format!("PUT /api/api-keys/{id}");
         let body = r#"{"groups":["ops"]}"#;
         send_and_hang_up(app, &head, &headers, body, random_moment()).await;
-        if !key_changed(app, id, |k| k["groups"] == json!(["ops"])).await {
+        if !key_changed(app, &id, |k| k["groups"] == json!(["ops"])).await {
             assert_eq!(app.status_with("/api/api-keys", &raw).await, StatusCode::OK);
             continue;
         }

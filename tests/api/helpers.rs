@@ -1,8 +1,18 @@
 //! `spawn_app()`: the real gateway on 127.0.0.1:0 with a database of its own, SQLite or
 //! PostgreSQL, and typed helpers to talk to it over HTTP.
 
-use hoop::{config::ServeConfig, secret::SecretString, startup::Application};
+use hoop::{
+    config::ServeConfig,
+    secret::SecretString,
+    startup::Application,
+    wire::{
+        audit::Event,
+        identity::{Group, User, UserInfo},
+        keys::{ApiKey, CreatedApiKey, KeyChanges, NewApiKey},
+    },
+};
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
+use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use tokio::sync::oneshot;
@@ -233,21 +243,99 @@ impl TestApp {
         body["token"].as_str().expect("token").to_owned()
     }
 
-    /// Creates a key as admin; returns (ApiKey JSON, raw key).
-    pub async fn create_key(&self, name: &str, groups: &[&str]) -> (Value, String) {
-        let (status, body) = self
-            .post(
+    /// Sends `body` and reads the answer as the wire type `T`, which must come with `want`.
+    pub async fn call_as<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        bearer: &str,
+        body: Option<&impl serde::Serialize>,
+        want: StatusCode,
+    ) -> T {
+        let body = body.map(|b| serde_json::to_value(b).expect("a JSON body"));
+        let (status, answer) = self.call(method.clone(), path, Some(bearer), body).await;
+        assert_eq!(status, want, "{method} {path}: {answer}");
+        serde_json::from_value(answer.clone())
+            .unwrap_or_else(|e| panic!("{method} {path}: not the wire type: {e}: {answer}"))
+    }
+
+    /// A GET that must answer 200, read as the wire type `T`.
+    pub async fn get_as<T: DeserializeOwned>(&self, path: &str, bearer: &str) -> T {
+        self.call_as(Method::GET, path, bearer, None::<&()>, StatusCode::OK)
+            .await
+    }
+
+    /// Creates a key as admin; returns the key and its secret.
+    pub async fn create_key(&self, name: &str, groups: &[&str]) -> (ApiKey, String) {
+        let request = NewApiKey {
+            name: name.to_owned(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+        };
+        let created: CreatedApiKey = self
+            .call_as(
+                Method::POST,
                 "/api/api-keys",
                 &self.admin_token,
-                json!({"name": name, "groups": groups}),
+                Some(&request),
+                StatusCode::CREATED,
             )
             .await;
-        assert_eq!(status, StatusCode::CREATED, "create key failed: {body}");
-        let raw = body["key"]
-            .as_str()
-            .expect("raw key in create response")
-            .to_owned();
-        (body, raw)
+        (created.api_key, created.key.expose().to_owned())
+    }
+
+    /// A key by name or id, as admin.
+    pub async fn api_key(&self, name_or_id: &str) -> ApiKey {
+        self.get_as(&format!("/api/api-keys/{name_or_id}"), &self.admin_token)
+            .await
+    }
+
+    /// Every key of the organization, as admin.
+    pub async fn api_keys(&self) -> Vec<ApiKey> {
+        self.get_as("/api/api-keys", &self.admin_token).await
+    }
+
+    /// Renames and/or regroups a key, as admin; the change must succeed.
+    pub async fn configure_key(&self, name_or_id: &str, changes: KeyChanges) -> ApiKey {
+        let path = format!("/api/api-keys/{name_or_id}");
+        self.call_as(
+            Method::PUT,
+            &path,
+            &self.admin_token,
+            Some(&changes),
+            StatusCode::OK,
+        )
+        .await
+    }
+
+    /// A key action without a body (`deactivate`, `activate`, `reactivate`), as admin.
+    pub async fn key_action(&self, name_or_id: &str, action: &str) -> ApiKey {
+        let path = format!("/api/api-keys/{name_or_id}/{action}");
+        self.call_as(
+            Method::POST,
+            &path,
+            &self.admin_token,
+            None::<&()>,
+            StatusCode::OK,
+        )
+        .await
+    }
+
+    /// The audit log as admin; `query` as in `limit=2&before=7`, or empty.
+    pub async fn audit(&self, query: &str) -> Vec<Event> {
+        self.get_as(&format!("/api/audit?{query}"), &self.admin_token)
+            .await
+    }
+
+    pub async fn userinfo(&self, bearer: &str) -> UserInfo {
+        self.get_as("/api/userinfo", bearer).await
+    }
+
+    pub async fn groups(&self) -> Vec<Group> {
+        self.get_as("/api/groups", &self.admin_token).await
+    }
+
+    pub async fn users(&self) -> Vec<User> {
+        self.get_as("/api/users", &self.admin_token).await
     }
 
     pub async fn create_group(&self, name: &str) {

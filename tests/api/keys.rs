@@ -1,5 +1,6 @@
 use crate::both_backends;
 use crate::helpers::*;
+use hoop::wire::keys::{ApiKey, KeyChanges, KeyStatus};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -58,23 +59,35 @@ async fn create_returns_the_secret_once(app: &TestApp) {
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
     assert_eq!(
-        created["masked_key"],
+        created.masked_key,
         format!("{}{}", &raw[..8], "*".repeat(39))
     );
-    assert_eq!(created["status"], "active");
-    assert_eq!(created["groups"], json!(["admin"]));
-    assert_eq!(created["created_by"], ADMIN_EMAIL);
+    assert_eq!(created.status, KeyStatus::Active);
+    assert_eq!(created.groups, ["admin"]);
+    assert_eq!(created.created_by, ADMIN_EMAIL);
+    assert_eq!(created.deactivated_by, None);
+    assert_eq!(created.deactivated_at, None);
+    assert_eq!(created.last_used_at, None);
+    assert_eq!(app.api_key("deploy-bot").await, created);
+
+    // The wire format itself: the key's fields plus, this once, `key`; times in UTC.
+    let (status, mut raw_created) = app
+        .post(
+            "/api/api-keys",
+            &app.admin_token,
+            json!({"name": "deploy-bot-2", "groups": ["admin"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let other = raw_created.as_object_mut().unwrap().remove("key").unwrap();
+    assert_api_key_shape(&raw_created);
     assert!(
-        is_rfc3339_utc(&created["created_at"]),
+        is_rfc3339_utc(&raw_created["created_at"]),
         "{}",
-        created["created_at"]
+        raw_created["created_at"]
     );
-    assert_eq!(created["deactivated_by"], Value::Null);
-    assert_eq!(created["deactivated_at"], Value::Null);
-    assert_eq!(created["last_used_at"], Value::Null);
-    let mut without_secret = created.clone();
-    without_secret.as_object_mut().unwrap().remove("key");
-    assert_api_key_shape(&without_secret);
+    // Two keys never share a secret.
+    assert_ne!(raw, other.as_str().unwrap());
 
     let (_, fetched) = app.get("/api/api-keys/deploy-bot", &app.admin_token).await;
     assert_api_key_shape(&fetched);
@@ -82,9 +95,6 @@ async fn create_returns_the_secret_once(app: &TestApp) {
     for body in [fetched.to_string(), listed.to_string()] {
         assert!(!body.contains(&raw[8..]), "secret leaked: {body}");
     }
-    // Two keys never share a secret.
-    let (_, other) = app.create_key("deploy-bot-2", &["admin"]).await;
-    assert_ne!(raw, other);
 }
 
 async fn create_rejects_bad_input(app: &TestApp) {
@@ -148,8 +158,7 @@ async fn create_rejects_bad_input(app: &TestApp) {
         );
     }
     // None of the rejected requests left anything behind.
-    let (_, keys) = app.get("/api/api-keys", &app.admin_token).await;
-    assert_eq!(keys.as_array().unwrap().len(), 1);
+    assert_eq!(app.api_keys().await.len(), 1);
     // The boundary of the rule is accepted.
     app.create_key(&"a".repeat(64), &["admin"]).await;
     app.create_key("v1.2_x-y", &["admin"]).await;
@@ -158,23 +167,19 @@ async fn create_rejects_bad_input(app: &TestApp) {
 async fn list_and_get_by_name_or_id(app: &TestApp) {
     let (a, _) = app.create_key("alpha", &["admin"]).await;
     app.create_key("beta", &["admin"]).await;
+    let names: Vec<String> = app.api_keys().await.into_iter().map(|k| k.name).collect();
+    assert_eq!(names, ["alpha", "beta"]);
     let (status, keys) = app.get("/api/api-keys", &app.admin_token).await;
     assert_eq!(status, StatusCode::OK);
-    let names = strings(&keys, "name");
-    assert_eq!(names, ["alpha", "beta"]);
     keys.as_array()
         .unwrap()
         .iter()
         .for_each(assert_api_key_shape);
 
-    let id = a["id"].as_str().unwrap();
-    let (s1, by_name) = app.get("/api/api-keys/alpha", &app.admin_token).await;
-    let (s2, by_id) = app
-        .get(&format!("/api/api-keys/{id}"), &app.admin_token)
-        .await;
-    assert_eq!((s1, s2), (StatusCode::OK, StatusCode::OK));
+    let by_name = app.api_key("alpha").await;
+    let by_id = app.api_key(&a.id.to_string()).await;
     assert_eq!(by_name, by_id);
-    assert_eq!(by_id["name"], "alpha");
+    assert_eq!(by_id.name, "alpha");
     for missing in ["nope", "00000000-0000-0000-0000-000000000000"] {
         let (status, body) = app
             .get(&format!("/api/api-keys/{missing}"), &app.admin_token)
@@ -208,23 +213,23 @@ async fn configure_keeps_the_secret_and_applies_at_once(app: &TestApp) {
         StatusCode::FORBIDDEN
     );
 
-    let (status, after) = app
-        .put(
-            "/api/api-keys/worker",
-            &app.admin_token,
-            json!({"name": "worker-2", "groups": ["engineering", "admin"]}),
+    let after = app
+        .configure_key(
+            "worker",
+            KeyChanges {
+                name: Some("worker-2".into()),
+                groups: Some(vec!["engineering".into(), "admin".into()]),
+            },
         )
         .await;
-    assert_eq!(status, StatusCode::OK, "{after}");
-    assert_eq!(after["name"], "worker-2");
-    assert_eq!(after["groups"], json!(["admin", "engineering"]));
-    assert_eq!(after["id"], before["id"]);
-    assert_eq!(after["masked_key"], before["masked_key"]);
-    assert_eq!(after["created_at"], before["created_at"]);
+    assert_eq!(after.name, "worker-2");
+    assert_eq!(after.groups, ["admin", "engineering"]);
+    assert_eq!(after.id, before.id);
+    assert_eq!(after.masked_key, before.masked_key);
+    assert_eq!(after.created_at, before.created_at);
 
     // Same secret, new name and groups, from the very next request.
-    let (_, me) = app.get("/api/userinfo", &raw).await;
-    assert_eq!(me["name"], "worker-2");
+    assert_eq!(app.userinfo(&raw).await.name, "worker-2");
     assert_eq!(app.status_with("/api/api-keys", &raw).await, StatusCode::OK);
     assert_eq!(
         app.status_with("/api/api-keys/worker", &app.admin_token)
@@ -233,30 +238,27 @@ async fn configure_keeps_the_secret_and_applies_at_once(app: &TestApp) {
     );
 
     // Only the groups, addressed by id; the name stays.
-    let id = before["id"].as_str().unwrap();
-    let (status, regrouped) = app
-        .put(
-            &format!("/api/api-keys/{id}"),
-            &app.admin_token,
-            json!({"groups": ["engineering"]}),
+    let regrouped = app
+        .configure_key(
+            &before.id.to_string(),
+            KeyChanges {
+                groups: Some(vec!["engineering".into()]),
+                ..KeyChanges::default()
+            },
         )
         .await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(regrouped["name"], "worker-2");
+    assert_eq!(regrouped.name, "worker-2");
     assert_eq!(
         app.status_with("/api/api-keys", &raw).await,
         StatusCode::FORBIDDEN
     );
 
     // An empty change is a no-op, not an error.
-    let (status, same) = app
-        .put("/api/api-keys/worker-2", &app.admin_token, json!({}))
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    let same = app.configure_key("worker-2", KeyChanges::default()).await;
     // All but the last use, which the key's own requests above keep moving.
-    let without_use = |mut key: serde_json::Value| {
-        key.as_object_mut().unwrap().remove("last_used_at");
-        key
+    let without_use = |key: ApiKey| ApiKey {
+        last_used_at: None,
+        ..key
     };
     assert_eq!(without_use(same), without_use(regrouped));
 }
@@ -289,67 +291,39 @@ async fn configure_rejects_bad_input(app: &TestApp) {
         assert_eq!(status, want, "{body} -> {answer}");
         assert!(answer["message"].is_string());
     }
-    let (status, one) = app.get("/api/api-keys/one", &app.admin_token).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(one["groups"], json!(["admin"]));
+    assert_eq!(app.api_key("one").await.groups, ["admin"]);
 }
 
 async fn deactivate_then_activate_same_secret(app: &TestApp) {
     let (_, raw) = app.create_key("temp", &["admin"]).await;
     assert_eq!(app.status_with("/api/userinfo", &raw).await, StatusCode::OK);
 
-    let (status, off) = app
-        .call(
-            Method::POST,
-            "/api/api-keys/temp/deactivate",
-            Some(&app.admin_token),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(off["status"], "deactivated");
-    assert_eq!(off["deactivated_by"], ADMIN_EMAIL);
-    assert!(is_rfc3339_utc(&off["deactivated_at"]));
-    assert_api_key_shape(&off);
+    let off = app.key_action("temp", "deactivate").await;
+    assert_eq!(off.status, KeyStatus::Deactivated);
+    assert_eq!(off.deactivated_by.as_deref(), Some(ADMIN_EMAIL));
+    assert!(off.deactivated_at.is_some());
+    // The wire format of a deactivated key: the same fields, the time in UTC.
+    let (_, fetched) = app.get("/api/api-keys/temp", &app.admin_token).await;
+    assert_api_key_shape(&fetched);
+    assert!(is_rfc3339_utc(&fetched["deactivated_at"]), "{fetched}");
     assert_eq!(
         app.status_with("/api/userinfo", &raw).await,
         StatusCode::UNAUTHORIZED
     );
 
     // Idempotent: deactivating again keeps the first record.
-    let (status, again) = app
-        .call(
-            Method::POST,
-            "/api/api-keys/temp/deactivate",
-            Some(&app.admin_token),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(again["deactivated_at"], off["deactivated_at"]);
+    let again = app.key_action("temp", "deactivate").await;
+    assert_eq!(again.deactivated_at, off.deactivated_at);
 
-    let (status, on) = app
-        .call(
-            Method::POST,
-            "/api/api-keys/temp/activate",
-            Some(&app.admin_token),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(on["status"], "active");
-    assert_eq!(on["deactivated_by"], Value::Null);
-    assert_eq!(on["deactivated_at"], Value::Null);
+    let on = app.key_action("temp", "activate").await;
+    assert_eq!(on.status, KeyStatus::Active);
+    assert_eq!(on.deactivated_by, None);
+    assert_eq!(on.deactivated_at, None);
     assert_eq!(app.status_with("/api/userinfo", &raw).await, StatusCode::OK);
-    let (status, _) = app
-        .call(
-            Method::POST,
-            "/api/api-keys/temp/activate",
-            Some(&app.admin_token),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        app.key_action("temp", "activate").await.status,
+        KeyStatus::Active
+    );
 }
 
 async fn delete_and_reactivate_are_the_published_aliases(app: &TestApp) {
@@ -370,19 +344,9 @@ async fn delete_and_reactivate_are_the_published_aliases(app: &TestApp) {
         StatusCode::UNAUTHORIZED
     );
     // Soft delete: the record is still there.
-    let (status, key) = app.get("/api/api-keys/aliased", &app.admin_token).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(key["status"], "deactivated");
-    let (status, key) = app
-        .call(
-            Method::POST,
-            "/api/api-keys/aliased/reactivate",
-            Some(&app.admin_token),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(key["status"], "active");
+    assert_eq!(app.api_key("aliased").await.status, KeyStatus::Deactivated);
+    let key = app.key_action("aliased", "reactivate").await;
+    assert_eq!(key.status, KeyStatus::Active);
     assert_eq!(app.status_with("/api/userinfo", &raw).await, StatusCode::OK);
 }
 
@@ -400,13 +364,7 @@ async fn deactivation_applies_on_an_open_connection(app: &TestApp) {
             .send()
     };
     assert_eq!(me().await.unwrap().status(), StatusCode::OK);
-    app.call(
-        Method::POST,
-        "/api/api-keys/kept-alive/deactivate",
-        Some(&app.admin_token),
-        None,
-    )
-    .await;
+    app.key_action("kept-alive", "deactivate").await;
     assert_eq!(me().await.unwrap().status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -416,9 +374,7 @@ async fn last_used_at_is_recorded(app: &TestApp) {
     assert_eq!(app.status_with("/api/userinfo", &raw).await, StatusCode::OK);
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let (_, key) = app.get("/api/api-keys/used", &app.admin_token).await;
-        if let Some(at) = key["last_used_at"].as_str() {
-            let at = chrono::DateTime::parse_from_rfc3339(at).unwrap();
+        if let Some(at) = app.api_key("used").await.last_used_at {
             assert!(at >= before_use, "{at}");
             break;
         }
@@ -436,7 +392,7 @@ async fn last_used_at_is_recorded(app: &TestApp) {
 /// one key.
 async fn no_key_name_reads_as_another_keys_id(app: &TestApp) {
     let (victim, victim_secret) = app.create_key("victim", &["admin"]).await;
-    let id = victim["id"].as_str().unwrap().to_owned();
+    let id = victim.id.to_string();
     let simple = id.replace('-', "");
     for name in [id.to_uppercase(), simple.clone(), simple.to_uppercase()] {
         let body = json!({"name": name, "groups": ["admin"]});
@@ -454,11 +410,7 @@ async fn no_key_name_reads_as_another_keys_id(app: &TestApp) {
     }
     // Every spelling of the id still addresses the one key it names.
     for address in [id.clone(), id.to_uppercase(), simple] {
-        let (status, found) = app
-            .get(&format!("/api/api-keys/{address}"), &app.admin_token)
-            .await;
-        assert_eq!(status, StatusCode::OK, "{address}");
-        assert_eq!(found["name"], "victim", "{address}");
+        assert_eq!(app.api_key(&address).await.id, victim.id, "{address}");
     }
     assert_eq!(
         app.status_with("/api/userinfo", &victim_secret).await,

@@ -168,7 +168,7 @@ async fn a_replica_that_lost_its_listener_does_not_serve_stale_grants() {
     // key is served from memory. This is what makes the rest of the test meaningful.
     let db = sqlx::PgPool::connect(&a.database_url).await.unwrap();
     sqlx::query("UPDATE api_keys SET status = 'deactivated' WHERE id = $1")
-        .bind(uuid::Uuid::parse_str(key["id"].as_str().unwrap()).unwrap())
+        .bind(key.id)
         .execute(&db)
         .await
         .unwrap();
@@ -228,7 +228,7 @@ async fn last_used_at_never_moves_backwards_and_is_flushed_at_shutdown() {
     let a = spawn_app(Backend::Postgres).await;
     let b = a.spawn_replica().await;
     let (key, raw) = a.create_key("busy", &["admin"]).await;
-    let id = uuid::Uuid::parse_str(key["id"].as_str().unwrap()).unwrap();
+    let id = key.id;
     let db = sqlx::PgPool::connect(&a.database_url).await.unwrap();
     let last_used = || async {
         sqlx::query_scalar::<_, Option<chrono::DateTime<chrono::Utc>>>(

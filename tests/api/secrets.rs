@@ -37,7 +37,7 @@ async fn raw_key_is_in_no_database_row(app: &TestApp) {
         dump.contains(&hash),
         "the dump should contain the key's hash"
     );
-    assert!(dump.contains(created["masked_key"].as_str().unwrap()));
+    assert!(dump.contains(&created.masked_key));
     assert!(!dump.contains(&raw), "raw key found in the database");
     assert!(
         !dump.contains(&raw[8..]),

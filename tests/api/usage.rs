@@ -71,7 +71,7 @@ async fn uses_are_recorded_across_a_broken_change_feed() {
     let app = spawn_app(Backend::Postgres).await;
     let db = sqlx::PgPool::connect(&app.database_url).await.unwrap();
     let (key, raw) = app.create_key("in-use", &["admin"]).await;
-    let id = key["id"].as_str().unwrap().to_owned();
+    let id = key.id.to_string();
 
     // A use held in memory when the cache is dropped: cut at once, it is (almost always)
     // not written yet, since the flusher writes once a second. Three rounds, so that the

@@ -171,7 +171,8 @@ async fn login_sets_a_safe_cycled_cookie_and_logout_ends_it(app: &TestApp) {
 async fn server_functions_check_the_caller(app: &TestApp) {
     app.create_group("engineering").await;
     let (key, _) = app.create_key("guarded", &["engineering"]).await;
-    let id = key["id"].as_str().unwrap();
+    let id = key.id.to_string();
+    let id = id.as_str();
     app.post(
         "/api/users",
         &app.admin_token,
