@@ -6,7 +6,6 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -63,24 +62,7 @@ impl From<sqlx::Error> for Error {
     }
 }
 
-/// Every error answer, as the OpenAPI document describes it: a sentence for humans, and for
-/// a rejected value the request field it belongs to.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-pub struct ErrorBody {
-    message: String,
-    /// The request field the error is about (`name`, `groups`, `email`, …), on 409 and 422
-    /// answers about one value; absent otherwise.
-    #[schema(nullable = false)]
-    field: Option<String>,
-}
-
-#[derive(Serialize)]
-struct Body<'a> {
-    message: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'a str>,
-}
+pub use crate::wire::errors::ErrorBody;
 
 impl Error {
     /// A broken rule that belongs to no single field.
@@ -118,12 +100,12 @@ impl IntoResponse for Error {
         }
         let message = match &self {
             Error::Unauthenticated => {
-                "not authenticated: missing, unknown or deactivated credentials"
+                "not authenticated: missing, unknown or deactivated credentials".to_owned()
             }
-            other => &other.to_string(),
+            other => other.to_string(),
         };
-        let field = self.field();
-        let mut response = (status, Json(Body { message, field })).into_response();
+        let field = self.field().map(str::to_owned);
+        let mut response = (status, Json(ErrorBody { message, field })).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

@@ -3,10 +3,13 @@
 
 use crate::{
     secret::SecretString,
-    wire::identity::{Login, Token},
+    wire::{
+        errors::ErrorBody,
+        identity::{Login, Token},
+    },
 };
 use reqwest::{Method, StatusCode};
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde::{de::DeserializeOwned, Serialize};
 
 pub struct Client {
     http: reqwest::Client,
@@ -28,12 +31,6 @@ pub enum CliError {
     Api(String),
     #[error("{0}")]
     Usage(String),
-}
-
-/// What every error answer carries.
-#[derive(Deserialize)]
-struct ErrorMessage {
-    message: String,
 }
 
 impl Client {
@@ -104,7 +101,7 @@ impl Client {
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
         let message = || {
-            serde_json::from_str::<ErrorMessage>(&text)
+            serde_json::from_str::<ErrorBody>(&text)
                 .map(|e| e.message)
                 .unwrap_or_else(|_| status.to_string())
         };

@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod connections;
+pub mod errors;
 pub mod identity;
 pub mod keys;
 pub mod sessions;
