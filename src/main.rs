@@ -1,4 +1,4 @@
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use hoop::{cli, config::ServeConfig, startup::Application};
 use tracing_subscriber::EnvFilter;
 
@@ -20,6 +20,11 @@ enum Command {
     /// Administer API keys, connections and groups.
     #[command(subcommand)]
     Admin(cli::AdminCommand),
+    /// Print a completion script for your shell, e.g. `source <(hoop completion bash)`.
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[tokio::main]
@@ -43,6 +48,10 @@ async fn main() -> std::process::ExitCode {
         Command::Login(args) => cli::login(args).await.map_err(|e| e.to_string()),
         Command::Exec(args) => cli::exec(args).await.map_err(|e| e.to_string()),
         Command::Admin(command) => cli::admin(command).await.map_err(|e| e.to_string()),
+        Command::Completion { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "hoop", &mut std::io::stdout());
+            Ok(())
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

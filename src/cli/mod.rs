@@ -21,7 +21,8 @@ use std::io::{IsTerminal, Read, Write};
 
 #[derive(Debug, Args)]
 pub struct LoginArgs {
-    /// A managed API key (hpk_…). Without it, asks for email and password.
+    /// A managed API key (hpk_…), or `-` to read it from standard input (it then stays out
+    /// of your shell history). Without it, asks for email and password.
     #[arg(long)]
     api_key: Option<SecretString>,
     /// The gateway's address (default: the saved one, or http://127.0.0.1:8009).
@@ -56,15 +57,8 @@ pub async fn login(args: LoginArgs) -> Result<(), CliError> {
     let saved = config::load().map_err(CliError::Usage)?;
     let api_url = args.api_url.unwrap_or(saved.api_url);
     let token = match args.api_key {
-        Some(key) => {
-            // Refused before any request: a user token or a typo must not be sent as a key.
-            if !key.expose().starts_with(crate::keys::secret::PREFIX) {
-                return Err(CliError::Usage(
-                    "that is not an API key: managed keys start with hpk_".into(),
-                ));
-            }
-            key
-        }
+        Some(key) if key.expose() == "-" => checked_key(key_from_stdin()?)?,
+        Some(key) => checked_key(key)?,
         None => password_login(&api_url).await?,
     };
     let me: UserInfo = Client::new(&api_url, Some(token.clone()))
@@ -79,6 +73,30 @@ pub async fn login(args: LoginArgs) -> Result<(), CliError> {
         path.display()
     );
     Ok(())
+}
+
+/// Refused before any request: a user token or a typo must not be sent as a key.
+fn checked_key(key: SecretString) -> Result<SecretString, CliError> {
+    if key.expose().starts_with(crate::keys::secret::PREFIX) {
+        Ok(key)
+    } else {
+        Err(CliError::Usage(
+            "that is not an API key: managed keys start with hpk_".into(),
+        ))
+    }
+}
+
+/// The first line of standard input; the buffer it was read into is wiped.
+fn key_from_stdin() -> Result<SecretString, CliError> {
+    if std::io::stdin().is_terminal() {
+        eprint!("API key: ");
+        let _ = std::io::stderr().flush();
+    }
+    let mut line = zeroize::Zeroizing::new(String::new());
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| CliError::Usage(format!("cannot read the key from standard input: {e}")))?;
+    Ok(SecretString::new(line.trim().to_owned()))
 }
 
 async fn password_login(api_url: &str) -> Result<SecretString, CliError> {

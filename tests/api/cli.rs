@@ -393,3 +393,117 @@ async fn admin_commands_manage_keys() {
     assert!(!r.ok && r.stderr.contains("already exists"), "{}", r.stderr);
     app.stop().await;
 }
+
+/// What scripts and shells need: completions, a key read from standard input (never in the
+/// shell's history or `ps`), one key by name, and JSON from every command that answers one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_serves_scripts_and_shells() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let home = tempfile::tempdir().unwrap();
+    for (shell, marker) in [
+        ("bash", "_hoop()"),
+        ("zsh", "#compdef hoop"),
+        ("fish", "complete -c hoop"),
+    ] {
+        let r = hoop(home.path(), &[], &["completion", shell], None).await;
+        assert!(r.ok, "{shell}: {}", r.stderr);
+        assert!(r.stdout.contains(marker), "{shell}: {}", r.stdout);
+        assert!(
+            r.stdout.contains("apikey"),
+            "{shell} completes subcommands' values"
+        );
+    }
+
+    let (_, key) = app.create_key("from-stdin", &["admin"]).await;
+    let url = app.url("");
+    let r = hoop(
+        home.path(),
+        &[],
+        &["login", "--api-url", &url, "--api-key", "-"],
+        Some(&format!("{key}\n")),
+    )
+    .await;
+    assert!(r.ok, "{}", r.stderr);
+    assert!(r.stdout.contains("from-stdin"), "{}", r.stdout);
+    let r = hoop(
+        home.path(),
+        &[],
+        &["login", "--api-url", &url, "--api-key", "-"],
+        Some("not-a-key\n"),
+    )
+    .await;
+    assert!(
+        !r.ok && r.stderr.contains("start with hpk_"),
+        "{}",
+        r.stderr
+    );
+
+    // Logged in with the key read from stdin: one key by name, as a table and as JSON.
+    let r = hoop(
+        home.path(),
+        &[],
+        &["admin", "get", "apikey", "from-stdin"],
+        None,
+    )
+    .await;
+    assert!(r.ok, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "a header and one row: {}", r.stdout);
+    assert!(
+        lines[0].starts_with("NAME") && lines[1].starts_with("from-stdin"),
+        "{}",
+        r.stdout
+    );
+    let r = hoop(
+        home.path(),
+        &[],
+        &["admin", "get", "apikey", "from-stdin", "-o", "json"],
+        None,
+    )
+    .await;
+    let shown: hoop::wire::keys::ApiKey = serde_json::from_str(&r.stdout).expect(&r.stdout);
+    assert_eq!(shown.name, "from-stdin");
+    let r = hoop(home.path(), &[], &["admin", "get", "groups", "admin"], None).await;
+    assert!(!r.ok && r.stderr.contains("only API keys"), "{}", r.stderr);
+
+    let (_, other) = app.create_key("scripted", &["admin"]).await;
+    for (args, active) in [
+        (
+            vec!["admin", "deactivate", "apikey", "scripted", "-o", "json"],
+            false,
+        ),
+        (
+            vec!["admin", "activate", "apikey", "scripted", "-o", "json"],
+            true,
+        ),
+    ] {
+        let r = hoop(home.path(), &[], &args, None).await;
+        let key: hoop::wire::keys::ApiKey = serde_json::from_str(&r.stdout).expect(&r.stdout);
+        assert_eq!(
+            key.status == hoop::wire::keys::KeyStatus::Active,
+            active,
+            "{args:?}"
+        );
+        let status = app.status_with("/api/userinfo", &other).await;
+        assert_eq!(status.is_success(), active, "{args:?}");
+    }
+    let r = hoop(
+        home.path(),
+        &[],
+        &[
+            "admin",
+            "configure",
+            "apikey",
+            "scripted",
+            "--groups",
+            "admin",
+            "-o",
+            "json",
+        ],
+        None,
+    )
+    .await;
+    let key: hoop::wire::keys::ApiKey = serde_json::from_str(&r.stdout).expect(&r.stdout);
+    assert_eq!(key.groups, ["admin"]);
+    app.stop().await;
+}

@@ -57,11 +57,21 @@ pub async fn create(
     Ok(())
 }
 
+/// One key, by name or id.
+pub async fn show(c: &Client, name: &str, format: Format) -> Result<(), CliError> {
+    let key: ApiKey = c
+        .get(&format!("/api/api-keys/{}", path_segment(name)))
+        .await?;
+    output::print_one(&key, format);
+    Ok(())
+}
+
 pub async fn configure(
     c: &Client,
     name: &str,
     new_name: Option<String>,
     groups: Option<Vec<String>>,
+    format: Format,
 ) -> Result<(), CliError> {
     let changes = KeyChanges {
         name: new_name,
@@ -69,26 +79,32 @@ pub async fn configure(
     };
     let path = format!("/api/api-keys/{}", path_segment(name));
     let key: ApiKey = c.send(Method::PUT, &path, &changes).await?;
-    println!(
-        "Configured API key {} (groups: {})",
-        key.name,
-        key.groups.join(",")
-    );
+    match format {
+        Format::Json => output::print_json(&key),
+        Format::Table => println!(
+            "Configured API key {} (groups: {})",
+            key.name,
+            key.groups.join(",")
+        ),
+    }
     Ok(())
 }
 
-pub async fn deactivate(c: &Client, name: &str) -> Result<(), CliError> {
-    let _: ApiKey = c
-        .post(&format!("/api/api-keys/{}/deactivate", path_segment(name)))
+/// Deactivates (refused from the next request on) or activates again (same secret).
+pub async fn set_active(
+    c: &Client,
+    name: &str,
+    active: bool,
+    format: Format,
+) -> Result<(), CliError> {
+    let action = if active { "activate" } else { "deactivate" };
+    let key: ApiKey = c
+        .post(&format!("/api/api-keys/{}/{action}", path_segment(name)))
         .await?;
-    println!("Deactivated API key {name}");
-    Ok(())
-}
-
-pub async fn activate(c: &Client, name: &str) -> Result<(), CliError> {
-    let _: ApiKey = c
-        .post(&format!("/api/api-keys/{}/activate", path_segment(name)))
-        .await?;
-    println!("Activated API key {name}");
+    match format {
+        Format::Json => output::print_json(&key),
+        Format::Table if active => println!("Activated API key {name}"),
+        Format::Table => println!("Deactivated API key {name}"),
+    }
     Ok(())
 }

@@ -11,10 +11,12 @@ use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
-    /// Show userinfo, apikeys, connections, sessions or groups.
+    /// Show userinfo, apikeys, connections, sessions or groups; `get apikey NAME` shows one key.
     Get {
         #[arg(value_enum)]
         what: Resource,
+        /// One API key, by name or id.
+        name: Option<String>,
         #[arg(short = 'o', long, value_enum, default_value = "table")]
         output: Format,
     },
@@ -30,24 +32,31 @@ pub enum AdminCommand {
         new_name: Option<String>,
         #[arg(long, value_delimiter = ',')]
         groups: Option<Vec<String>>,
+        #[arg(short = 'o', long, value_enum, default_value = "table")]
+        output: Format,
     },
     /// Deactivate an API key: it is refused from the next request on.
     Deactivate {
         #[arg(value_parser = ["apikey"])]
         kind: String,
         name: String,
+        #[arg(short = 'o', long, value_enum, default_value = "table")]
+        output: Format,
     },
     /// Activate a deactivated API key again (same secret).
     Activate {
         #[arg(value_parser = ["apikey"])]
         kind: String,
         name: String,
+        #[arg(short = 'o', long, value_enum, default_value = "table")]
+        output: Format,
     },
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Resource {
     Userinfo,
+    #[value(alias = "apikey")]
     Apikeys,
     Connections,
     Sessions,
@@ -87,7 +96,15 @@ pub enum CreateCommand {
 pub async fn admin(command: AdminCommand) -> Result<(), CliError> {
     let c = client()?;
     match command {
-        AdminCommand::Get { what, output } => match what {
+        AdminCommand::Get {
+            what: Resource::Apikeys,
+            name: Some(name),
+            output,
+        } => keys::show(&c, &name, output).await,
+        AdminCommand::Get { name: Some(_), .. } => Err(CliError::Usage(
+            "only API keys are shown one by name: hoop admin get apikey NAME".into(),
+        )),
+        AdminCommand::Get { what, output, .. } => match what {
             Resource::Userinfo => userinfo::show(&c, output).await,
             Resource::Apikeys => keys::list(&c, output).await,
             Resource::Connections => connections::list(&c, output).await,
@@ -120,9 +137,14 @@ pub async fn admin(command: AdminCommand) -> Result<(), CliError> {
             name,
             new_name,
             groups,
+            output,
             ..
-        } => keys::configure(&c, &name, new_name, groups).await,
-        AdminCommand::Deactivate { name, .. } => keys::deactivate(&c, &name).await,
-        AdminCommand::Activate { name, .. } => keys::activate(&c, &name).await,
+        } => keys::configure(&c, &name, new_name, groups, output).await,
+        AdminCommand::Deactivate { name, output, .. } => {
+            keys::set_active(&c, &name, false, output).await
+        }
+        AdminCommand::Activate { name, output, .. } => {
+            keys::set_active(&c, &name, true, output).await
+        }
     }
 }
