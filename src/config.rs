@@ -142,6 +142,17 @@ pub struct HttpConfig {
         default_value_t = 4096
     )]
     pub max_connections: usize,
+
+    /// Proxies whose `X-Forwarded-For` is believed (comma-separated networks or addresses,
+    /// e.g. `10.0.0.0/8,192.168.1.5`). Only a request whose TCP peer is one of them has the
+    /// header read, from the right, past every trusted hop. Empty: the header is ignored.
+    #[arg(
+        long = "trusted-proxies",
+        env = "HOOP_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_parser = crate::security::proxies::parse_net
+    )]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for HttpConfig {
@@ -150,6 +161,7 @@ impl Default for HttpConfig {
             header_read_timeout_secs: 10,
             idle_timeout_secs: 75,
             max_connections: 4096,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -106,6 +106,11 @@ impl Application {
             ));
         let router = security::headers(router)
             .layer(TraceLayer::new_for_http())
+            // Who the client is, decided once, before anything counts or records it.
+            .layer(middleware::from_fn_with_state(
+                security::proxies::TrustedProxies::new(&config.http.trusted_proxies),
+                security::proxies::resolve_client,
+            ))
             // Outermost: everything a state-changing request does (session save included)
             // happens inside the task, whether or not the client waits for the answer.
             .layer(middleware::from_fn(security::hangup::run_to_completion));

@@ -19,17 +19,15 @@ use crate::{
     error::{Error, Result},
     keys::{KeyService, RawApiKey},
     secret::{random_token, sha256_hex, SecretString},
+    security::proxies::ClientIp,
     security::throttle::FailureLimiter,
     store::{self, identity::UserRow, Store},
 };
-use axum::{
-    extract::ConnectInfo,
-    http::{header, request::Parts, HeaderMap},
-};
+use axum::http::{header, request::Parts, HeaderMap};
 use chrono::TimeDelta;
 pub use legacy::LegacyApiKey;
 use std::{
-    net::{IpAddr, Ipv6Addr, SocketAddr},
+    net::{IpAddr, Ipv6Addr},
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc,
@@ -101,13 +99,15 @@ impl Credential {
     }
 }
 
-/// The address failures are counted against: the TCP peer. Without one (never the case behind
-/// the gateway's own listener) every such request shares one count: fail closed.
+/// The address failures are counted against: the client as decided once for the request
+/// ([`crate::security::proxies`]: the TCP peer, or behind a trusted proxy the address it
+/// forwarded). Without one (never the case behind the gateway's own listener) every such
+/// request shares one count: fail closed.
 pub fn client_addr(parts: &Parts) -> IpAddr {
     parts
         .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED), |c| c.0.ip())
+        .get::<ClientIp>()
+        .map_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED), |c| c.0)
 }
 
 /// [`client_addr`] as an extractor, for handlers that check a credential themselves (login).

@@ -4,6 +4,7 @@
 
 pub mod cross_origin;
 pub mod hangup;
+pub mod proxies;
 pub mod throttle;
 
 use axum::{

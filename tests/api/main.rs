@@ -15,6 +15,7 @@ mod identity;
 mod keys;
 mod layering;
 mod openapi;
+mod proxies;
 mod replicas;
 mod secrets;
 mod startup;
