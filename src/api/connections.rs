@@ -13,13 +13,13 @@ use axum::{
 use serde::Deserialize;
 
 /// The connections the caller may use (all of them for admins, with their targets).
-#[utoipa::path(get, path = "/api/connections", operation_id = "list_connections", tag = "connections", security(("bearer" = []), ("api_key" = [])),
+#[utoipa::path(get, path = "/connections", operation_id = "list_connections", tag = "connections", security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = [Connection])))]
 pub async fn list(State(s): State<AppState>, caller: Principal) -> Result<Json<Vec<Connection>>> {
     Ok(Json(s.connections.list(&caller).await?))
 }
 
-#[utoipa::path(post, path = "/api/connections", operation_id = "create_connection", tag = "connections", security(("bearer" = []), ("api_key" = [])), request_body = ConnectionSpec,
+#[utoipa::path(post, path = "/connections", operation_id = "create_connection", tag = "connections", security(("bearer" = []), ("api_key" = [])), request_body = ConnectionSpec,
     responses((status = 201, body = Connection), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn create(
     State(s): State<AppState>,
@@ -32,7 +32,7 @@ pub async fn create(
     ))
 }
 
-#[utoipa::path(put, path = "/api/connections/{name}", operation_id = "update_connection", tag = "connections", security(("bearer" = []), ("api_key" = [])), params(("name" = String, Path, description = "The connection's name")),
+#[utoipa::path(put, path = "/connections/{name}", operation_id = "update_connection", tag = "connections", security(("bearer" = []), ("api_key" = [])), params(("name" = String, Path, description = "The connection's name")),
     request_body = ConnectionChanges,
     responses((status = 200, body = Connection), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn update(
@@ -44,7 +44,7 @@ pub async fn update(
     Ok(Json(s.connections.update(&caller, &name, changes).await?))
 }
 
-#[utoipa::path(delete, path = "/api/connections/{name}", operation_id = "delete_connection", tag = "connections", security(("bearer" = []), ("api_key" = [])), params(("name" = String, Path, description = "The connection's name")),
+#[utoipa::path(delete, path = "/connections/{name}", operation_id = "delete_connection", tag = "connections", security(("bearer" = []), ("api_key" = [])), params(("name" = String, Path, description = "The connection's name")),
     responses((status = 204, description = "Deleted"), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn delete(
     State(s): State<AppState>,
@@ -63,7 +63,7 @@ pub struct Script {
 }
 
 /// Runs a script on a connection as the caller; the output is TSV with a header row.
-#[utoipa::path(post, path = "/api/connections/{name}/exec", operation_id = "exec_connection", tag = "connections", security(("bearer" = []), ("api_key" = [])), params(("name" = String, Path, description = "The connection's name")),
+#[utoipa::path(post, path = "/connections/{name}/exec", operation_id = "exec_connection", tag = "connections", security(("bearer" = []), ("api_key" = [])), params(("name" = String, Path, description = "The connection's name")),
     request_body = Script,
     responses((status = 200, body = ExecResult), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn exec(
@@ -86,7 +86,7 @@ pub struct NewSession {
 }
 
 /// Runs a script, as `exec` does, under the name hoop's published API uses.
-#[utoipa::path(post, path = "/api/sessions", operation_id = "create_session", tag = "connections", security(("bearer" = []), ("api_key" = [])), request_body = NewSession,
+#[utoipa::path(post, path = "/sessions", operation_id = "create_session", tag = "connections", security(("bearer" = []), ("api_key" = [])), request_body = NewSession,
     responses((status = 200, body = ExecResult), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn create_session(
     State(s): State<AppState>,
@@ -101,7 +101,7 @@ pub async fn create_session(
 }
 
 /// Recorded script runs: the caller's own, or everyone's for admins.
-#[utoipa::path(get, path = "/api/sessions", operation_id = "list_sessions", tag = "connections", security(("bearer" = []), ("api_key" = [])),
+#[utoipa::path(get, path = "/sessions", operation_id = "list_sessions", tag = "connections", security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = [SessionRow])))]
 pub async fn sessions(
     State(s): State<AppState>,
@@ -110,7 +110,7 @@ pub async fn sessions(
     Ok(Json(s.connections.sessions(&caller).await?))
 }
 
-#[utoipa::path(get, path = "/api/sessions/{id}", operation_id = "get_session", tag = "connections", security(("bearer" = []), ("api_key" = [])),
+#[utoipa::path(get, path = "/sessions/{id}", operation_id = "get_session", tag = "connections", security(("bearer" = []), ("api_key" = [])),
     params(("id" = String, Path, description = "The session id")),
     responses((status = 200, body = SessionRow), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn session(

@@ -27,7 +27,7 @@ pub struct Token {
 }
 
 /// Email and password → a user access token.
-#[utoipa::path(post, path = "/api/localauth/login", tag = "identity", request_body = Login,
+#[utoipa::path(post, path = "/localauth/login", tag = "identity", request_body = Login,
     responses((status = 200, body = Token)))]
 pub async fn login(
     State(s): State<AppState>,
@@ -55,7 +55,7 @@ pub struct UserInfo {
 }
 
 /// Who the caller is.
-#[utoipa::path(get, path = "/api/userinfo", tag = "identity", security(("bearer" = []), ("api_key" = [])),
+#[utoipa::path(get, path = "/userinfo", tag = "identity", security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = UserInfo)))]
 pub async fn userinfo(caller: Principal) -> Json<UserInfo> {
     let (id, name, email) = match &caller.identity {
@@ -77,7 +77,7 @@ pub async fn userinfo(caller: Principal) -> Json<UserInfo> {
     })
 }
 
-#[utoipa::path(get, path = "/api/groups", tag = "identity", security(("bearer" = []), ("api_key" = [])),
+#[utoipa::path(get, path = "/groups", tag = "identity", security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = [Group])))]
 pub async fn list_groups(State(s): State<AppState>, caller: Principal) -> Result<Json<Vec<Group>>> {
     Ok(Json(directory::list_groups(&s.store, &caller).await?))
@@ -89,7 +89,7 @@ pub struct NewGroup {
     name: String,
 }
 
-#[utoipa::path(post, path = "/api/groups", tag = "identity", security(("bearer" = []), ("api_key" = [])), request_body = NewGroup,
+#[utoipa::path(post, path = "/groups", tag = "identity", security(("bearer" = []), ("api_key" = [])), request_body = NewGroup,
     responses((status = 201, body = Group), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn create_group(
     State(s): State<AppState>,
@@ -100,13 +100,13 @@ pub async fn create_group(
     Ok((StatusCode::CREATED, Json(group)))
 }
 
-#[utoipa::path(get, path = "/api/users", tag = "identity", security(("bearer" = []), ("api_key" = [])),
+#[utoipa::path(get, path = "/users", tag = "identity", security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = [User])))]
 pub async fn list_users(State(s): State<AppState>, caller: Principal) -> Result<Json<Vec<User>>> {
     Ok(Json(directory::list_users(&s.store, &caller).await?))
 }
 
-#[utoipa::path(post, path = "/api/users", tag = "identity", security(("bearer" = []), ("api_key" = [])), request_body = NewUserRequest,
+#[utoipa::path(post, path = "/users", tag = "identity", security(("bearer" = []), ("api_key" = [])), request_body = NewUserRequest,
     responses((status = 201, body = User), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn create_user(
     State(s): State<AppState>,
