@@ -19,6 +19,7 @@ pub async fn list(State(s): State<AppState>, caller: Principal) -> Result<Json<V
     Ok(Json(s.connections.list(&caller).await?))
 }
 
+/// Creates a connection: a database scripts run on, and the groups that reach it (admins only).
 #[utoipa::path(post, path = "/connections", operation_id = "create_connection", tag = "connections", security(("bearer" = []), ("api_key" = [])), request_body = ConnectionSpec,
     responses((status = 201, body = Connection), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn create(
@@ -32,6 +33,7 @@ pub async fn create(
     ))
 }
 
+/// Changes a connection; absent fields stay as they are (admins only).
 #[utoipa::path(put, path = "/connections/{name}", operation_id = "update_connection", tag = "connections", security(("bearer" = []), ("api_key" = [])), params(("name" = String, Path, description = "The connection's name")),
     request_body = ConnectionChanges,
     responses((status = 200, body = Connection), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
@@ -44,6 +46,7 @@ pub async fn update(
     Ok(Json(s.connections.update(&caller, &name, changes).await?))
 }
 
+/// Deletes a connection; its recorded sessions stay (admins only).
 #[utoipa::path(delete, path = "/connections/{name}", operation_id = "delete_connection", tag = "connections", security(("bearer" = []), ("api_key" = [])), params(("name" = String, Path, description = "The connection's name")),
     responses((status = 204, description = "Deleted"), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn delete(
@@ -110,6 +113,7 @@ pub async fn sessions(
     Ok(Json(s.connections.sessions(&caller).await?))
 }
 
+/// One recorded script run: the caller's own, or anyone's for admins.
 #[utoipa::path(get, path = "/sessions/{id}", operation_id = "get_session", tag = "connections", security(("bearer" = []), ("api_key" = [])),
     params(("id" = String, Path, description = "The session id")),
     responses((status = 200, body = SessionRow), (status = 404, body = crate::error::ErrorBody)))]

@@ -77,6 +77,7 @@ pub async fn userinfo(caller: Principal) -> Json<UserInfo> {
     })
 }
 
+/// The organization's groups.
 #[utoipa::path(get, path = "/groups", tag = "identity", security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = [Group])))]
 pub async fn list_groups(State(s): State<AppState>, caller: Principal) -> Result<Json<Vec<Group>>> {
@@ -89,6 +90,7 @@ pub struct NewGroup {
     name: String,
 }
 
+/// Creates a group (admins only).
 #[utoipa::path(post, path = "/groups", tag = "identity", security(("bearer" = []), ("api_key" = [])), request_body = NewGroup,
     responses((status = 201, body = Group), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn create_group(
@@ -100,12 +102,14 @@ pub async fn create_group(
     Ok((StatusCode::CREATED, Json(group)))
 }
 
+/// The organization's users (admins only).
 #[utoipa::path(get, path = "/users", tag = "identity", security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = [User])))]
 pub async fn list_users(State(s): State<AppState>, caller: Principal) -> Result<Json<Vec<User>>> {
     Ok(Json(directory::list_users(&s.store, &caller).await?))
 }
 
+/// Creates a user with a password and groups (admins only).
 #[utoipa::path(post, path = "/users", tag = "identity", security(("bearer" = []), ("api_key" = [])), request_body = NewUserRequest,
     responses((status = 201, body = User), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn create_user(

@@ -54,6 +54,7 @@ pub async fn create(
     ))
 }
 
+/// One key, by name or id (admins only).
 #[utoipa::path(get, path = "/api-keys/{name_or_id}", operation_id = "get_api_key", tag = "api-keys", security(("bearer" = []), ("api_key" = [])), params(("name_or_id" = String, Path, description = "The key's name or id")),
     responses((status = 200, body = ApiKey), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn get(

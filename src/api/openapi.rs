@@ -29,6 +29,8 @@ use utoipa::{
                        is answered `405` with an `Allow` header naming the methods it has \
                        (`components.responses.MethodNotAllowed`)."
     ),
+    // The default, said outright: the API is on the host that serves this document.
+    servers((url = "/", description = "The gateway serving this document")),
     components(schemas(crate::error::ErrorBody))
 )]
 struct ApiDoc;
@@ -125,6 +127,14 @@ impl Modify for CommonAnswers {
 
 /// `writes`: the cross-origin refusal applies (every method but GET), login included.
 fn add_common(op: &mut Operation, path: &str, writes: bool) {
+    // An answer whose handler gave only its schema still needs a sentence.
+    for (status, answer) in op.responses.responses.iter_mut() {
+        if let RefOr::T(answer) = answer {
+            if answer.description.is_empty() {
+                answer.description = plain_meaning(status).to_owned();
+            }
+        }
+    }
     // A handler that names no security scheme needs no credentials: say so (`security: []`),
     // rather than leave a client to guess whether a document-wide default applies.
     let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
@@ -216,4 +226,17 @@ fn method_not_allowed() -> ApiResponse {
         header(Type::String, "The methods this path has, comma-separated"),
     );
     response
+}
+
+/// What a status means here, for the answers a handler lists without a description.
+fn plain_meaning(status: &str) -> &'static str {
+    match status {
+        "200" => "OK",
+        "201" => "Created",
+        "204" => "Done; no body",
+        "404" => "No such resource, or none this caller can see",
+        "409" => "Taken: another one has this name (or, for a user, this email)",
+        "422" => "A value breaks a rule",
+        _ => "See the status code",
+    }
 }

@@ -293,7 +293,8 @@ async fn a_cross_origin_login_is_refused_as_documented() {
 }
 
 /// What generated clients need: one name per operation (a TypeScript client of repeated
-/// `list`s typed one route's answer as another's), and parameters where the server reads them.
+/// `list`s typed one route's answer as another's), parameters where the server reads them, and
+/// words for both.
 #[tokio::test]
 async fn operations_have_unique_ids_and_parameters_where_they_are_read() {
     let app = spawn_app(Backend::Sqlite).await;
@@ -307,6 +308,19 @@ async fn operations_have_unique_ids_and_parameters_where_they_are_read() {
                 ids.insert(id.to_owned()),
                 "operationId {id} repeats ({method} {path})"
             );
+            // What a generated client shows as the function's doc, and each answer's.
+            assert!(
+                op["summary"].as_str().is_some_and(|s| !s.is_empty()),
+                "{method} {path} has no summary: a `///` line on its handler"
+            );
+            for (status, answer) in op["responses"].as_object().unwrap() {
+                assert!(
+                    answer["description"]
+                        .as_str()
+                        .is_some_and(|d| !d.is_empty()),
+                    "{method} {path}: {status} is not described"
+                );
+            }
             for param in op["parameters"].as_array().into_iter().flatten() {
                 let name = param["name"].as_str().unwrap();
                 let in_path = path.contains(&format!("{{{name}}}"));
