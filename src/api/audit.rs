@@ -24,7 +24,7 @@ const DEFAULT_LIMIT: i64 = 50;
 const MAX_LIMIT: i64 = 500;
 
 /// The audit log, newest first (admins only).
-#[utoipa::path(get, path = "/api/audit", operation_id = "list_audit_events", tag = "audit", security(("bearer" = []), ("api_key" = [])), params(Page),
+#[utoipa::path(get, path = "/audit", operation_id = "list_audit_events", tag = "audit", security(("bearer" = []), ("api_key" = [])), params(Page),
     responses((status = 200, body = [Event]), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn list(
     State(s): State<AppState>,

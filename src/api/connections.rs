@@ -13,13 +13,14 @@ use axum::{
 };
 
 /// The connections the caller may use (all of them for admins, with their targets).
-#[utoipa::path(get, path = "/api/connections", operation_id = "list_connections", tag = "connections", security(("bearer" = []), ("api_key" = [])),
+#[utoipa::path(get, path = "/connections", operation_id = "list_connections", tag = "connections", security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = [Connection])))]
 pub async fn list(State(s): State<AppState>, caller: Principal) -> Result<Json<Vec<Connection>>> {
     Ok(Json(s.connections.list(&caller).await?))
 }
 
-#[utoipa::path(post, path = "/api/connections", operation_id = "create_connection", tag = "connections", security(("bearer" = []), ("api_key" = [])), request_body = ConnectionSpec,
+/// Creates a connection: a database scripts run on, and the groups that reach it (admins only).
+#[utoipa::path(post, path = "/connections", operation_id = "create_connection", tag = "connections", security(("bearer" = []), ("api_key" = [])), request_body = ConnectionSpec,
     responses((status = 201, body = Connection), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn create(
     State(s): State<AppState>,
@@ -32,7 +33,8 @@ pub async fn create(
     ))
 }
 
-#[utoipa::path(put, path = "/api/connections/{name}", operation_id = "update_connection", tag = "connections", security(("bearer" = []), ("api_key" = [])), params(("name" = String, Path, description = "The connection's name")),
+/// Changes a connection; absent fields stay as they are (admins only).
+#[utoipa::path(put, path = "/connections/{name}", operation_id = "update_connection", tag = "connections", security(("bearer" = []), ("api_key" = [])), params(("name" = String, Path, description = "The connection's name")),
     request_body = ConnectionChanges,
     responses((status = 200, body = Connection), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn update(
@@ -44,7 +46,8 @@ pub async fn update(
     Ok(Json(s.connections.update(&caller, &name, changes).await?))
 }
 
-#[utoipa::path(delete, path = "/api/connections/{name}", operation_id = "delete_connection", tag = "connections", security(("bearer" = []), ("api_key" = [])), params(("name" = String, Path, description = "The connection's name")),
+/// Deletes a connection; its recorded sessions stay (admins only).
+#[utoipa::path(delete, path = "/connections/{name}", operation_id = "delete_connection", tag = "connections", security(("bearer" = []), ("api_key" = [])), params(("name" = String, Path, description = "The connection's name")),
     responses((status = 204, description = "Deleted"), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn delete(
     State(s): State<AppState>,
@@ -56,7 +59,7 @@ pub async fn delete(
 }
 
 /// Runs a script on a connection as the caller; the output is TSV with a header row.
-#[utoipa::path(post, path = "/api/connections/{name}/exec", operation_id = "exec_connection", tag = "connections", security(("bearer" = []), ("api_key" = [])), params(("name" = String, Path, description = "The connection's name")),
+#[utoipa::path(post, path = "/connections/{name}/exec", operation_id = "exec_connection", tag = "connections", security(("bearer" = []), ("api_key" = [])), params(("name" = String, Path, description = "The connection's name")),
     request_body = Script,
     responses((status = 200, body = ExecResult), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn exec(
@@ -69,7 +72,7 @@ pub async fn exec(
 }
 
 /// Runs a script, as `exec` does, under the name hoop's published API uses.
-#[utoipa::path(post, path = "/api/sessions", operation_id = "create_session", tag = "connections", security(("bearer" = []), ("api_key" = [])), request_body = NewSession,
+#[utoipa::path(post, path = "/sessions", operation_id = "create_session", tag = "connections", security(("bearer" = []), ("api_key" = [])), request_body = NewSession,
     responses((status = 200, body = ExecResult), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn create_session(
     State(s): State<AppState>,
@@ -84,14 +87,15 @@ pub async fn create_session(
 }
 
 /// Recorded script runs: the caller's own, or everyone's for admins.
-#[utoipa::path(get, path = "/api/sessions", operation_id = "list_sessions", tag = "connections", security(("bearer" = []), ("api_key" = [])),
+#[utoipa::path(get, path = "/sessions", operation_id = "list_sessions", tag = "connections", security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = [Session])))]
 pub async fn sessions(State(s): State<AppState>, caller: Principal) -> Result<Json<Vec<Session>>> {
     let rows = s.connections.sessions(&caller).await?;
     Ok(Json(rows.into_iter().map(Session::from).collect()))
 }
 
-#[utoipa::path(get, path = "/api/sessions/{id}", operation_id = "get_session", tag = "connections", security(("bearer" = []), ("api_key" = [])),
+/// One recorded script run: the caller's own, or anyone's for admins.
+#[utoipa::path(get, path = "/sessions/{id}", operation_id = "get_session", tag = "connections", security(("bearer" = []), ("api_key" = [])),
     params(("id" = String, Path, description = "The session id")),
     responses((status = 200, body = Session), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn session(

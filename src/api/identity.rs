@@ -13,7 +13,7 @@ use crate::{
 use axum::{extract::State, http::StatusCode};
 
 /// Email and password → a user access token.
-#[utoipa::path(post, path = "/api/localauth/login", tag = "identity", request_body = Login,
+#[utoipa::path(post, path = "/localauth/login", tag = "identity", request_body = Login,
     responses((status = 200, body = Token)))]
 pub async fn login(
     State(s): State<AppState>,
@@ -25,7 +25,7 @@ pub async fn login(
 }
 
 /// Who the caller is.
-#[utoipa::path(get, path = "/api/userinfo", tag = "identity", security(("bearer" = []), ("api_key" = [])),
+#[utoipa::path(get, path = "/userinfo", tag = "identity", security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = UserInfo)))]
 pub async fn userinfo(caller: Principal) -> Json<UserInfo> {
     let (id, name, email) = match &caller.identity {
@@ -47,14 +47,16 @@ pub async fn userinfo(caller: Principal) -> Json<UserInfo> {
     })
 }
 
-#[utoipa::path(get, path = "/api/groups", tag = "identity", security(("bearer" = []), ("api_key" = [])),
+/// The organization's groups.
+#[utoipa::path(get, path = "/groups", tag = "identity", security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = [Group])))]
 pub async fn list_groups(State(s): State<AppState>, caller: Principal) -> Result<Json<Vec<Group>>> {
     let groups = directory::list_groups(&s.store, &caller).await?;
     Ok(Json(groups.into_iter().map(Group::from).collect()))
 }
 
-#[utoipa::path(post, path = "/api/groups", tag = "identity", security(("bearer" = []), ("api_key" = [])), request_body = NewGroup,
+/// Creates a group (admins only).
+#[utoipa::path(post, path = "/groups", tag = "identity", security(("bearer" = []), ("api_key" = [])), request_body = NewGroup,
     responses((status = 201, body = Group), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn create_group(
     State(s): State<AppState>,
@@ -65,14 +67,16 @@ pub async fn create_group(
     Ok((StatusCode::CREATED, Json(group.into())))
 }
 
-#[utoipa::path(get, path = "/api/users", tag = "identity", security(("bearer" = []), ("api_key" = [])),
+/// The organization's users (admins only).
+#[utoipa::path(get, path = "/users", tag = "identity", security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = [User])))]
 pub async fn list_users(State(s): State<AppState>, caller: Principal) -> Result<Json<Vec<User>>> {
     let users = directory::list_users(&s.store, &caller).await?;
     Ok(Json(users.into_iter().map(User::from).collect()))
 }
 
-#[utoipa::path(post, path = "/api/users", tag = "identity", security(("bearer" = []), ("api_key" = [])), request_body = NewUserRequest,
+/// Creates a user with a password and groups (admins only).
+#[utoipa::path(post, path = "/users", tag = "identity", security(("bearer" = []), ("api_key" = [])), request_body = NewUserRequest,
     responses((status = 201, body = User), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn create_user(
     State(s): State<AppState>,

@@ -14,14 +14,14 @@ use axum::{
 };
 
 /// All keys of the caller's organization (admins only).
-#[utoipa::path(get, path = "/api/api-keys", operation_id = "list_api_keys", tag = "api-keys", security(("bearer" = []), ("api_key" = [])),
+#[utoipa::path(get, path = "/api-keys", operation_id = "list_api_keys", tag = "api-keys", security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = [ApiKey])))]
 pub async fn list(State(s): State<AppState>, caller: Principal) -> Result<Json<Vec<ApiKey>>> {
     Ok(Json(s.keys.list(&caller).await?))
 }
 
 /// Creates a key; the answer carries its secret, the only time it is sent (admins only).
-#[utoipa::path(post, path = "/api/api-keys", operation_id = "create_api_key", tag = "api-keys", security(("bearer" = []), ("api_key" = [])), request_body = NewApiKey,
+#[utoipa::path(post, path = "/api-keys", operation_id = "create_api_key", tag = "api-keys", security(("bearer" = []), ("api_key" = [])), request_body = NewApiKey,
     responses((status = 201, body = CreatedApiKey), (status = 409, description = "A key with this name exists", body = crate::error::ErrorBody),
         (status = 422, description = "Invalid name or groups", body = crate::error::ErrorBody)))]
 pub async fn create(
@@ -45,7 +45,8 @@ pub async fn create(
     ))
 }
 
-#[utoipa::path(get, path = "/api/api-keys/{name_or_id}", operation_id = "get_api_key", tag = "api-keys", security(("bearer" = []), ("api_key" = [])), params(("name_or_id" = String, Path, description = "The key's name or id")),
+/// One key, by name or id (admins only).
+#[utoipa::path(get, path = "/api-keys/{name_or_id}", operation_id = "get_api_key", tag = "api-keys", security(("bearer" = []), ("api_key" = [])), params(("name_or_id" = String, Path, description = "The key's name or id")),
     responses((status = 200, body = ApiKey), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn get(
     State(s): State<AppState>,
@@ -56,7 +57,7 @@ pub async fn get(
 }
 
 /// Renames and/or regroups a key; its secret is unchanged.
-#[utoipa::path(put, path = "/api/api-keys/{name_or_id}", operation_id = "configure_api_key", tag = "api-keys", security(("bearer" = []), ("api_key" = [])), params(("name_or_id" = String, Path, description = "The key's name or id")),
+#[utoipa::path(put, path = "/api-keys/{name_or_id}", operation_id = "configure_api_key", tag = "api-keys", security(("bearer" = []), ("api_key" = [])), params(("name_or_id" = String, Path, description = "The key's name or id")),
     request_body = KeyChanges,
     responses((status = 200, body = ApiKey), (status = 404, body = crate::error::ErrorBody),
         (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
@@ -70,7 +71,7 @@ pub async fn configure(
 }
 
 /// Deactivates a key: refused from the next request on. Idempotent.
-#[utoipa::path(post, path = "/api/api-keys/{name_or_id}/deactivate", operation_id = "deactivate_api_key", tag = "api-keys", security(("bearer" = []), ("api_key" = [])), params(("name_or_id" = String, Path, description = "The key's name or id")),
+#[utoipa::path(post, path = "/api-keys/{name_or_id}/deactivate", operation_id = "deactivate_api_key", tag = "api-keys", security(("bearer" = []), ("api_key" = [])), params(("name_or_id" = String, Path, description = "The key's name or id")),
     responses((status = 200, body = ApiKey), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn deactivate(
     State(s): State<AppState>,
@@ -81,7 +82,7 @@ pub async fn deactivate(
 }
 
 /// hoop's published API deletes keys with DELETE; here that is the same soft deactivation.
-#[utoipa::path(delete, path = "/api/api-keys/{name_or_id}", operation_id = "delete_api_key", tag = "api-keys", security(("bearer" = []), ("api_key" = [])), params(("name_or_id" = String, Path, description = "The key's name or id")),
+#[utoipa::path(delete, path = "/api-keys/{name_or_id}", operation_id = "delete_api_key", tag = "api-keys", security(("bearer" = []), ("api_key" = [])), params(("name_or_id" = String, Path, description = "The key's name or id")),
     responses((status = 204, description = "Deactivated"), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn delete(
     State(s): State<AppState>,
@@ -93,7 +94,7 @@ pub async fn delete(
 }
 
 /// Activates a deactivated key; the same secret works again. Idempotent.
-#[utoipa::path(post, path = "/api/api-keys/{name_or_id}/activate", operation_id = "activate_api_key", tag = "api-keys", security(("bearer" = []), ("api_key" = [])), params(("name_or_id" = String, Path, description = "The key's name or id")),
+#[utoipa::path(post, path = "/api-keys/{name_or_id}/activate", operation_id = "activate_api_key", tag = "api-keys", security(("bearer" = []), ("api_key" = [])), params(("name_or_id" = String, Path, description = "The key's name or id")),
     responses((status = 200, body = ApiKey), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn activate(
     State(s): State<AppState>,
@@ -104,7 +105,7 @@ pub async fn activate(
 }
 
 /// The same as `activate`, under the name hoop's published API uses.
-#[utoipa::path(post, path = "/api/api-keys/{name_or_id}/reactivate", operation_id = "reactivate_api_key", tag = "api-keys", security(("bearer" = []), ("api_key" = [])), params(("name_or_id" = String, Path, description = "The key's name or id")),
+#[utoipa::path(post, path = "/api-keys/{name_or_id}/reactivate", operation_id = "reactivate_api_key", tag = "api-keys", security(("bearer" = []), ("api_key" = [])), params(("name_or_id" = String, Path, description = "The key's name or id")),
     responses((status = 200, body = ApiKey), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn reactivate(
     state: State<AppState>,

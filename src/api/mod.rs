@@ -13,50 +13,40 @@ use crate::{auth::Credential, caller::Principal, error::Error, state::AppState};
 use axum::{
     extract::{DefaultBodyLimit, FromRequestParts},
     http::{header, request::Parts, HeaderValue},
-    routing::{get, post, put},
     Router,
 };
 use tower_http::set_header::SetResponseHeaderLayer;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+/// Every REST route, each declared once: `routes!` takes a handler's method and path from its
+/// `#[utoipa::path]`, so the router and the OpenAPI document ([`openapi::document`]) cannot
+/// disagree. Paths are relative to `/api`, where the server nests this router; one `routes!`
+/// per path (it routes every handler it is given to each of their paths).
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(openapi::openapi_json))
+        .routes(routes!(identity::login))
+        .routes(routes!(identity::userinfo))
+        .routes(routes!(identity::list_groups, identity::create_group))
+        .routes(routes!(identity::list_users, identity::create_user))
+        .routes(routes!(keys::list, keys::create))
+        .routes(routes!(keys::get, keys::configure, keys::delete))
+        .routes(routes!(keys::deactivate))
+        .routes(routes!(keys::activate))
+        .routes(routes!(keys::reactivate))
+        .routes(routes!(audit::list))
+        .routes(routes!(connections::list, connections::create))
+        .routes(routes!(connections::update, connections::delete))
+        .routes(routes!(connections::exec))
+        .routes(routes!(connections::sessions, connections::create_session))
+        .routes(routes!(connections::session))
+}
 
 /// The REST API; `extra` joins it behind the same layers.
 pub fn router(state: AppState, extra: Router<AppState>) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/openapi.json", get(openapi::openapi_json))
-        .route("/localauth/login", post(identity::login))
-        .route("/userinfo", get(identity::userinfo))
-        .route(
-            "/groups",
-            get(identity::list_groups).post(identity::create_group),
-        )
-        .route(
-            "/users",
-            get(identity::list_users).post(identity::create_user),
-        )
-        .route("/api-keys", get(keys::list).post(keys::create))
-        .route(
-            "/api-keys/{name_or_id}",
-            get(keys::get).put(keys::configure).delete(keys::delete),
-        )
-        .route("/api-keys/{name_or_id}/deactivate", post(keys::deactivate))
-        .route("/api-keys/{name_or_id}/activate", post(keys::activate))
-        .route("/api-keys/{name_or_id}/reactivate", post(keys::reactivate))
-        .route("/audit", get(audit::list))
-        .route(
-            "/connections",
-            get(connections::list).post(connections::create),
-        )
-        .route(
-            "/connections/{name}",
-            put(connections::update).delete(connections::delete),
-        )
-        .route("/connections/{name}/exec", post(connections::exec))
-        .route(
-            "/sessions",
-            get(connections::sessions).post(connections::create_session),
-        )
-        .route("/sessions/{id}", get(connections::session))
-        .merge(extra)
+    let (api, _) = routes().split_for_parts();
+    api.merge(extra)
         .fallback(|| async { Error::NotFound("no such API route".into()) })
         .layer(DefaultBodyLimit::max(crate::security::API_BODY_LIMIT))
         // API answers carry credentials or data about them: never cache them anywhere.
@@ -77,7 +67,7 @@ pub struct Health {
 
 /// Liveness, and whether keys are verified from memory or (while the change feed between
 /// replicas is down) from the database.
-#[utoipa::path(get, path = "/api/healthz", tag = "meta", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/healthz", tag = "meta", responses((status = 200, body = Health)))]
 pub async fn healthz(
     axum::extract::State(s): axum::extract::State<AppState>,
 ) -> axum::Json<Health> {

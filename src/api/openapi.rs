@@ -1,8 +1,8 @@
-//! The OpenAPI 3 document of the REST API, generated from the handlers' annotations and served
-//! at `/api/openapi.json`. Answers every route can give (bad body, too large, throttled,
-//! database down, not authenticated) are added here once rather than on every handler.
+//! The OpenAPI 3 document of the REST API, derived from the routes ([`super::routes`]) and
+//! their annotations, and served at `/api/openapi.json`. Answers every route can give (bad body,
+//! too large, throttled, database down, not authenticated) are added here once rather than on
+//! every handler.
 
-use super::{audit, connections, identity, keys};
 use axum::{
     http::{header, HeaderValue},
     response::{IntoResponse, Response},
@@ -12,58 +12,50 @@ use utoipa::{
     openapi::{
         path::Operation,
         security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
-        ContentBuilder, HeaderBuilder, ObjectBuilder, Ref, RefOr, Response as ApiResponse,
+        ContentBuilder, Header, HeaderBuilder, ObjectBuilder, Ref, RefOr, Response as ApiResponse,
         ResponseBuilder, Type,
     },
     Modify, OpenApi,
 };
 
+/// What is not a route: the title, what the document says of itself, shared schemas.
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "hoop gateway API",
         description = "Managed API keys (`hpk_…`), users, groups, connections and the audit log. \
                        Authenticate with `Authorization: Bearer <hpk_ key or user token>` \
-                       (or the legacy static key in `Api-Key`)."
+                       (or the legacy static key in `Api-Key`). A method a path does not list \
+                       is answered `405` with an `Allow` header naming the methods it has \
+                       (`components.responses.MethodNotAllowed`)."
     ),
-    paths(
-        super::healthz,
-        openapi_json,
-        identity::login,
-        identity::userinfo,
-        identity::list_groups,
-        identity::create_group,
-        identity::list_users,
-        identity::create_user,
-        keys::list,
-        keys::create,
-        keys::get,
-        keys::configure,
-        keys::delete,
-        keys::deactivate,
-        keys::activate,
-        keys::reactivate,
-        audit::list,
-        connections::list,
-        connections::create,
-        connections::update,
-        connections::delete,
-        connections::exec,
-        connections::sessions,
-        connections::create_session,
-        connections::session,
-    ),
-    components(schemas(crate::error::ErrorBody)),
-    modifiers(&Security, &CommonAnswers),
+    // The default, said outright: the API is on the host that serves this document.
+    servers((url = "/", description = "The gateway serving this document")),
+    components(schemas(crate::error::ErrorBody))
 )]
-pub struct ApiDoc;
+struct ApiDoc;
+
+/// The whole document: every route's own annotation, under `/api` where the server nests the
+/// router, and then the answers and security schemes they share.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi().nest("/api", super::routes().into_openapi());
+    // Cargo passes an empty license when Cargo.toml declares none; utoipa would publish it as
+    // `{"name": ""}`, which no validator accepts. A declared one comes through as its SPDX
+    // identifier, which is what OpenAPI 3.1 asks for.
+    if doc.info.license.as_ref().is_some_and(|l| l.name.is_empty()) {
+        doc.info.license = None;
+    }
+    Security.modify(&mut doc);
+    CommonAnswers.modify(&mut doc);
+    doc
+}
 
 /// `GET /api/openapi.json`: this document.
-#[utoipa::path(get, path = "/api/openapi.json", tag = "meta",
+#[utoipa::path(get, path = "/openapi.json", tag = "meta",
     responses((status = 200, description = "The OpenAPI 3 document of this API", content_type = "application/json")))]
 pub async fn openapi_json() -> Response {
     static DOC: OnceLock<String> = OnceLock::new();
-    let doc = DOC.get_or_init(|| ApiDoc::openapi().to_json().unwrap_or_default());
+    let doc = DOC.get_or_init(|| document().to_json().unwrap_or_default());
     (
         [(
             header::CONTENT_TYPE,
@@ -110,7 +102,6 @@ struct CommonAnswers;
 impl Modify for CommonAnswers {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         for (path, item) in openapi.paths.paths.iter_mut() {
-            let public = path == "/api/healthz" || path == "/api/openapi.json";
             let ops = [
                 (&mut item.get, false),
                 (&mut item.put, true),
@@ -119,22 +110,45 @@ impl Modify for CommonAnswers {
             ];
             for (op, writes) in ops {
                 if let Some(op) = op {
-                    add_common(op, path, public, writes);
+                    add_common(op, path, writes);
                 }
             }
         }
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .responses
+            .insert(
+                "MethodNotAllowed".to_owned(),
+                RefOr::T(method_not_allowed()),
+            );
     }
 }
 
 /// `writes`: the cross-origin refusal applies (every method but GET), login included.
-fn add_common(op: &mut Operation, path: &str, public: bool, writes: bool) {
+fn add_common(op: &mut Operation, path: &str, writes: bool) {
+    // An answer whose handler gave only its schema still needs a sentence.
+    for (status, answer) in op.responses.responses.iter_mut() {
+        if let RefOr::T(answer) = answer {
+            if answer.description.is_empty() {
+                answer.description = plain_meaning(status).to_owned();
+            }
+        }
+    }
+    // A handler that names no security scheme needs no credentials: say so (`security: []`),
+    // rather than leave a client to guess whether a document-wide default applies.
+    let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+    if !secured {
+        op.security = Some(Vec::new());
+    }
     let answers = &mut op.responses.responses;
     let mut add = |status: &str, response: ApiResponse| {
         answers
             .entry(status.to_owned())
             .or_insert(RefOr::T(response));
     };
-    if public {
+    // Public and reading nothing (the health check, this document): nothing to refuse.
+    if !secured && !writes {
         return;
     }
     add("400", error("The request could not be read: malformed JSON or query string, or a missing JSON content type"));
@@ -147,23 +161,24 @@ fn add_common(op: &mut Operation, path: &str, public: bool, writes: bool) {
     }
     add("503", error("The database is unavailable; try again"));
     let login = path == "/api/localauth/login";
-    let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
     if secured || login {
-        add(
-            "401",
-            error(if login {
-                "Wrong email or password"
-            } else {
-                "Missing, unknown, malformed or deactivated credentials"
-            }),
+        let mut unauthenticated = error(if login {
+            "Wrong email or password"
+        } else {
+            "Missing, unknown, malformed or deactivated credentials"
+        });
+        unauthenticated.headers.insert(
+            "WWW-Authenticate".to_owned(),
+            header(
+                Type::String,
+                "`Bearer`: the scheme to authenticate with (RFC 9110, 11.6.1)",
+            ),
         );
+        add("401", unauthenticated);
         let mut throttled = error("Too many failed authentications from this address");
         throttled.headers.insert(
             "Retry-After".to_owned(),
-            HeaderBuilder::new()
-                .schema(ObjectBuilder::new().schema_type(Type::Integer))
-                .description(Some("Seconds to wait before trying again"))
-                .build(),
+            header(Type::Integer, "Seconds to wait before trying again"),
         );
         add("429", throttled);
     }
@@ -192,4 +207,36 @@ fn error(description: &str) -> ApiResponse {
                 .build(),
         )
         .build()
+}
+
+fn header(schema_type: Type, description: &str) -> Header {
+    HeaderBuilder::new()
+        .schema(ObjectBuilder::new().schema_type(schema_type))
+        .description(Some(description))
+        .build()
+}
+
+/// What axum answers a method a path does not have: no body, and the methods it has.
+fn method_not_allowed() -> ApiResponse {
+    let mut response = ResponseBuilder::new()
+        .description("The path exists but not with this method")
+        .build();
+    response.headers.insert(
+        "Allow".to_owned(),
+        header(Type::String, "The methods this path has, comma-separated"),
+    );
+    response
+}
+
+/// What a status means here, for the answers a handler lists without a description.
+fn plain_meaning(status: &str) -> &'static str {
+    match status {
+        "200" => "OK",
+        "201" => "Created",
+        "204" => "Done; no body",
+        "404" => "No such resource, or none this caller can see",
+        "409" => "Taken: another one has this name (or, for a user, this email)",
+        "422" => "A value breaks a rule",
+        _ => "See the status code",
+    }
 }
