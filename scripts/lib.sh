@@ -43,3 +43,21 @@ ensure_postgres() {
   done
   su postgres -c "psql -q -c \"ALTER USER postgres PASSWORD 'postgres'\"" >/dev/null
 }
+
+# Runs "$@" as one announced step: what it does (and how long it took on a fresh machine)
+# before it starts, how long it took after. A newcomer watching a cold build then knows what
+# the machine is doing and roughly for how long.
+step() {
+  local what=$1 expect=$2
+  shift 2
+  echo "==> $what${expect:+ ($expect)}" >&2
+  local started=$SECONDS
+  "$@"
+  local took=$((SECONDS - started))
+  echo "    done in $((took / 60)) min $((took % 60)) s" >&2
+}
+
+# cargo's own progress bar on a terminal; quiet in logs and CI.
+cargo_progress() {
+  if [[ -t 2 ]]; then echo ""; else echo "--quiet"; fi
+}
