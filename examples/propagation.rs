@@ -23,6 +23,7 @@ async fn replica(
         secure_cookies: false,
         exec: Default::default(),
         http: Default::default(),
+        observe: Default::default(),
         // Every poll of the deactivated key is a failed authentication: unthrottled, or the
         // benchmark would time the limiter's refill instead of the propagation.
         auth_failures_per_minute: u32::MAX,

@@ -46,6 +46,10 @@ pub struct ServeConfig {
     #[command(flatten)]
     pub http: HttpConfig,
 
+    /// What the gateway tells its operators: the log's format.
+    #[command(flatten)]
+    pub observe: ObserveConfig,
+
     /// Failed authentications a client address may make per minute (also its burst); beyond
     /// that they are answered 429 with Retry-After. Valid credentials are never limited.
     #[arg(long, env = "HOOP_AUTH_FAILURES_PER_MINUTE", default_value_t = 30)]
@@ -153,6 +157,19 @@ pub struct HttpConfig {
         value_parser = crate::security::proxies::parse_net
     )]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ObserveConfig {
+    /// `text` for humans, `json` for one JSON object per line (log shippers). Each request
+    /// is one line: method, route, status, latency, caller kind, request id.
+    #[arg(
+        long = "log-format",
+        env = "HOOP_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub log_format: crate::telemetry::LogFormat,
 }
 
 impl Default for HttpConfig {

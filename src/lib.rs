@@ -15,5 +15,6 @@ pub mod security;
 pub mod startup;
 pub mod state;
 pub mod store;
+pub mod telemetry;
 pub mod web;
 pub mod wire;

@@ -1,6 +1,5 @@
 use clap::{CommandFactory, Parser, Subcommand};
 use hoop::{cli, config::ServeConfig, startup::Application};
-use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
 #[command(name = "hoop", version, about = "Access gateway with managed API keys")]
@@ -33,16 +32,7 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(config) => {
             // Only the server logs; the CLI's output is its answer.
-            tracing_subscriber::fmt()
-                .with_env_filter(
-                    EnvFilter::try_from_default_env()
-                        .unwrap_or_else(|_| EnvFilter::new("info"))
-                        // The PostgreSQL driver logs every script at debug: scripts are the
-                        // callers' business and may hold values nobody should find in a log.
-                        .add_directive("tokio_postgres=info".parse().expect("a valid directive")),
-                )
-                .with_writer(std::io::stderr)
-                .init();
+            hoop::telemetry::init_logging(config.observe.log_format);
             serve(config).await.map_err(|e| format!("{e:#}"))
         }
         Command::Login(args) => cli::login(args).await.map_err(|e| e.to_string()),

@@ -104,11 +104,18 @@ impl Application {
                 cross_origin::Scheme::reached_over_tls(config.secure_cookies),
                 cross_origin::refuse_cross_origin,
             ));
+        let proxies = security::proxies::TrustedProxies::new(&config.http.trusted_proxies);
         let router = security::headers(router)
             .layer(TraceLayer::new_for_http())
+            // Inside the hang-up guard: a request carried out after its client left is still
+            // logged, with the id its answer would have had.
+            .layer(middleware::from_fn_with_state(
+                proxies.clone(),
+                crate::telemetry::log_request,
+            ))
             // Who the client is, decided once, before anything counts or records it.
             .layer(middleware::from_fn_with_state(
-                security::proxies::TrustedProxies::new(&config.http.trusted_proxies),
+                proxies,
                 security::proxies::resolve_client,
             ))
             // Outermost: everything a state-changing request does (session save included)

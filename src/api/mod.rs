@@ -49,6 +49,7 @@ pub fn router(state: AppState, extra: Router<AppState>) -> Router {
     api.merge(extra)
         .fallback(|| async { Error::NotFound("no such API route".into()) })
         .layer(DefaultBodyLimit::max(crate::security::API_BODY_LIMIT))
+        .layer(axum::middleware::from_fn(crate::telemetry::note_route))
         // API answers carry credentials or data about them: never cache them anywhere.
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
@@ -87,9 +88,11 @@ impl FromRequestParts<AppState> for Principal {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
         let credential = Credential::collect(parts).await?;
-        state
+        let principal = state
             .auth
             .authenticate(&credential, crate::auth::client_addr(parts))
-            .await
+            .await?;
+        crate::telemetry::note_caller(parts, &principal);
+        Ok(principal)
     }
 }

@@ -27,7 +27,7 @@ impl TrustedProxies {
         Self(nets.iter().map(IpNet::trunc).collect())
     }
 
-    fn trusts(&self, ip: IpAddr) -> bool {
+    pub fn trusts(&self, ip: IpAddr) -> bool {
         self.0.iter().any(|net| net.contains(&ip))
     }
 

@@ -117,11 +117,14 @@ impl WebGateway {
             return Ok(principal.clone());
         }
         let credential = Credential::collect(&parts).await.map_err(ui_error)?;
-        self.state
+        let principal = self
+            .state
             .auth
             .authenticate(&credential, client_addr(&parts))
             .await
-            .map_err(ui_error)
+            .map_err(ui_error)?;
+        crate::telemetry::note_caller(&parts, &principal);
+        Ok(principal)
     }
 }
 

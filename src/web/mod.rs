@@ -45,6 +45,7 @@ pub fn router(config: &ServeConfig, state: AppState) -> Router {
         .fallback(leptos_axum::file_and_error_handler(shell))
         .with_state(options)
         .layer(middleware::from_fn_with_state(state, guard))
+        .layer(middleware::from_fn(crate::telemetry::note_route))
         .layer(middleware::from_fn(limit_body))
 }
 
@@ -112,6 +113,7 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
             let next = form_urlencoded::byte_serialize(target.as_bytes()).collect::<String>();
             return Redirect::to(&format!("/login?next={next}")).into_response();
         };
+        crate::telemetry::note_caller(&parts, &caller);
         parts.extensions.insert(PageCaller(caller));
         return no_store(next.run(Request::from_parts(parts, body)).await);
     }

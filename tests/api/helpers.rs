@@ -111,6 +111,7 @@ async fn start(
         secure_cookies: false,
         exec: Default::default(),
         http: Default::default(),
+        observe: Default::default(),
         auth_failures_per_minute: 30,
         site_root: dir.path().join("site"),
     };

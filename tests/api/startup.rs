@@ -70,6 +70,7 @@ async fn api_key_for_another_organization_stops_start_up() {
         secure_cookies: false,
         exec: Default::default(),
         http: Default::default(),
+        observe: Default::default(),
         auth_failures_per_minute: 30,
         site_root: "target/site".into(),
     };

@@ -1,0 +1,134 @@
+//! What operators see of each request: an id on every answer (`X-Request-Id`, also in the
+//! request's log line) and one log line per request with its method, route, status, latency
+//! and what kind of caller made it. Text or JSON ([`LogFormat`]).
+
+use crate::{caller::Principal, security::proxies::TrustedProxies};
+use axum::{
+    extract::{ConnectInfo, MatchedPath, Request, State},
+    http::{request::Parts, HeaderName, HeaderValue},
+    middleware::Next,
+    response::Response,
+};
+use std::{
+    net::SocketAddr,
+    sync::{Arc, OnceLock},
+    time::Instant,
+};
+
+pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// How the server writes its log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Lines for humans.
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// Sets up the server's log on standard error. `RUST_LOG` filters it (default `info`).
+pub fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+        // The PostgreSQL driver logs every script at debug: scripts are the callers' business
+        // and may hold values nobody should find in a log.
+        .add_directive("tokio_postgres=info".parse().expect("a valid directive"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+    }
+}
+
+/// This request's id, as sent back in `X-Request-Id`.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub HeaderValue);
+
+/// Filled in by whoever authenticates the request (the API's extractor, the page guard, a
+/// server function), read by the request's log line. Shared: Leptos hands server functions
+/// a copy of the request's parts.
+#[derive(Debug, Clone, Default)]
+pub struct CallerNote(Arc<OnceLock<&'static str>>);
+
+/// Records what kind of caller the request turned out to be (`api_key`, `session`, …).
+pub fn note_caller(parts: &Parts, principal: &Principal) {
+    if let Some(note) = parts.extensions.get::<CallerNote>() {
+        let _ = note.0.set(principal.auth_method());
+    }
+}
+
+/// The route that answered, as declared (`/api/api-keys/{name_or_id}`): what the log line and
+/// metrics name, never the path as sent (which holds key names and ids).
+#[derive(Debug, Clone)]
+struct Route(Arc<str>);
+
+/// Layered on the routers themselves, where the matched route is known.
+pub async fn note_route(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| Route(Arc::from(m.as_str())));
+    let mut response = next.run(request).await;
+    if let Some(route) = route {
+        response.extensions_mut().insert(route);
+    }
+    response
+}
+
+/// An id a trusted proxy already gave the request is kept (one id across the whole path);
+/// anything else gets a new one.
+fn request_id(request: &Request, proxies: &TrustedProxies) -> HeaderValue {
+    let from_proxy = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .is_some_and(|peer| proxies.trusts(peer.0.ip().to_canonical()));
+    let incoming = request.headers().get(&REQUEST_ID).filter(|v| {
+        let bytes = v.as_bytes();
+        (1..=128).contains(&bytes.len()) && bytes.iter().all(|b| b.is_ascii_graphic())
+    });
+    match incoming {
+        Some(id) if from_proxy => id.clone(),
+        _ => HeaderValue::from_str(&uuid::Uuid::new_v4().simple().to_string())
+            .expect("hex digits are a valid header value"),
+    }
+}
+
+/// Middleware: gives the request its id and writes its log line once it is answered.
+pub async fn log_request(
+    State(proxies): State<TrustedProxies>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let id = request_id(&request, &proxies);
+    let caller = CallerNote::default();
+    request.extensions_mut().insert(RequestId(id.clone()));
+    request.extensions_mut().insert(caller.clone());
+    let method = request.method().clone();
+    let mut response = next.run(request).await;
+    let route = response
+        .extensions()
+        .get::<Route>()
+        .map_or_else(|| Arc::from("unmatched"), |r| r.0.clone());
+    let status = response.status().as_u16();
+    tracing::info!(
+        target: "hoop::request",
+        request_id = id.to_str().unwrap_or(""),
+        method = %method,
+        route = &*route,
+        status,
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        caller = caller.0.get().copied().unwrap_or("anonymous"),
+        "request"
+    );
+    response.headers_mut().insert(REQUEST_ID.clone(), id);
+    response
+}
