@@ -8,6 +8,7 @@ pub mod connections;
 mod file_lock;
 pub mod identity;
 pub mod keys;
+mod text_enum;
 
 pub use file_lock::{FileId, LockError};
 
