@@ -74,14 +74,6 @@ fn actor_id(caller: &Principal) -> String {
     }
 }
 
-/// The file behind a `sqlite:` URL (`None` for anything else).
-pub fn sqlite_file(url: &str) -> Option<&std::path::Path> {
-    let path = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    Some(std::path::Path::new(path.split('?').next().unwrap_or(path)))
-}
-
 fn parse_kind(kind: &str) -> Result<&'static str> {
     match kind {
         "postgres" => Ok("postgres"),

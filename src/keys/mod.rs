@@ -79,9 +79,9 @@ impl KeyService {
         let cache = Arc::new(KeyCache::new(false));
         let active = Arc::new(ActiveKeys::default());
         let state_changes = Arc::new(Mutex::new(()));
-        let barrier = match &store {
-            // One process owns an SQLite file: every change goes through this service.
-            Store::Sqlite(_) => {
+        let barrier = match store.feed() {
+            // This process alone changes the database: every change goes through this service.
+            None => {
                 spawn_loader(
                     store.clone(),
                     Arc::downgrade(&cache),
@@ -90,7 +90,7 @@ impl KeyService {
                 );
                 None
             }
-            Store::Postgres(pool) => Some(feed::spawn(pool.clone(), &cache, &active)),
+            Some(changes) => Some(feed::spawn(store.clone(), changes, &cache, &active)),
         };
         usage::spawn_flusher(store.clone(), Arc::downgrade(&cache), USAGE_FLUSH_EVERY);
         Self {
@@ -118,9 +118,9 @@ impl KeyService {
     /// Held around a change of a key's state and the set's update after it, on SQLite (see
     /// `state_changes`). On PostgreSQL the feed applies changes in commit order instead.
     async fn ordered(&self) -> Option<MutexGuard<'_, ()>> {
-        match self.store {
-            Store::Sqlite(_) => Some(self.state_changes.lock().await),
-            Store::Postgres(_) => None,
+        match self.barrier {
+            None => Some(self.state_changes.lock().await),
+            Some(_) => None,
         }
     }
 
