@@ -88,7 +88,7 @@ impl Application {
             connections: ConnectionService::new(
                 store.clone(),
                 limits,
-                OwnDatabase::of(&store, url.expose())
+                OwnDatabase::of(&store)
                     .await
                     .context("identifying the gateway's own database")?,
             ),

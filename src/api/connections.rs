@@ -5,7 +5,7 @@ use crate::{
     error::Result,
     state::AppState,
     store::connections::SessionRow,
-    wire::sessions::{NewSession, Script, Session, SessionStatus},
+    wire::sessions::{NewSession, Script, Session},
 };
 use axum::{
     extract::{Path, State},
@@ -115,7 +115,7 @@ impl From<SessionRow> for Session {
             auth_method: row.auth_method,
             connection: row.connection,
             script: row.script,
-            status: SessionStatus::from_success(row.status == "success"),
+            status: row.status.into(),
             exit_code: row.exit_code,
             execution_time_ms: row.execution_time_ms,
             created_at: row.created_at,

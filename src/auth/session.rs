@@ -5,7 +5,7 @@
 //! can read the sessions table (a backup, a replica, a leaked dump) finds nothing to present as a
 //! cookie, just as stored API keys are digests.
 
-use crate::store::Store;
+use crate::store::{sessions::SessionTable, Store};
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -15,23 +15,15 @@ use tower_sessions::{
     session_store::{self, ExpiredDeletion},
     Expiry, SessionManagerLayer, SessionStore,
 };
-use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 
 /// The session key holding the logged-in user's id.
 pub const USER_ID: &str = "user_id";
 pub const COOKIE_NAME: &str = "hoop_session";
 const IDLE_TIMEOUT: time::Duration = time::Duration::hours(12);
 
-/// The gateway's session store: the backend's, keyed by [`stored_id`].
+/// The gateway's session store: the database's table, keyed by [`stored_id`].
 #[derive(Debug, Clone)]
-pub struct Sessions(Backend);
-
-/// The session store of whichever backend the gateway runs on.
-#[derive(Debug, Clone)]
-enum Backend {
-    Sqlite(SqliteStore),
-    Postgres(PostgresStore),
-}
+pub struct Sessions(SessionTable);
 
 /// The id a session is stored under: SHA-256 of the cookie's id (128 random bits, so a digest
 /// needs no key or salt to be irreversible), cut to an id's 128 bits.
@@ -56,30 +48,15 @@ fn stored(record: &Record) -> Record {
 impl Sessions {
     /// Creates the session table if needed and starts sweeping expired sessions.
     pub async fn new(store: &Store) -> Result<Self, sqlx::Error> {
-        let backend = match store {
-            Store::Sqlite(sqlite) => {
-                let s = SqliteStore::new(sqlite.pool.clone());
-                s.migrate().await?;
-                Backend::Sqlite(s)
-            }
-            Store::Postgres(pool) => {
-                let s = PostgresStore::new(pool.clone());
-                s.migrate().await?;
-                Backend::Postgres(s)
-            }
-        };
-        let sweeper = backend.clone();
+        let table = SessionTable::open(store).await?;
+        let sweeper = table.clone();
         tokio::spawn(async move {
             let every = Duration::from_secs(600);
-            let result = match sweeper {
-                Backend::Sqlite(s) => s.continuously_delete_expired(every).await,
-                Backend::Postgres(s) => s.continuously_delete_expired(every).await,
-            };
-            if let Err(e) = result {
+            if let Err(e) = sweeper.continuously_delete_expired(every).await {
                 tracing::warn!(error = %e, "expired-session sweeper stopped");
             }
         });
-        Ok(Sessions(backend))
+        Ok(Sessions(table))
     }
 
     /// HttpOnly, SameSite=Lax, Secure when the gateway is reached over TLS.
@@ -121,33 +98,5 @@ impl SessionStore for Sessions {
     }
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         self.0.delete(&stored_id(id)).await
-    }
-}
-
-#[async_trait]
-impl SessionStore for Backend {
-    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
-        match self {
-            Backend::Sqlite(s) => s.create(record).await,
-            Backend::Postgres(s) => s.create(record).await,
-        }
-    }
-    async fn save(&self, record: &Record) -> session_store::Result<()> {
-        match self {
-            Backend::Sqlite(s) => s.save(record).await,
-            Backend::Postgres(s) => s.save(record).await,
-        }
-    }
-    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        match self {
-            Backend::Sqlite(s) => s.load(id).await,
-            Backend::Postgres(s) => s.load(id).await,
-        }
-    }
-    async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        match self {
-            Backend::Sqlite(s) => s.delete(id).await,
-            Backend::Postgres(s) => s.delete(id).await,
-        }
     }
 }

@@ -24,6 +24,15 @@ pub use crate::wire::{
     sessions::{ExecResult, SessionStatus},
 };
 
+impl From<store::connections::SessionStatus> for SessionStatus {
+    fn from(status: store::connections::SessionStatus) -> Self {
+        match status {
+            store::connections::SessionStatus::Success => SessionStatus::Success,
+            store::connections::SessionStatus::Failed => SessionStatus::Failed,
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct ConnectionService {
     store: Store,
@@ -63,14 +72,6 @@ fn actor_id(caller: &Principal) -> String {
         Identity::User { id, .. } | Identity::ApiKey { id, .. } => id.to_string(),
         Identity::LegacyApiKey => crate::caller::LEGACY_ACTOR.to_owned(),
     }
-}
-
-/// The file behind a `sqlite:` URL (`None` for anything else).
-pub fn sqlite_file(url: &str) -> Option<&std::path::Path> {
-    let path = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    Some(std::path::Path::new(path.split('?').next().unwrap_or(path)))
 }
 
 fn parse_kind(kind: &str) -> Result<&'static str> {
@@ -234,9 +235,9 @@ impl ConnectionService {
         };
         let elapsed = started.elapsed().as_millis() as u64;
         let (status, exit_code) = if outcome.success {
-            ("success", 0)
+            (store::connections::SessionStatus::Success, 0)
         } else {
-            ("failed", 1)
+            (store::connections::SessionStatus::Failed, 1)
         };
         let session = SessionRow {
             id: Uuid::new_v4(),
@@ -245,17 +246,17 @@ impl ConnectionService {
             auth_method: caller.auth_method().to_owned(),
             connection: conn.name.clone(),
             script: script.to_owned(),
-            status: status.to_owned(),
+            status,
             exit_code: exit_code.into(),
             execution_time_ms: elapsed as i64,
             created_at: store::now(),
         };
         store::connections::insert_session(&self.store, caller.org_id, &session).await?;
-        tracing::info!(connection = %conn.name, actor = caller.actor(), status, "exec");
+        tracing::info!(connection = %conn.name, actor = caller.actor(), %status, "exec");
         Ok(ExecResult {
             session_id: session.id,
             output: outcome.output,
-            output_status: SessionStatus::from_success(outcome.success),
+            output_status: status.into(),
             exit_code,
             execution_time_ms: elapsed,
         })
@@ -284,5 +285,21 @@ impl ConnectionService {
         store::connections::find(&self.store, caller.org_id, name)
             .await?
             .ok_or_else(|| Error::NotFound(format!("connection {name} not found")))
+    }
+}
+
+#[cfg(test)]
+mod status_tests {
+    use super::*;
+
+    /// The API sends the word the database holds, for every status.
+    #[test]
+    fn a_session_status_reads_as_stored() {
+        for status in store::connections::SessionStatus::ALL {
+            assert_eq!(
+                serde_json::json!(SessionStatus::from(*status)),
+                status.as_str()
+            );
+        }
     }
 }

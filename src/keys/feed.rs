@@ -20,10 +20,10 @@ use super::{
     cache::KeyCache,
 };
 use crate::store::{
+    feed::{Feed, Subscription},
     keys::{CHANGE_CHANNEL as CHANNEL, STATE_ACTIVE, STATE_INACTIVE},
     Store,
 };
-use sqlx::{postgres::PgListener, PgPool};
 use std::{
     sync::{
         atomic::{AtomicU64, Ordering},
@@ -118,26 +118,30 @@ pub struct Followers {
     pub barrier: Weak<Barrier>,
 }
 
-pub fn spawn(pool: PgPool, cache: &Arc<KeyCache>, active: &Arc<ActiveKeys>) -> Arc<Barrier> {
+pub fn spawn(
+    store: Store,
+    feed: Feed,
+    cache: &Arc<KeyCache>,
+    active: &Arc<ActiveKeys>,
+) -> Arc<Barrier> {
     let barrier = Arc::new(Barrier::new());
     let followers = Followers {
         cache: Arc::downgrade(cache),
         active: Arc::downgrade(active),
         barrier: Arc::downgrade(&barrier),
     };
-    tokio::spawn(ping(pool.clone(), followers.cache.clone()));
-    tokio::spawn(send_barriers(pool.clone(), followers.barrier.clone()));
-    tokio::spawn(listen(pool, followers));
+    tokio::spawn(ping(feed.clone(), followers.cache.clone()));
+    tokio::spawn(send_barriers(feed.clone(), followers.barrier.clone()));
+    tokio::spawn(listen(store, feed, followers));
     barrier
 }
 
-async fn listen(pool: PgPool, to: Followers) {
-    let store = Store::Postgres(pool.clone());
+async fn listen(store: Store, feed: Feed, to: Followers) {
     loop {
         let Some(own) = to.barrier.upgrade().map(|b| b.channel.clone()) else {
             return;
         };
-        match subscribe(&pool, &own).await {
+        match feed.subscribe(&[CHANNEL, &own]).await {
             // Read after LISTEN: whatever commits from now on is announced to us as well.
             Ok(mut listener) => match active::read(&store).await {
                 Ok(prefixes) => {
@@ -168,16 +172,10 @@ async fn listen(pool: PgPool, to: Followers) {
     }
 }
 
-async fn subscribe(pool: &PgPool, own: &str) -> Result<PgListener, sqlx::Error> {
-    let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen_all([CHANNEL, own]).await?;
-    Ok(listener)
-}
-
 /// Applies announcements until the connection fails or goes quiet.
-async fn follow(listener: &mut PgListener, to: &Followers, own: &str) {
+async fn follow(listener: &mut Subscription, to: &Followers, own: &str) {
     loop {
-        let notification = match tokio::time::timeout(QUIET_LIMIT, listener.try_recv()).await {
+        let notification = match tokio::time::timeout(QUIET_LIMIT, listener.next()).await {
             Ok(Ok(Some(n))) => n,
             Ok(Ok(None)) => {
                 tracing::warn!("key change feed: connection lost");
@@ -224,7 +222,7 @@ async fn follow(listener: &mut PgListener, to: &Followers, own: &str) {
 }
 
 /// Sends a barrier whenever a request waits for one, one at a time, [`BARRIER_GAP`] apart.
-async fn send_barriers(pool: PgPool, barrier: Weak<Barrier>) {
+async fn send_barriers(feed: Feed, barrier: Weak<Barrier>) {
     loop {
         let Some(b) = barrier.upgrade() else { return };
         // Wakes now and then without demand, to end once the service is gone.
@@ -235,11 +233,7 @@ async fn send_barriers(pool: PgPool, barrier: Weak<Barrier>) {
             continue;
         }
         let seq = b.next.fetch_add(1, Ordering::SeqCst);
-        let sent = sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(&b.channel)
-            .bind(seq.to_string())
-            .execute(&pool)
-            .await;
+        let sent = feed.notify(&b.channel, &seq.to_string()).await;
         if let Err(e) = sent {
             tracing::debug!(error = %e, "key change feed: barrier failed");
             // The waiters still wait: try again after the gap.
@@ -250,15 +244,11 @@ async fn send_barriers(pool: PgPool, barrier: Weak<Barrier>) {
     }
 }
 
-async fn ping(pool: PgPool, cache: Weak<KeyCache>) {
+async fn ping(feed: Feed, cache: Weak<KeyCache>) {
     let mut tick = tokio::time::interval(PING_EVERY);
     while cache.strong_count() > 0 {
         tick.tick().await;
-        let sent = sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
-            .bind(PING)
-            .execute(&pool)
-            .await;
+        let sent = feed.notify(CHANNEL, PING).await;
         if let Err(e) = sent {
             tracing::debug!(error = %e, "key change feed: ping failed");
         }

@@ -28,19 +28,23 @@ use uuid::Uuid;
 /// The key service speaks the API's own types: a key as callers see it is what it returns.
 pub use crate::wire::keys::{ApiKey, KeyChanges, KeyStatus, NewApiKey};
 
+impl From<store::keys::KeyStatus> for KeyStatus {
+    fn from(status: store::keys::KeyStatus) -> Self {
+        match status {
+            store::keys::KeyStatus::Active => KeyStatus::Active,
+            store::keys::KeyStatus::Deactivated => KeyStatus::Deactivated,
+        }
+    }
+}
+
 impl From<KeyRecord> for ApiKey {
     fn from(r: KeyRecord) -> Self {
-        let status = if store::keys::is_active(&r.row.status) {
-            KeyStatus::Active
-        } else {
-            KeyStatus::Deactivated
-        };
         ApiKey {
             id: r.row.id,
             org_id: r.row.org_id,
             name: r.row.name,
             masked_key: r.row.masked_key,
-            status,
+            status: r.row.status.into(),
             groups: r.groups,
             created_by: r.row.created_by,
             created_at: r.row.created_at,
@@ -75,9 +79,9 @@ impl KeyService {
         let cache = Arc::new(KeyCache::new(false));
         let active = Arc::new(ActiveKeys::default());
         let state_changes = Arc::new(Mutex::new(()));
-        let barrier = match &store {
-            // One process owns an SQLite file: every change goes through this service.
-            Store::Sqlite(_) => {
+        let barrier = match store.feed() {
+            // This process alone changes the database: every change goes through this service.
+            None => {
                 spawn_loader(
                     store.clone(),
                     Arc::downgrade(&cache),
@@ -86,7 +90,7 @@ impl KeyService {
                 );
                 None
             }
-            Store::Postgres(pool) => Some(feed::spawn(pool.clone(), &cache, &active)),
+            Some(changes) => Some(feed::spawn(store.clone(), changes, &cache, &active)),
         };
         usage::spawn_flusher(store.clone(), Arc::downgrade(&cache), USAGE_FLUSH_EVERY);
         Self {
@@ -114,9 +118,9 @@ impl KeyService {
     /// Held around a change of a key's state and the set's update after it, on SQLite (see
     /// `state_changes`). On PostgreSQL the feed applies changes in commit order instead.
     async fn ordered(&self) -> Option<MutexGuard<'_, ()>> {
-        match self.store {
-            Store::Sqlite(_) => Some(self.state_changes.lock().await),
-            Store::Postgres(_) => None,
+        match self.barrier {
+            None => Some(self.state_changes.lock().await),
+            Some(_) => None,
         }
     }
 
@@ -229,7 +233,7 @@ impl KeyService {
         // the feed delivers them, in commit order; until then the set holds the key, which
         // only costs a lookup. After a failure the set may keep a key it need not: harmless.
         if let (Some(_), Ok(record)) = (&order, &changed) {
-            if !store::keys::is_active(&record.row.status) {
+            if record.row.status != store::keys::KeyStatus::Active {
                 self.active.remove(prefix);
             }
         }
@@ -293,7 +297,7 @@ impl KeyService {
             },
             groups: Arc::from(found.groups),
         });
-        if !store::keys::is_active(&found.status) {
+        if found.status != store::keys::KeyStatus::Active {
             // Not cached: a deactivated key takes the path of an unknown one every time.
             return Err(Error::Unauthenticated);
         }
@@ -352,4 +356,17 @@ fn spawn_loader(store: Store, cache: Weak<KeyCache>, set: Weak<ActiveKeys>, orde
 fn admit(key: &CachedKey) -> Principal {
     key.touch(usage::now_ms());
     key.principal.clone()
+}
+
+#[cfg(test)]
+mod status_tests {
+    use super::*;
+
+    /// The API sends the word the database holds, for every status.
+    #[test]
+    fn a_key_status_reads_as_stored() {
+        for status in store::keys::KeyStatus::ALL {
+            assert_eq!(serde_json::json!(KeyStatus::from(*status)), status.as_str());
+        }
+    }
 }

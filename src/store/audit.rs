@@ -1,25 +1,21 @@
 //! The audit log: one row per change, written in the same transaction as the change.
 
+mod change;
+
+pub use change::{Change, FromTo};
+
 use super::{on_pool, Store};
 use chrono::{DateTime, Utc};
 use sqlx::{Database, Encode, FromRow, Type};
 use uuid::Uuid;
 
-pub struct NewEvent<'a> {
-    pub org_id: Uuid,
-    pub at: DateTime<Utc>,
-    pub actor: &'a str,
-    pub action: &'a str,
-    pub target_type: &'a str,
-    pub target_id: String,
-    pub target_name: &'a str,
-    /// What changed, as JSON. Never a secret: callers build it from public fields only.
-    pub details: serde_json::Value,
-}
-
-/// The insert for `event`, ready to run on either backend's transaction.
+/// The insert recording `change`, made by `actor` at `at`, ready to run on either backend's
+/// transaction (the one that makes the change).
 pub fn insert<'q, DB: Database>(
-    event: &'q NewEvent<'q>,
+    org_id: Uuid,
+    at: DateTime<Utc>,
+    actor: &'q str,
+    change: &Change<'_>,
 ) -> sqlx::query::Query<'q, DB, <DB as Database>::Arguments<'q>>
 where
     Uuid: Encode<'q, DB> + Type<DB>,
@@ -32,14 +28,14 @@ where
          (org_id, occurred_at, actor, action, target_type, target_id, target_name, details) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
-    .bind(event.org_id)
-    .bind(event.at)
-    .bind(event.actor)
-    .bind(event.action)
-    .bind(event.target_type)
-    .bind(event.target_id.as_str())
-    .bind(event.target_name)
-    .bind(event.details.to_string())
+    .bind(org_id)
+    .bind(at)
+    .bind(actor)
+    .bind(change.action())
+    .bind(change.target_type())
+    .bind(change.target_id())
+    .bind(change.target_name().to_owned())
+    .bind(change.details().to_string())
 }
 
 #[derive(Debug, FromRow)]

@@ -1,6 +1,11 @@
 //! Connections (the databases the gateway reaches for its callers) and the sessions run on them.
 
-use super::{audit, in_tx, on_pool, or_taken, require_groups, Store};
+use super::{
+    audit::{self, Change},
+    in_tx, on_pool, or_taken, require_groups,
+    text_enum::text_enum,
+    Store,
+};
 use crate::{
     domain::{ConnectionName, GroupName},
     error::Error,
@@ -82,15 +87,12 @@ pub async fn insert(
 ) -> Result<Uuid, Error> {
     let id = Uuid::new_v4();
     let at = super::now();
-    let event = audit::NewEvent {
-        org_id,
-        at,
-        actor,
-        action: "connection.created",
-        target_type: "connection",
-        target_id: id.to_string(),
-        target_name: new.name.as_str(),
-        details: serde_json::json!({ "type": new.kind, "access_groups": new.access_groups, "privileged": new.privileged }),
+    let change = Change::ConnectionCreated {
+        id,
+        name: new.name,
+        kind: new.kind,
+        access_groups: new.access_groups,
+        privileged: new.privileged,
     };
     in_tx!(store, tx => {
         require_groups!(tx, org_id, new.access_groups, field = "access_groups");
@@ -105,7 +107,7 @@ pub async fn insert(
             sqlx::query("INSERT INTO connection_groups (connection_id, org_id, group_name) VALUES ($1, $2, $3)")
                 .bind(id).bind(org_id).bind(g.as_str()).execute(&mut *tx).await?;
         }
-        audit::insert(&event).execute(&mut *tx).await?;
+        audit::insert(org_id, at, actor, &change).execute(&mut *tx).await?;
     });
     Ok(id)
 }
@@ -119,15 +121,12 @@ pub async fn update(
     actor: &str,
 ) -> Result<(), Error> {
     let at = super::now();
-    let event = audit::NewEvent {
-        org_id,
-        at,
-        actor,
-        action: "connection.updated",
-        target_type: "connection",
-        target_id: id.to_string(),
-        target_name: new.name.as_str(),
-        details: serde_json::json!({ "type": new.kind, "access_groups": new.access_groups, "privileged": new.privileged }),
+    let change = Change::ConnectionUpdated {
+        id,
+        name: new.name,
+        kind: new.kind,
+        access_groups: new.access_groups,
+        privileged: new.privileged,
     };
     in_tx!(store, tx => {
         require_groups!(tx, org_id, new.access_groups, field = "access_groups");
@@ -141,7 +140,7 @@ pub async fn update(
             sqlx::query("INSERT INTO connection_groups (connection_id, org_id, group_name) VALUES ($1, $2, $3)")
                 .bind(id).bind(org_id).bind(g.as_str()).execute(&mut *tx).await?;
         }
-        audit::insert(&event).execute(&mut *tx).await?;
+        audit::insert(org_id, at, actor, &change).execute(&mut *tx).await?;
     });
     Ok(())
 }
@@ -152,22 +151,27 @@ pub async fn delete(
     row: &ConnectionRow,
     actor: &str,
 ) -> Result<(), Error> {
-    let event = audit::NewEvent {
-        org_id,
-        at: super::now(),
-        actor,
-        action: "connection.deleted",
-        target_type: "connection",
-        target_id: row.id.to_string(),
-        target_name: &row.name,
-        details: serde_json::json!({}),
+    let at = super::now();
+    let change = Change::ConnectionDeleted {
+        id: row.id,
+        name: &row.name,
     };
     in_tx!(store, tx => {
         sqlx::query("DELETE FROM connections WHERE id = $1 AND org_id = $2")
             .bind(row.id).bind(org_id).execute(&mut *tx).await?;
-        audit::insert(&event).execute(&mut *tx).await?;
+        audit::insert(org_id, at, actor, &change).execute(&mut *tx).await?;
     });
     Ok(())
+}
+
+text_enum! {
+    /// How an exec ended: `failed` covers an error, the deadline and a database that could not
+    /// be reached alike.
+    pub enum SessionStatus {
+        /// The script ran to its end without error.
+        Success = "success",
+        Failed = "failed",
+    }
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -178,7 +182,7 @@ pub struct SessionRow {
     pub auth_method: String,
     pub connection: String,
     pub script: String,
-    pub status: String,
+    pub status: SessionStatus,
     pub exit_code: i64,
     pub execution_time_ms: i64,
     pub created_at: DateTime<Utc>,
@@ -225,6 +229,7 @@ fn bind_session<'q, DB: sqlx::Database>(
 where
     Uuid: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    SessionStatus: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
@@ -235,7 +240,7 @@ where
         .bind(&s.auth_method)
         .bind(&s.connection)
         .bind(&s.script)
-        .bind(&s.status)
+        .bind(s.status)
         .bind(s.exit_code)
         .bind(s.execution_time_ms)
         .bind(s.created_at)

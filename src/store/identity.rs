@@ -1,6 +1,9 @@
 //! Organizations, users, groups and user access tokens.
 
-use super::{audit, in_tx, on_pool, or_taken, require_groups, Store};
+use super::{
+    audit::{self, Change},
+    in_tx, on_pool, or_taken, require_groups, Store,
+};
 use crate::{
     domain::{Email, GroupName, Violation},
     error::Error,
@@ -173,15 +176,11 @@ pub async fn create_user(
 ) -> Result<User, Error> {
     let at = super::now();
     let id = Uuid::new_v4();
-    let event = audit::NewEvent {
-        org_id,
-        at,
-        actor,
-        action: "user.created",
-        target_type: "user",
-        target_id: id.to_string(),
-        target_name: user.email.as_str(),
-        details: serde_json::json!({ "name": &user.name, "groups": &user.groups }),
+    let change = Change::UserCreated {
+        id,
+        email: &user.email,
+        name: &user.name,
+        groups: &user.groups,
     };
     in_tx!(store, tx => {
         require_groups!(tx, org_id, &user.groups, field = "groups");
@@ -197,7 +196,7 @@ pub async fn create_user(
                 .bind(id).bind(org_id).bind(g.as_str())
                 .execute(&mut *tx).await?;
         }
-        audit::insert(&event).execute(&mut *tx).await?;
+        audit::insert(org_id, at, actor, &change).execute(&mut *tx).await?;
     });
     Ok(User {
         id,
@@ -221,22 +220,13 @@ pub async fn create_group(
     actor: &str,
 ) -> Result<Group, Error> {
     let at = super::now();
-    let event = audit::NewEvent {
-        org_id,
-        at,
-        actor,
-        action: "group.created",
-        target_type: "group",
-        target_id: name.to_string(),
-        target_name: name.as_str(),
-        details: serde_json::json!({}),
-    };
+    let change = Change::GroupCreated { name };
     in_tx!(store, tx => {
         sqlx::query("INSERT INTO groups (org_id, name, created_at) VALUES ($1, $2, $3)")
             .bind(org_id).bind(name.as_str()).bind(at)
             .execute(&mut *tx).await
             .map_err(or_taken(|| name.taken()))?;
-        audit::insert(&event).execute(&mut *tx).await?;
+        audit::insert(org_id, at, actor, &change).execute(&mut *tx).await?;
     });
     Ok(Group {
         name: name.to_string(),

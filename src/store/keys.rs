@@ -1,6 +1,11 @@
 //! API key rows. Only hashes and masked previews are stored here, never a raw key.
 
-use super::{audit, in_tx, on_pool, or_taken, require_groups, Store};
+use super::{
+    audit::{self, Change, FromTo},
+    in_tx, on_pool, or_taken, require_groups,
+    text_enum::text_enum,
+    Store,
+};
 use crate::{
     domain::{ApiKeyName, GroupName},
     error::Error,
@@ -23,13 +28,21 @@ pub fn state_message(hash_prefix: &str, active: bool) -> String {
     format!("{tag}{hash_prefix}")
 }
 
+text_enum! {
+    /// Whether a key authenticates. Deactivation keeps the row (and its audit history).
+    pub enum KeyStatus {
+        Active = "active",
+        Deactivated = "deactivated",
+    }
+}
+
 #[derive(Debug, Clone, FromRow)]
 pub struct KeyRow {
     pub id: Uuid,
     pub org_id: Uuid,
     pub name: String,
     pub masked_key: String,
-    pub status: String,
+    pub status: KeyStatus,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
     pub deactivated_by: Option<String>,
@@ -54,7 +67,7 @@ pub struct KeyIdentity {
     pub org_name: String,
     pub name: String,
     pub key_hash: String,
-    pub status: String,
+    pub status: KeyStatus,
     #[sqlx(skip)]
     pub groups: Vec<String>,
 }
@@ -74,8 +87,6 @@ const COLUMNS: &str = "id, org_id, name, masked_key, status, created_by, created
                        substr(key_hash, 1, 16) AS hash_prefix";
 const GROUPS_OF: &str =
     "SELECT group_name FROM api_key_groups WHERE api_key_id = $1 ORDER BY group_name";
-const STATUS_ACTIVE: &str = "active";
-const STATUS_DEACTIVATED: &str = "deactivated";
 
 /// Reads one key and its groups on `$conn` (a pool or a transaction).
 macro_rules! fetch_record {
@@ -169,21 +180,17 @@ pub async fn by_hash(store: &Store, key_hash: &str) -> Result<Option<KeyIdentity
 pub async fn active_hash_prefixes(store: &Store) -> Result<Vec<String>, Error> {
     Ok(on_pool!(store, pool => {
         sqlx::query_scalar("SELECT substr(key_hash, 1, 16) FROM api_keys WHERE status = $1")
-            .bind(STATUS_ACTIVE).fetch_all(pool).await?
+            .bind(KeyStatus::Active).fetch_all(pool).await?
     }))
 }
 
 pub async fn insert(store: &Store, key: NewKey<'_>) -> Result<KeyRecord, Error> {
     let at = super::now();
-    let event = audit::NewEvent {
-        org_id: key.org_id,
-        at,
-        actor: key.created_by,
-        action: "api_key.created",
-        target_type: "api_key",
-        target_id: key.id.to_string(),
-        target_name: key.name.as_str(),
-        details: serde_json::json!({ "groups": key.groups, "masked_key": &key.masked_key }),
+    let change = Change::ApiKeyCreated {
+        id: key.id,
+        name: key.name,
+        groups: key.groups,
+        masked_key: &key.masked_key,
     };
     Ok(in_tx!(store, tx => {
         require_groups!(tx, key.org_id, key.groups, field = "groups");
@@ -191,7 +198,7 @@ pub async fn insert(store: &Store, key: NewKey<'_>) -> Result<KeyRecord, Error> 
             "INSERT INTO api_keys (id, org_id, name, key_hash, masked_key, status, created_by, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind(key.id).bind(key.org_id).bind(key.name.as_str()).bind(&key.key_hash)
-            .bind(&key.masked_key).bind(STATUS_ACTIVE).bind(key.created_by).bind(at)
+            .bind(&key.masked_key).bind(KeyStatus::Active).bind(key.created_by).bind(at)
             .execute(&mut *tx).await
             .map_err(or_taken(|| key.name.taken()))?;
         for g in key.groups {
@@ -199,7 +206,7 @@ pub async fn insert(store: &Store, key: NewKey<'_>) -> Result<KeyRecord, Error> 
                 .bind(key.id).bind(key.org_id).bind(g.as_str())
                 .execute(&mut *tx).await?;
         }
-        audit::insert(&event).execute(&mut *tx).await?;
+        audit::insert(key.org_id, at, key.created_by, &change).execute(&mut *tx).await?;
         let record = fetch_record!(tx, key.org_id, key.id).ok_or_else(|| Error::Internal(anyhow::anyhow!("inserted key vanished")))?;
         (*tx).announce_key_state(&record.row.hash_prefix, true).await?;
         record
@@ -219,16 +226,17 @@ pub async fn configure(
     Ok(in_tx!(store, tx => {
         (*tx).lock_key(id).await?;
         let before = fetch_record!(tx, org_id, id).ok_or_else(not_found)?;
-        let mut changes = serde_json::Map::new();
+        let mut renamed = None;
         if let Some(name) = name.filter(|n| n.as_str() != before.row.name) {
             sqlx::query("UPDATE api_keys SET name = $1 WHERE id = $2")
                 .bind(name.as_str()).bind(id)
                 .execute(&mut *tx).await
                 .map_err(or_taken(|| name.taken()))?;
-            changes.insert("name".into(), serde_json::json!({ "from": before.row.name, "to": name }));
+            renamed = Some(FromTo { from: before.row.name.as_str(), to: name.as_str() });
         }
         let new_groups: Option<Vec<String>> = groups.map(|g| g.iter().map(|g| g.to_string()).collect());
-        if let Some(groups) = groups.filter(|_| new_groups.as_ref() != Some(&before.groups)) {
+        let mut regrouped = None;
+        if let (Some(groups), Some(new_groups)) = (groups, new_groups.as_deref().filter(|g| *g != before.groups)) {
             require_groups!(tx, org_id, groups, field = "groups");
             sqlx::query("DELETE FROM api_key_groups WHERE api_key_id = $1")
                 .bind(id).execute(&mut *tx).await?;
@@ -237,24 +245,17 @@ pub async fn configure(
                     .bind(id).bind(org_id).bind(g.as_str())
                     .execute(&mut *tx).await?;
             }
-            changes.insert("groups".into(), serde_json::json!({ "from": before.groups, "to": new_groups }));
+            regrouped = Some(FromTo { from: before.groups.as_slice(), to: new_groups });
         }
-        if changes.is_empty() {
+        if renamed.is_none() && regrouped.is_none() {
             before
         } else {
             sqlx::query("UPDATE api_keys SET version = version + 1 WHERE id = $1")
                 .bind(id).execute(&mut *tx).await?;
             (*tx).announce_key_change(id).await?;
             let after = fetch_record!(tx, org_id, id).ok_or_else(not_found)?;
-            let event = audit::NewEvent {
-                org_id, at, actor,
-                action: "api_key.updated",
-                target_type: "api_key",
-                target_id: id.to_string(),
-                target_name: &after.row.name,
-                details: serde_json::Value::Object(changes),
-            };
-            audit::insert(&event).execute(&mut *tx).await?;
+            let change = Change::ApiKeyUpdated { id, name: &after.row.name, renamed, regrouped };
+            audit::insert(org_id, at, actor, &change).execute(&mut *tx).await?;
             after
         }
     }))
@@ -270,10 +271,10 @@ pub async fn set_active(
     actor: &str,
 ) -> Result<KeyRecord, Error> {
     let at = super::now();
-    let (status, action) = if active {
-        (STATUS_ACTIVE, "api_key.activated")
+    let status = if active {
+        KeyStatus::Active
     } else {
-        (STATUS_DEACTIVATED, "api_key.deactivated")
+        KeyStatus::Deactivated
     };
     // Activation clears who deactivated the key and when: the record shows the current state,
     // the audit log keeps the history.
@@ -295,14 +296,12 @@ pub async fn set_active(
                 .execute(&mut *tx).await?;
             (*tx).announce_key_change(id).await?;
             (*tx).announce_key_state(&before.row.hash_prefix, active).await?;
-            let event = audit::NewEvent {
-                org_id, at, actor, action,
-                target_type: "api_key",
-                target_id: id.to_string(),
-                target_name: &before.row.name,
-                details: serde_json::json!({ "status": { "from": before.row.status, "to": status } }),
+            let name = &before.row.name;
+            let change = match status {
+                KeyStatus::Active => Change::ApiKeyActivated { id, name },
+                KeyStatus::Deactivated => Change::ApiKeyDeactivated { id, name },
             };
-            audit::insert(&event).execute(&mut *tx).await?;
+            audit::insert(org_id, at, actor, &change).execute(&mut *tx).await?;
             fetch_record!(tx, org_id, id).ok_or_else(not_found)?
         }
     }))
@@ -379,10 +378,6 @@ impl KeyTx for sqlx::PgConnection {
             .await?;
         Ok(())
     }
-}
-
-pub fn is_active(status: &str) -> bool {
-    status == STATUS_ACTIVE
 }
 
 fn not_found() -> Error {

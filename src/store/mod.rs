@@ -5,9 +5,13 @@
 
 pub mod audit;
 pub mod connections;
+pub mod feed;
 mod file_lock;
 pub mod identity;
 pub mod keys;
+pub mod own;
+pub mod sessions;
+mod text_enum;
 
 pub use file_lock::{FileId, LockError};
 

@@ -137,6 +137,49 @@ fn the_reader_sees_grouped_and_inline_paths() {
     assert_eq!(a_cycle(&graph).unwrap(), ["x", "y", "x"]);
 }
 
+/// What only the store may name: the backends' variants, pools, connections and listeners,
+/// and the session store built on them. SQLite and PostgreSQL differ inside `src/store/` alone,
+/// behind what it offers the rest (`Store::feed`, `Store::own_identity`, `sessions::SessionTable`).
+/// The databases scripts run on are not the store: exec and the demo seed open those with
+/// drivers of their own.
+const BACKEND_NAMES: [&str; 7] = [
+    "Store::Sqlite",
+    "Store::Postgres",
+    "SqlitePool",
+    "PgPool",
+    "PgConnection",
+    "PgListener",
+    "tower_sessions_sqlx_store",
+];
+
+#[test]
+fn only_the_store_names_a_backend() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let store = src.join("store");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let (mut inside, mut outside) = (BTreeSet::new(), Vec::new());
+    for file in files {
+        let code = without_comments(&std::fs::read_to_string(&file).unwrap());
+        for name in BACKEND_NAMES.into_iter().filter(|n| code.contains(n)) {
+            if file.starts_with(&store) {
+                inside.insert(name);
+            } else {
+                outside.push(format!(
+                    "{}: {name}",
+                    file.strip_prefix(&src).unwrap().display()
+                ));
+            }
+        }
+    }
+    // The store itself names each: the scan reads what it should.
+    assert_eq!(inside, BTreeSet::from(BACKEND_NAMES), "read too little");
+    assert!(
+        outside.is_empty(),
+        "a backend named outside src/store/: {outside:?}"
+    );
+}
+
 /// The two stores are one schema: the SQLite and PostgreSQL migration trees must define the same
 /// tables with the same columns (types differ by backend, names may not), or a query written
 /// once for both breaks on one of them.

@@ -10,7 +10,7 @@ mod sqlite;
 mod sqlite_functions;
 mod table;
 
-use crate::store::Store;
+use crate::store::{own::OwnIdentity, Store};
 use admission::Admission;
 use pools::{Pools, TargetPool};
 pub use postgres::{PgIdentity, PgTarget};
@@ -103,34 +103,30 @@ pub struct OwnDatabase {
 }
 
 impl OwnDatabase {
-    /// Identifies the database the gateway stores its own data in (`url` is how it connected).
-    pub async fn of(store: &Store, url: &str) -> anyhow::Result<Self> {
-        Ok(match store {
-            Store::Sqlite(_) => {
-                let path =
-                    super::sqlite_file(url).ok_or_else(|| anyhow::anyhow!("not a sqlite: URL"))?;
+    /// Identifies the database the gateway stores its own data in.
+    pub async fn of(store: &Store) -> anyhow::Result<Self> {
+        Ok(match store.own_identity().await? {
+            OwnIdentity::SqliteFile(file) => {
+                // Fails closed: an in-memory database has no file to compare targets with.
+                let path = file.ok_or_else(|| anyhow::anyhow!("SQLite opened no file"))?;
                 Self {
-                    sqlite: Some(OwnSqlite::of(path)?),
+                    sqlite: Some(OwnSqlite::of(&path)?),
                     postgres: None,
                 }
             }
-            Store::Postgres(pool) => {
-                let known: Result<(String, String), sqlx::Error> =
-                    sqlx::query_as(postgres::IDENTITY_SQL).fetch_one(pool).await;
-                let postgres = known
-                    .map(|(system, database)| PgIdentity { system, database })
-                    .map_err(|e| {
-                        tracing::warn!(
-                            error = %e,
-                            "cannot identify the gateway's own PostgreSQL database: execs on \
-                             PostgreSQL targets are refused until its role may run \
-                             pg_catalog.pg_control_system()"
-                        );
-                        "the gateway cannot tell its own PostgreSQL database apart from this \
-                         target: the gateway's role needs EXECUTE on \
+            OwnIdentity::Postgres(known) => {
+                let postgres = known.map_err(|e| {
+                    tracing::warn!(
+                        error = %e,
+                        "cannot identify the gateway's own PostgreSQL database: execs on \
+                         PostgreSQL targets are refused until its role may run \
                          pg_catalog.pg_control_system()"
-                            .to_owned()
-                    });
+                    );
+                    "the gateway cannot tell its own PostgreSQL database apart from this \
+                     target: the gateway's role needs EXECUTE on \
+                     pg_catalog.pg_control_system()"
+                        .to_owned()
+                });
                 Self {
                     sqlite: None,
                     postgres: Some(postgres),

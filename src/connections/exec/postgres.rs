@@ -8,20 +8,9 @@ use std::{str::FromStr, time::Duration};
 use tokio::time::Instant;
 use tokio_postgres::{Client, Config, NoTls, SimpleQueryMessage};
 
-/// Asked of every server in the same words, schema-qualified so that no function a role put on
-/// its search path can answer in place of the catalog's.
-pub const IDENTITY_SQL: &str =
-    "SELECT (SELECT system_identifier FROM pg_catalog.pg_control_system())::text, \
-     pg_catalog.current_database()::text";
-
-/// A PostgreSQL database as the server itself knows it: the cluster's system identifier and
-/// the database's name. Two URLs that differ in host name, address or port but reach the same
-/// database have the same identity.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PgIdentity {
-    pub system: String,
-    pub database: String,
-}
+/// Targets are asked who they are in the words the gateway asks its own database.
+pub use crate::store::own::PgIdentity;
+use crate::store::own::IDENTITY_SQL;
 
 /// A role that can read or write the server's files, run programs there, or give itself those
 /// powers. Schema-qualified for the same reason as the identity.
