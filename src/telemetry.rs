@@ -30,11 +30,12 @@ pub enum LogFormat {
 /// Sets up the server's log on standard error. `RUST_LOG` filters it (default `info`).
 pub fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
+    // The PostgreSQL driver logs every script at debug: scripts are the callers' business and
+    // may hold values nobody should find in a log.
+    let quiet_driver = tracing_subscriber::filter::Directive::from(tracing::Level::INFO);
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info"))
-        // The PostgreSQL driver logs every script at debug: scripts are the callers' business
-        // and may hold values nobody should find in a log.
-        .add_directive("tokio_postgres=info".parse().expect("a valid directive"));
+        .add_directive("tokio_postgres=info".parse().unwrap_or(quiet_driver));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -96,8 +97,9 @@ fn request_id(request: &Request, proxies: &TrustedProxies) -> HeaderValue {
     });
     match incoming {
         Some(id) if from_proxy => id.clone(),
+        // Hex digits: always a valid header value.
         _ => HeaderValue::from_str(&uuid::Uuid::new_v4().simple().to_string())
-            .expect("hex digits are a valid header value"),
+            .unwrap_or_else(|_| HeaderValue::from_static("0")),
     }
 }
 

@@ -497,6 +497,11 @@ impl Gateway {
     /// Starts `hoop serve` with these variables (plus a free HOOP_LISTEN and the test admin)
     /// and waits until it answers.
     pub async fn start(env: &[(&str, &str)]) -> Gateway {
+        Self::start_logging(env, None).await
+    }
+
+    /// [`Gateway::start`], its log (standard error) written to `log`.
+    pub async fn start_logging(env: &[(&str, &str)], log: Option<&std::path::Path>) -> Gateway {
         let port = free_port();
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_hoop"));
         cmd.arg("serve")
@@ -507,6 +512,9 @@ impl Gateway {
             .stdout(std::process::Stdio::null());
         for (k, v) in env {
             cmd.env(k, v);
+        }
+        if let Some(log) = log {
+            cmd.stderr(std::fs::File::create(log).expect("log file"));
         }
         let child = cmd.spawn().expect("start hoop serve");
         let gateway = Gateway {

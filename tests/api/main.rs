@@ -19,6 +19,7 @@ mod proxies;
 mod replicas;
 mod secrets;
 mod startup;
+mod telemetry;
 mod unknown_keys;
 mod usage;
 mod validation;
