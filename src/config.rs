@@ -46,7 +46,7 @@ pub struct ServeConfig {
     #[command(flatten)]
     pub http: HttpConfig,
 
-    /// What the gateway tells its operators: the log's format.
+    /// What the gateway tells its operators: the log's format, metrics.
     #[command(flatten)]
     pub observe: ObserveConfig,
 
@@ -170,6 +170,11 @@ pub struct ObserveConfig {
         default_value = "text"
     )]
     pub log_format: crate::telemetry::LogFormat,
+
+    /// Serve Prometheus metrics at `GET /metrics` on this address (a port of its own, so they
+    /// are never public by accident). Unset: no metrics are kept or served.
+    #[arg(long = "metrics-listen", env = "HOOP_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Default for HttpConfig {

@@ -12,7 +12,7 @@ use crate::{
     security::{self, cross_origin, throttle::FailureLimiter},
     state::{AppState, Services},
     store::{self, identity::Org, Store},
-    web,
+    telemetry, web,
 };
 use anyhow::Context;
 use axum::{middleware, Router};
@@ -26,7 +26,12 @@ pub struct Application {
     router: Router,
     state: AppState,
     limits: serve::ConnectionLimits,
+    /// `GET /metrics` on its own listener, when `HOOP_METRICS_LISTEN` is set.
+    metrics: Option<(TcpListener, Router)>,
 }
+
+/// Scrapers are few: a handful of connections is plenty, and bounds what a stray client holds.
+const METRICS_CONNECTIONS: usize = 16;
 
 impl Application {
     pub async fn build(config: &ServeConfig) -> anyhow::Result<Self> {
@@ -44,6 +49,11 @@ impl Application {
             .as_ref()
             .map(|v| LegacyApiKey::parse(v.expose()))
             .transpose()?;
+        // Before any service is built: each registers its counters once, at construction.
+        let recorder = match config.observe.metrics_listen {
+            Some(_) => Some(telemetry::exporter::install()?),
+            None => None,
+        };
         if let Some(key) = &legacy {
             key.warn_if_guessable();
         }
@@ -125,6 +135,19 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let metrics = match (config.observe.metrics_listen, recorder) {
+            (Some(addr), Some(recorder)) => {
+                let metrics_listener = TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen for metrics on {addr}"))?;
+                tracing::info!(addr = %metrics_listener.local_addr()?, "metrics at /metrics");
+                Some((
+                    metrics_listener,
+                    telemetry::exporter::router(recorder, state.clone()),
+                ))
+            }
+            _ => None,
+        };
         tracing::info!(addr = %listener.local_addr()?, backend = store.backend(), "hoop gateway ready");
         Ok(Self {
             listener,
@@ -135,6 +158,7 @@ impl Application {
                 Duration::from_secs(config.http.idle_timeout_secs.max(1)),
                 config.http.max_connections,
             ),
+            metrics,
         })
     }
 
@@ -147,12 +171,36 @@ impl Application {
         self.listener.local_addr()
     }
 
+    /// Where `GET /metrics` is served, if metrics are on.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics
+            .as_ref()
+            .and_then(|(listener, _)| listener.local_addr().ok())
+    }
+
     /// Serves until `shutdown` resolves, drains in-flight requests, then records key use.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        // Stopped with the gateway: it keeps answering while the gateway drains.
+        let metrics = self.metrics.map(|(listener, router)| {
+            let (stop, mut stopping) = tokio::sync::watch::channel(false);
+            let limits = serve::ConnectionLimits {
+                max_connections: METRICS_CONNECTIONS,
+                ..self.limits
+            };
+            let stopped = async move {
+                let _ = stopping.wait_for(|stop| *stop).await;
+            };
+            let server = tokio::spawn(serve::serve(listener, router, limits, stopped));
+            (stop, server)
+        });
         serve::serve(self.listener, self.router, self.limits, shutdown).await;
+        if let Some((stop, server)) = metrics {
+            let _ = stop.send(true);
+            let _ = server.await;
+        }
         self.state.keys.flush_usage().await;
         self.state.store.close().await;
         Ok(())

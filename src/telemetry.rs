@@ -1,18 +1,21 @@
 //! What operators see of each request: an id on every answer (`X-Request-Id`, also in the
 //! request's log line) and one log line per request with its method, route, status, latency
-//! and what kind of caller made it. Text or JSON ([`LogFormat`]).
+//! and what kind of caller made it. Text or JSON ([`LogFormat`]). With metrics on
+//! ([`exporter`]), each request is also counted and timed by method, route and status.
+
+pub mod exporter;
 
 use crate::{caller::Principal, security::proxies::TrustedProxies};
 use axum::{
     extract::{ConnectInfo, MatchedPath, Request, State},
-    http::{request::Parts, HeaderName, HeaderValue},
+    http::{request::Parts, HeaderName, HeaderValue, Method, StatusCode},
     middleware::Next,
     response::Response,
 };
 use std::{
     net::SocketAddr,
     sync::{Arc, OnceLock},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -121,16 +124,45 @@ pub async fn log_request(
         .get::<Route>()
         .map_or_else(|| Arc::from("unmatched"), |r| r.0.clone());
     let status = response.status().as_u16();
+    let latency = started.elapsed();
+    if exporter::enabled() {
+        count_request(&method, &route, response.status(), latency);
+    }
     tracing::info!(
         target: "hoop::request",
         request_id = id.to_str().unwrap_or(""),
         method = %method,
         route = &*route,
         status,
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        latency_ms = latency.as_secs_f64() * 1000.0,
         caller = caller.0.get().copied().unwrap_or("anonymous"),
         "request"
     );
     response.headers_mut().insert(REQUEST_ID.clone(), id);
     response
+}
+
+/// A request in the metrics. The method comes from a fixed list: a client may send any token
+/// as its method, and each would otherwise become a series of its own.
+fn count_request(method: &Method, route: &Arc<str>, status: StatusCode, latency: Duration) {
+    let method = match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    };
+    let labels = [
+        ("method", metrics::SharedString::const_str(method)),
+        ("route", metrics::SharedString::from_shared(route.clone())),
+        (
+            "status",
+            metrics::SharedString::from_owned(status.as_str().to_owned()),
+        ),
+    ];
+    metrics::counter!("hoop_http_requests_total", &labels).increment(1);
+    metrics::histogram!("hoop_http_request_duration_seconds", &labels).record(latency);
 }

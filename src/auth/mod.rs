@@ -9,6 +9,7 @@
 //! a valid one works, so automation sharing an address with a guesser keeps working, and an
 //! invalid one counts as one more failure and is answered 429.
 
+mod counts;
 mod legacy;
 pub mod password;
 pub mod session;
@@ -25,6 +26,7 @@ use crate::{
 };
 use axum::http::{header, request::Parts, HeaderMap};
 use chrono::TimeDelta;
+use counts::{AuthCounts, Method, Outcome};
 pub use legacy::LegacyApiKey;
 use std::{
     net::{IpAddr, Ipv6Addr},
@@ -138,6 +140,8 @@ pub struct Authenticator {
     /// Credentials looked up beyond the key cache (sessions, user tokens, the legacy key):
     /// what a request pays in database reads to learn who is calling.
     lookups: Arc<AtomicU64>,
+    /// Every check, by method and outcome, in the metrics.
+    counts: Arc<AuthCounts>,
 }
 
 impl Authenticator {
@@ -160,6 +164,7 @@ impl Authenticator {
             legacy_org_name,
             limiter,
             lookups: Arc::new(AtomicU64::new(0)),
+            counts: Arc::new(AuthCounts::new()),
         }
     }
 
@@ -174,25 +179,48 @@ impl Authenticator {
     /// is not touched unless it fails. Every other credential needs the database; that path is
     /// boxed so its much larger future is not set up and moved on every key request.
     pub async fn authenticate(&self, credential: &Credential, from: IpAddr) -> Result<Principal> {
-        let checked = match credential {
-            Credential::ApiKey(key) => self.keys.verify(key).await,
+        // What a failure means unless the check says otherwise (an expired token).
+        let mut failed = Outcome::Unknown;
+        let (method, checked) = match credential {
+            Credential::ApiKey(key) => (Method::ApiKey, self.keys.verify(key).await),
             // Nothing was presented, so nothing was guessed.
             Credential::None => return Err(Error::Unauthenticated),
             Credential::Legacy(_) => {
-                self.refuse_if_limited(from)?;
-                Box::pin(self.authenticate_other(credential)).await
+                if let Err(refused) = self.refuse_if_limited(from) {
+                    self.counts.add(Method::LegacyApiKey, Outcome::Throttled);
+                    return Err(refused);
+                }
+                let checked = Box::pin(self.authenticate_other(credential, &mut failed)).await;
+                (Method::LegacyApiKey, checked)
             }
-            other => Box::pin(self.authenticate_other(other)).await,
+            other => {
+                let method = match other {
+                    Credential::Bearer(_) => Method::UserToken,
+                    Credential::Session(_) => Method::Session,
+                    _ => {
+                        failed = Outcome::Malformed;
+                        Method::ApiKey
+                    }
+                };
+                let checked = Box::pin(self.authenticate_other(other, &mut failed)).await;
+                (method, checked)
+            }
         };
-        self.counted(from, checked)
+        let checked = self.counted(from, checked);
+        self.counts.result(method, failed, &checked);
+        checked
     }
 
     #[tracing::instrument(skip_all)]
-    async fn authenticate_other(&self, credential: &Credential) -> Result<Principal> {
+    async fn authenticate_other(
+        &self,
+        credential: &Credential,
+        failed: &mut Outcome,
+    ) -> Result<Principal> {
         self.lookups.fetch_add(1, Ordering::Relaxed);
         match credential {
             Credential::ApiKey(key) => self.keys.verify(key).await,
-            Credential::Bearer(token) => self.user_by_token(token).await,
+            Credential::Bearer(token) => self.user_by_token(token, failed).await,
             Credential::Legacy(value) => match &self.legacy {
                 Some(legacy) if legacy.matches(value.expose()) => Ok(Principal::from(Caller {
                     org_id: legacy.org_id(),
@@ -270,9 +298,22 @@ impl Authenticator {
         Ok(())
     }
 
+    /// [`Self::check_password_uncounted`], in the metrics.
+    async fn check_password(
+        &self,
+        email: &str,
+        password: &SecretString,
+        from: IpAddr,
+    ) -> Result<UserRow> {
+        let checked = self.check_password_uncounted(email, password, from).await;
+        self.counts
+            .result(Method::Password, Outcome::Unknown, &checked);
+        checked
+    }
+
     /// Unknown email and wrong password take the same time and give the same error. A limited
     /// address gets no answer about the password at all (and costs no Argon2 hash).
-    async fn check_password(
+    async fn check_password_uncounted(
         &self,
         email: &str,
         password: &SecretString,
@@ -292,12 +333,17 @@ impl Authenticator {
         self.counted(from, checked)
     }
 
-    async fn user_by_token(&self, token: &SecretString) -> Result<Principal> {
+    /// An expired token is refused as an unknown one is; `failed` tells the metrics which.
+    async fn user_by_token(&self, token: &SecretString, failed: &mut Outcome) -> Result<Principal> {
+        use store::identity::TokenUser;
         let hash = sha256_hex(token.expose());
-        let user = store::identity::user_by_token(&self.store, &hash, store::now()).await?;
-        match user {
-            Some(user) => self.user_principal(user, UserAuth::Token).await,
-            None => Err(Error::Unauthenticated),
+        match store::identity::user_by_token(&self.store, &hash, store::now()).await? {
+            TokenUser::Valid(user) => self.user_principal(user, UserAuth::Token).await,
+            TokenUser::Expired => {
+                *failed = Outcome::Expired;
+                Err(Error::Unauthenticated)
+            }
+            TokenUser::Unknown => Err(Error::Unauthenticated),
         }
     }
 

@@ -15,7 +15,10 @@ use crate::{
 };
 use exec::{ExecError, Executor, Job, PgTarget, SqliteTarget};
 pub use exec::{Limits, OwnDatabase};
-use std::{sync::Arc, time::Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 use uuid::Uuid;
 
 /// The service speaks the API's own types: a connection as callers see it is what it returns.
@@ -45,6 +48,21 @@ fn refused(e: ExecError) -> Error {
         ExecError::OwnDatabase => Error::invalid(e.to_string()),
         ExecError::Privileged => Error::Forbidden(e.to_string()),
         ExecError::Busy(m) => Error::Busy(m),
+    }
+}
+
+/// An exec in the metrics, by connection type and outcome (`success`, `failed`, `refused`);
+/// how long it ran unless it was refused before running.
+fn count_exec(kind: &str, outcome: &'static str, ran: Option<Duration>) {
+    let kind = match kind {
+        "postgres" => "postgres",
+        "sqlite" => "sqlite",
+        _ => "other",
+    };
+    let labels = [("type", kind), ("outcome", outcome)];
+    metrics::counter!("hoop_exec_total", &labels).increment(1);
+    if let Some(ran) = ran {
+        metrics::histogram!("hoop_exec_duration_seconds", &labels).record(ran);
     }
 }
 
@@ -203,19 +221,23 @@ impl ConnectionService {
 
     async fn exec_whole(&self, caller: &Principal, name: &str, script: &str) -> Result<ExecResult> {
         let conn = self.get_row(caller, name).await?;
+        let refuse = |e: Error| {
+            count_exec(&conn.kind, "refused", None);
+            Err(e)
+        };
         if !reaches(caller, &conn) {
             let needs = if conn.access_groups.is_empty() {
                 "the admin group".to_owned()
             } else {
                 format!("one of the groups {}", conn.access_groups.join(", "))
             };
-            return Err(Error::Forbidden(format!(
+            return refuse(Error::Forbidden(format!(
                 "forbidden: connection {} needs membership of {needs}",
                 conn.name
             )));
         }
         if script.trim().is_empty() {
-            return Err(Violation::of("script", "script is empty").into());
+            return refuse(Violation::of("script", "script is empty").into());
         }
         let started = Instant::now();
         let who = actor_id(caller);
@@ -231,9 +253,12 @@ impl ConnectionService {
         let outcome = match self.executor.run(job).await {
             Ok(outcome) => outcome,
             Err(ExecError::Failed(message)) => exec::Outcome::failed(message),
-            Err(refusal) => return Err(refused(refusal)),
+            Err(refusal) => return refuse(refused(refusal)),
         };
-        let elapsed = started.elapsed().as_millis() as u64;
+        let ran = started.elapsed();
+        let outcome_label = if outcome.success { "success" } else { "failed" };
+        count_exec(&conn.kind, outcome_label, Some(ran));
+        let elapsed = ran.as_millis() as u64;
         let (status, exit_code) = if outcome.success {
             (store::connections::SessionStatus::Success, 0)
         } else {

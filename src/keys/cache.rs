@@ -99,6 +99,9 @@ pub struct KeyCache {
     /// Uses of keys no longer in the map (evicted, or verified while the cache was not
     /// trusted), waiting for the flusher.
     orphan_uses: Mutex<Vec<(Uuid, i64)>>,
+    /// Registered once: the hot path adds to a counter it holds, with no lookup by name.
+    hits: metrics::Counter,
+    fills: metrics::Counter,
 }
 
 /// A key change being committed; see [`KeyCache::begin_change`].
@@ -129,6 +132,8 @@ impl KeyCache {
             changing: AtomicU64::new(0),
             trusted: AtomicBool::new(trusted),
             orphan_uses: Mutex::new(Vec::new()),
+            hits: metrics::counter!("hoop_key_cache_hits_total"),
+            fills: metrics::counter!("hoop_key_cache_fills_total"),
         }
     }
 
@@ -164,7 +169,11 @@ impl KeyCache {
             return None;
         }
         let maps = self.maps.read().unwrap_or_else(|e| e.into_inner());
-        maps.by_hash.get(hash).map(|k| f(k))
+        let hit = maps.by_hash.get(hash).map(|k| f(k));
+        if hit.is_some() {
+            self.hits.increment(1);
+        }
+        hit
     }
 
     #[cfg(test)]
@@ -196,6 +205,7 @@ impl KeyCache {
         if let Some(old) = maps.by_hash.insert(hash, key) {
             self.orphan_use(&old);
         }
+        self.fills.increment(1);
         true
     }
 

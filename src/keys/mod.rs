@@ -65,6 +65,8 @@ pub struct KeyService {
     /// SQLite: the set of active keys is updated here after each commit, and concurrent
     /// changes of one key must reach it in the order they committed.
     state_changes: Arc<Mutex<()>>,
+    /// Keys not verified from memory (hits and fills are counted by the cache).
+    misses: metrics::Counter,
 }
 
 /// How often recorded key use is written to the database.
@@ -99,6 +101,7 @@ impl KeyService {
             active,
             barrier,
             state_changes,
+            misses: metrics::counter!("hoop_key_cache_misses_total"),
         }
     }
 
@@ -251,6 +254,7 @@ impl KeyService {
         if let Some(principal) = self.cache.get_with(&digest, admit) {
             return Ok(principal);
         }
+        self.misses.increment(1);
         // Boxed: the slow path is a large future, and inlining it would make every call,
         // cache hits included, set up and move that much state.
         Box::pin(self.verify_uncached(digest)).await

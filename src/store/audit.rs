@@ -38,6 +38,12 @@ where
     .bind(change.details().to_string())
 }
 
+/// Counts an audit event in the metrics. Called once its transaction has committed: a change
+/// that rolled back left no event to count.
+pub(super) fn committed(action: &'static str) {
+    metrics::counter!("hoop_audit_events_total", "action" => action).increment(1);
+}
+
 #[derive(Debug, FromRow)]
 struct EventRow {
     id: i64,

@@ -109,6 +109,7 @@ pub async fn insert(
         }
         audit::insert(org_id, at, actor, &change).execute(&mut *tx).await?;
     });
+    audit::committed(change.action());
     Ok(id)
 }
 
@@ -142,6 +143,7 @@ pub async fn update(
         }
         audit::insert(org_id, at, actor, &change).execute(&mut *tx).await?;
     });
+    audit::committed(change.action());
     Ok(())
 }
 
@@ -161,6 +163,7 @@ pub async fn delete(
             .bind(row.id).bind(org_id).execute(&mut *tx).await?;
         audit::insert(org_id, at, actor, &change).execute(&mut *tx).await?;
     });
+    audit::committed(change.action());
     Ok(())
 }
 

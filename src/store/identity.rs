@@ -107,20 +107,42 @@ pub async fn user_by_id(store: &Store, id: Uuid) -> Result<Option<UserRow>, Erro
     )
 }
 
-/// The user holding an unexpired access token, looked up by the token's hash.
+/// What a user token stands for at `now`.
+#[derive(Debug)]
+pub enum TokenUser {
+    Valid(UserRow),
+    /// Known, but past its expiry: refused like an unknown one (only the metrics tell).
+    Expired,
+    Unknown,
+}
+
+#[derive(FromRow)]
+struct TokenRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    expires_at: DateTime<Utc>,
+}
+
+/// The user holding an access token, looked up by the token's hash. The expiry is compared
+/// here rather than in the query: the same one indexed read, and an expired token can be told
+/// from an unknown one.
 pub async fn user_by_token(
     store: &Store,
     token_hash: &str,
     now: DateTime<Utc>,
-) -> Result<Option<UserRow>, Error> {
-    let sql = format!(
-        "{USER_ROW} JOIN user_tokens t ON t.user_id = u.id WHERE t.token_hash = $1 AND t.expires_at > $2"
-    );
-    Ok(on_pool!(store, pool => sqlx::query_as(&sql)
+) -> Result<TokenUser, Error> {
+    let sql = "SELECT u.id, u.org_id, o.name AS org_name, u.email, u.name, u.password_hash, \
+               t.expires_at FROM users u JOIN orgs o ON o.id = u.org_id \
+               JOIN user_tokens t ON t.user_id = u.id WHERE t.token_hash = $1";
+    let row: Option<TokenRow> = on_pool!(store, pool => sqlx::query_as(sql)
         .bind(token_hash)
-        .bind(now)
         .fetch_optional(pool)
-        .await)?)
+        .await)?;
+    Ok(match row {
+        Some(row) if row.expires_at > now => TokenUser::Valid(row.user),
+        Some(_) => TokenUser::Expired,
+        None => TokenUser::Unknown,
+    })
 }
 
 pub async fn user_groups(store: &Store, user_id: Uuid) -> Result<Vec<String>, Error> {
@@ -198,6 +220,7 @@ pub async fn create_user(
         }
         audit::insert(org_id, at, actor, &change).execute(&mut *tx).await?;
     });
+    audit::committed(change.action());
     Ok(User {
         id,
         email: user.email.as_str().to_owned(),
@@ -228,6 +251,7 @@ pub async fn create_group(
             .map_err(or_taken(|| name.taken()))?;
         audit::insert(org_id, at, actor, &change).execute(&mut *tx).await?;
     });
+    audit::committed(change.action());
     Ok(Group {
         name: name.to_string(),
     })

@@ -192,7 +192,7 @@ pub async fn insert(store: &Store, key: NewKey<'_>) -> Result<KeyRecord, Error> 
         groups: key.groups,
         masked_key: &key.masked_key,
     };
-    Ok(in_tx!(store, tx => {
+    let record = in_tx!(store, tx => {
         require_groups!(tx, key.org_id, key.groups, field = "groups");
         sqlx::query(
             "INSERT INTO api_keys (id, org_id, name, key_hash, masked_key, status, created_by, created_at) \
@@ -210,7 +210,9 @@ pub async fn insert(store: &Store, key: NewKey<'_>) -> Result<KeyRecord, Error> 
         let record = fetch_record!(tx, key.org_id, key.id).ok_or_else(|| Error::Internal(anyhow::anyhow!("inserted key vanished")))?;
         (*tx).announce_key_state(&record.row.hash_prefix, true).await?;
         record
-    }))
+    });
+    audit::committed(change.action());
+    Ok(record)
 }
 
 /// Renames and/or regroups a key. The hash is untouched, so the secret keeps working.
@@ -223,7 +225,7 @@ pub async fn configure(
     actor: &str,
 ) -> Result<KeyRecord, Error> {
     let at = super::now();
-    Ok(in_tx!(store, tx => {
+    let (record, audited) = in_tx!(store, tx => {
         (*tx).lock_key(id).await?;
         let before = fetch_record!(tx, org_id, id).ok_or_else(not_found)?;
         let mut renamed = None;
@@ -248,7 +250,7 @@ pub async fn configure(
             regrouped = Some(FromTo { from: before.groups.as_slice(), to: new_groups });
         }
         if renamed.is_none() && regrouped.is_none() {
-            before
+            (before, None)
         } else {
             sqlx::query("UPDATE api_keys SET version = version + 1 WHERE id = $1")
                 .bind(id).execute(&mut *tx).await?;
@@ -256,9 +258,14 @@ pub async fn configure(
             let after = fetch_record!(tx, org_id, id).ok_or_else(not_found)?;
             let change = Change::ApiKeyUpdated { id, name: &after.row.name, renamed, regrouped };
             audit::insert(org_id, at, actor, &change).execute(&mut *tx).await?;
-            after
+            let action = change.action();
+            (after, Some(action))
         }
-    }))
+    });
+    if let Some(action) = audited {
+        audit::committed(action);
+    }
+    Ok(record)
 }
 
 /// Deactivates (`active == false`) or activates a key. Idempotent: a key already in the
@@ -283,11 +290,11 @@ pub async fn set_active(
     } else {
         (Some(actor), Some(at))
     };
-    Ok(in_tx!(store, tx => {
+    let (record, audited) = in_tx!(store, tx => {
         (*tx).lock_key(id).await?;
         let before = fetch_record!(tx, org_id, id).ok_or_else(not_found)?;
         if before.row.status == status {
-            before
+            (before, None)
         } else {
             sqlx::query(
                 "UPDATE api_keys SET status = $1, deactivated_by = $2, deactivated_at = $3, \
@@ -302,9 +309,13 @@ pub async fn set_active(
                 KeyStatus::Deactivated => Change::ApiKeyDeactivated { id, name },
             };
             audit::insert(org_id, at, actor, &change).execute(&mut *tx).await?;
-            fetch_record!(tx, org_id, id).ok_or_else(not_found)?
+            (fetch_record!(tx, org_id, id).ok_or_else(not_found)?, Some(change.action()))
         }
-    }))
+    });
+    if let Some(action) = audited {
+        audit::committed(action);
+    }
+    Ok(record)
 }
 
 /// Records use of keys. Never moves `last_used_at` backwards, whichever writer comes last.

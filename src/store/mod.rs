@@ -146,6 +146,16 @@ macro_rules! require_groups {
 }
 pub(crate) use {in_tx, on_pool, require_groups};
 
+/// One pool's use: `main` for everything, on SQLite also `log` for the exec session log.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolUse {
+    pub name: &'static str,
+    /// Connections open, in use or idle.
+    pub size: u32,
+    pub idle: usize,
+    pub max: u32,
+}
+
 impl Store {
     /// Connects by URL scheme and runs the migrations; a failed migration stops start-up.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
@@ -207,6 +217,22 @@ impl Store {
         match self {
             Store::Sqlite(_) => "sqlite",
             Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// How the gateway's own pools are used now (the metrics read it at each scrape).
+    pub fn pools(&self) -> Vec<PoolUse> {
+        fn of<DB: sqlx::Database>(name: &'static str, pool: &sqlx::Pool<DB>) -> PoolUse {
+            PoolUse {
+                name,
+                size: pool.size(),
+                idle: pool.num_idle(),
+                max: pool.options().get_max_connections(),
+            }
+        }
+        match self {
+            Store::Sqlite(sqlite) => vec![of("main", &sqlite.pool), of("log", &sqlite.log)],
+            Store::Postgres(pool) => vec![of("main", pool)],
         }
     }
 
