@@ -11,7 +11,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the gateway: web app and REST API.
-    Serve(ServeConfig),
+    Serve(Box<ServeConfig>),
     /// Log in with an API key (or email and password) and save it in ~/.hoop/config.toml.
     Login(cli::LoginArgs),
     /// Run a script on a connection, as yourself.
@@ -33,7 +33,7 @@ async fn main() -> std::process::ExitCode {
         Command::Serve(config) => {
             // Only the server logs; the CLI's output is its answer.
             hoop::telemetry::init_logging(config.observe.log_format);
-            serve(config).await.map_err(|e| format!("{e:#}"))
+            serve(*config).await.map_err(|e| format!("{e:#}"))
         }
         Command::Login(args) => cli::login(args).await.map_err(|e| e.to_string()),
         Command::Exec(args) => cli::exec(args).await.map_err(|e| e.to_string()),
