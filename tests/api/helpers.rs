@@ -33,6 +33,8 @@ pub enum Backend {
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// Where `GET /metrics` answers, when the test turned metrics on.
+    pub metrics_addr: Option<SocketAddr>,
     pub client: Client,
     pub backend: Backend,
     pub database_url: String,
@@ -118,6 +120,7 @@ async fn start(
     adjust(&mut config);
     let app = Application::build(&config).await.expect("gateway starts");
     let addr = app.local_addr().expect("bound address");
+    let metrics_addr = app.metrics_addr();
     let state = app.state().clone();
     let (stop, stopped) = oneshot::channel::<()>();
     let done = tokio::spawn(async move {
@@ -134,6 +137,7 @@ async fn start(
         .expect("client");
     let mut app = TestApp {
         addr,
+        metrics_addr,
         client,
         backend,
         database_url,

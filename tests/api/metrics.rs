@@ -6,6 +6,7 @@ use crate::{
     connections::sqlite_target,
     helpers::{self, *},
 };
+use hoop::config::ServeConfig;
 use reqwest::{Client, Method};
 use serde_json::{json, Value};
 use std::{collections::BTreeSet, time::Duration};
@@ -337,6 +338,30 @@ async fn counters_move_with_what_the_gateway_does_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counters_move_with_what_the_gateway_does_postgres() {
     counters_move_with_what_the_gateway_does(Backend::Postgres).await;
+}
+
+/// The recorder is the process's: a second gateway in one process (the in-process tests run
+/// many) starts and serves metrics too, from the recorder the first one installed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateways_in_one_process_share_one_recorder() {
+    let on = |config: &mut ServeConfig| {
+        config.observe.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    };
+    let first = spawn_app_with(Backend::Sqlite, on).await;
+    let second = spawn_app_with(Backend::Sqlite, on).await;
+    let without = spawn_app(Backend::Sqlite).await;
+    assert!(without.metrics_addr.is_none());
+    let (a, b) = (first.metrics_addr.unwrap(), second.metrics_addr.unwrap());
+    assert_ne!(a, b);
+    for addr in [a, b] {
+        let text = scrape(&format!("http://{addr}")).await;
+        // Each test app logs its admin in at start.
+        let logins = [("method", "password"), ("outcome", "ok")];
+        assert!(sample(&text, "hoop_authentications_total", &logins) >= 2.0);
+    }
+    for app in [first, second, without] {
+        app.stop().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
