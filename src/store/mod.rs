@@ -146,6 +146,15 @@ macro_rules! require_groups {
 }
 pub(crate) use {in_tx, on_pool, require_groups};
 
+/// Migrations a newer version applied are no reason to stop: during a rolling upgrade the
+/// replicas still on the old version must (re)start on the database the first upgraded one
+/// migrated. Migrations are additive for that reason (docs/deploy.md, "Upgrades"); one this
+/// version knows must still be the one it applied (sqlx compares checksums).
+fn tolerant(mut migrator: sqlx::migrate::Migrator) -> sqlx::migrate::Migrator {
+    migrator.set_ignore_missing(true);
+    migrator
+}
+
 impl Store {
     /// Connects by URL scheme and runs the migrations; a failed migration stops start-up.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
@@ -170,7 +179,9 @@ impl Store {
                 .connect_with(options.clone())
                 .await?;
             check_locked_file(&pool, lock.as_deref()).await?;
-            sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+            tolerant(sqlx::migrate!("./migrations/sqlite"))
+                .run(&pool)
+                .await?;
             let log = SqlitePoolOptions::new()
                 .max_connections(1)
                 .acquire_timeout(Duration::from_secs(5))
@@ -195,7 +206,9 @@ impl Store {
                 .test_before_acquire(false)
                 .connect_with(options)
                 .await?;
-            sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+            tolerant(sqlx::migrate!("./migrations/postgres"))
+                .run(&pool)
+                .await?;
             Store::Postgres(pool)
         } else {
             anyhow::bail!("unsupported database URL: it must start with sqlite:// or postgres://");
