@@ -22,7 +22,12 @@ fn initialize() -> Value {
         "clientInfo": {"name": "hoop-tests", "version": "1"}}})
 }
 
-fn post(app: &TestApp, bearer: Option<&str>, session: Option<&str>, body: &Value) -> reqwest::RequestBuilder {
+fn post(
+    app: &TestApp,
+    bearer: Option<&str>,
+    session: Option<&str>,
+    body: &Value,
+) -> reqwest::RequestBuilder {
     let mut request = app
         .request(Method::POST, "/api/mcp", bearer)
         .header(header::ACCEPT, ACCEPT)
@@ -50,9 +55,15 @@ async fn answer(response: reqwest::Response) -> Value {
 
 /// An initialized MCP session under `key`: its id.
 async fn open(app: &TestApp, key: &str) -> String {
-    let response = post(app, Some(key), None, &initialize()).send().await.unwrap();
+    let response = post(app, Some(key), None, &initialize())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    let id = response.headers()["mcp-session-id"].to_str().unwrap().to_owned();
+    let id = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let init = answer(response).await;
     assert_eq!(init["result"]["serverInfo"]["name"], "hoop", "{init}");
     let done = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
@@ -61,9 +72,18 @@ async fn open(app: &TestApp, key: &str) -> String {
     id
 }
 
-async fn call(app: &TestApp, key: &str, session: &str, method: &str, params: Value) -> (StatusCode, Value) {
+async fn call(
+    app: &TestApp,
+    key: &str,
+    session: &str,
+    method: &str,
+    params: Value,
+) -> (StatusCode, Value) {
     let body = json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params});
-    let response = post(app, Some(key), Some(session), &body).send().await.unwrap();
+    let response = post(app, Some(key), Some(session), &body)
+        .send()
+        .await
+        .unwrap();
     let status = response.status();
     if status != StatusCode::OK {
         return (status, json!(response.text().await.unwrap()));
@@ -72,7 +92,14 @@ async fn call(app: &TestApp, key: &str, session: &str, method: &str, params: Val
 }
 
 async fn tool(app: &TestApp, key: &str, session: &str, name: &str, args: Value) -> Value {
-    let (status, body) = call(app, key, session, "tools/call", json!({"name": name, "arguments": args})).await;
+    let (status, body) = call(
+        app,
+        key,
+        session,
+        "tools/call",
+        json!({"name": name, "arguments": args}),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body["result"].clone()
 }
@@ -95,10 +122,15 @@ async fn only_bearer_credentials_open_mcp(app: &TestApp) {
         .await
         .unwrap();
     assert_eq!(by_cookie.status(), StatusCode::UNAUTHORIZED);
-    let bad = post(app, Some("hpk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), None, &initialize())
-        .send()
-        .await
-        .unwrap();
+    let bad = post(
+        app,
+        Some("hpk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+        None,
+        &initialize(),
+    )
+    .send()
+    .await
+    .unwrap();
     assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
     let (_, key) = app.create_key("agent", &["admin"]).await;
     open(app, &key).await;
@@ -112,41 +144,105 @@ async fn tools_run_as_the_caller_of_each_request(app: &TestApp) {
     let dir = tempfile::tempdir().unwrap();
     app.create_group("eng").await;
     app.create_group("ops").await;
-    make_connection(app, "eng-db", "sqlite", &sqlite_target(dir.path(), "eng").await, &["eng"]).await;
-    make_connection(app, "ops-db", "sqlite", &sqlite_target(dir.path(), "ops").await, &["ops"]).await;
+    make_connection(
+        app,
+        "eng-db",
+        "sqlite",
+        &sqlite_target(dir.path(), "eng").await,
+        &["eng"],
+    )
+    .await;
+    make_connection(
+        app,
+        "ops-db",
+        "sqlite",
+        &sqlite_target(dir.path(), "ops").await,
+        &["ops"],
+    )
+    .await;
     let (_, admin) = app.create_key("mcp-admin", &["admin"]).await;
     let (_, agent) = app.create_key("mcp-agent", &["eng"]).await;
 
     let session = open(app, &admin).await;
     let names = |list: &Value| -> Vec<String> {
-        list["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_owned()).collect()
+        list["result"]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect()
     };
     let (_, admins) = call(app, &admin, &session, "tools/list", json!({})).await;
-    assert!(names(&admins).contains(&"deactivate_api_key".to_owned()), "{admins}");
+    assert!(
+        names(&admins).contains(&"deactivate_api_key".to_owned()),
+        "{admins}"
+    );
     // The scoped key on the admin's session: its own view.
     let (_, agents) = call(app, &agent, &session, "tools/list", json!({})).await;
     let agents = names(&agents);
-    assert!(agents.contains(&"exec".to_owned()) && !agents.iter().any(|n| n.ends_with("api_key") || n == "list_api_keys"), "{agents:?}");
+    assert!(
+        agents.contains(&"exec".to_owned())
+            && !agents
+                .iter()
+                .any(|n| n.ends_with("api_key") || n == "list_api_keys"),
+        "{agents:?}"
+    );
     let me = tool(app, &agent, &session, "whoami", json!({})).await;
     assert_eq!(me["structuredContent"]["name"], "mcp-agent", "{me}");
 
-    let ran = tool(app, &agent, &session, "exec", json!({"connection": "eng-db", "script": "SELECT id FROM items ORDER BY id"})).await;
+    let ran = tool(
+        app,
+        &agent,
+        &session,
+        "exec",
+        json!({"connection": "eng-db", "script": "SELECT id FROM items ORDER BY id"}),
+    )
+    .await;
     assert_eq!(ran["isError"], false, "{ran}");
     assert_eq!(text(&ran), "id\n1\n2\n3\n");
-    let refused = tool(app, &agent, &session, "exec", json!({"connection": "ops-db", "script": "SELECT 1"})).await;
+    let refused = tool(
+        app,
+        &agent,
+        &session,
+        "exec",
+        json!({"connection": "ops-db", "script": "SELECT 1"}),
+    )
+    .await;
     assert_eq!(refused["isError"], true, "{refused}");
     assert!(text(&refused).contains("forbidden"), "{refused}");
-    let sneaky = tool(app, &agent, &session, "deactivate_api_key", json!({"name_or_id": "mcp-admin"})).await;
+    let sneaky = tool(
+        app,
+        &agent,
+        &session,
+        "deactivate_api_key",
+        json!({"name_or_id": "mcp-admin"}),
+    )
+    .await;
     assert_eq!(sneaky["isError"], true, "{sneaky}");
-    assert_eq!(app.api_key("mcp-admin").await.status, hoop::wire::keys::KeyStatus::Active);
+    assert_eq!(
+        app.api_key("mcp-admin").await.status,
+        hoop::wire::keys::KeyStatus::Active
+    );
 
     // Deactivated in the middle of the session: refused on the very next call.
-    let off = tool(app, &admin, &session, "deactivate_api_key", json!({"name_or_id": "mcp-agent"})).await;
+    let off = tool(
+        app,
+        &admin,
+        &session,
+        "deactivate_api_key",
+        json!({"name_or_id": "mcp-agent"}),
+    )
+    .await;
     assert_eq!(off["isError"], false, "{off}");
     let (status, _) = call(app, &agent, &session, "tools/list", json!({})).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let audit = app.audit("").await;
-    assert!(audit.iter().any(|e| e.action == "api_key.deactivated" && e.actor == "mcp-admin"), "{audit:?}");
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "api_key.deactivated" && e.actor == "mcp-admin"),
+        "{audit:?}"
+    );
 }
 
 /// describe_schema goes through exec: the group check, and a session record that says the
@@ -155,26 +251,75 @@ async fn describe_schema_runs_as_an_exec(app: &TestApp) {
     let dir = tempfile::tempdir().unwrap();
     let target = PgTarget::new().await;
     app.create_group("eng").await;
-    make_connection(app, "lite", "sqlite", &sqlite_target(dir.path(), "eng").await, &["eng"]).await;
+    make_connection(
+        app,
+        "lite",
+        "sqlite",
+        &sqlite_target(dir.path(), "eng").await,
+        &["eng"],
+    )
+    .await;
     make_connection(app, "pg", "postgres", &target.url, &["eng"]).await;
-    make_connection(app, "admins-only", "sqlite", &sqlite_target(dir.path(), "adm").await, &[]).await;
+    make_connection(
+        app,
+        "admins-only",
+        "sqlite",
+        &sqlite_target(dir.path(), "adm").await,
+        &[],
+    )
+    .await;
     let (_, agent) = app.create_key("schema-reader", &["eng"]).await;
     let session = open(app, &agent).await;
 
-    let lite = tool(app, &agent, &session, "describe_schema", json!({"connection": "lite"})).await;
+    let lite = tool(
+        app,
+        &agent,
+        &session,
+        "describe_schema",
+        json!({"connection": "lite"}),
+    )
+    .await;
     assert_eq!(lite["isError"], false, "{lite}");
-    assert!(text(&lite).starts_with("table\tcolumn\ttype\nitems\tid\tINTEGER\nitems\tlabel\tTEXT\n"), "{lite}");
-    let pg = tool(app, &agent, &session, "describe_schema", json!({"connection": "pg"})).await;
+    assert!(
+        text(&lite).starts_with("table\tcolumn\ttype\nitems\tid\tINTEGER\nitems\tlabel\tTEXT\n"),
+        "{lite}"
+    );
+    let pg = tool(
+        app,
+        &agent,
+        &session,
+        "describe_schema",
+        json!({"connection": "pg"}),
+    )
+    .await;
     assert_eq!(pg["isError"], false, "{pg}");
     assert!(text(&pg).contains("public.accounts\t"), "{pg}");
-    assert!(!text(&pg).contains("pg_catalog") && !text(&pg).contains("information_schema"), "{pg}");
-    let refused = tool(app, &agent, &session, "describe_schema", json!({"connection": "admins-only"})).await;
+    assert!(
+        !text(&pg).contains("pg_catalog") && !text(&pg).contains("information_schema"),
+        "{pg}"
+    );
+    let refused = tool(
+        app,
+        &agent,
+        &session,
+        "describe_schema",
+        json!({"connection": "admins-only"}),
+    )
+    .await;
     assert_eq!(refused["isError"], true, "{refused}");
 
     let sessions = tool(app, &agent, &session, "list_sessions", json!({})).await;
-    let recorded = sessions["structuredContent"]["sessions"].as_array().unwrap();
+    let recorded = sessions["structuredContent"]["sessions"]
+        .as_array()
+        .unwrap();
     assert_eq!(recorded.len(), 2, "{sessions}");
-    assert!(recorded.iter().all(|s| s["script"].as_str().unwrap().starts_with("-- describe_schema")), "{sessions}");
+    assert!(
+        recorded.iter().all(|s| s["script"]
+            .as_str()
+            .unwrap()
+            .starts_with("-- describe_schema")),
+        "{sessions}"
+    );
 }
 
 /// The API's cross-origin rule and body limit hold for the MCP route too.
@@ -197,7 +342,10 @@ async fn cross_origin_posts_and_large_bodies_are_refused() {
     let session = open(&app, &key).await;
     let huge = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "exec",
         "arguments": {"connection": "demo", "script": "x".repeat(2 << 20)}}});
-    let big = post(&app, Some(&key), Some(&session), &huge).send().await.unwrap();
+    let big = post(&app, Some(&key), Some(&session), &huge)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(big.status(), StatusCode::PAYLOAD_TOO_LARGE);
     app.stop().await;
 }
@@ -210,7 +358,10 @@ async fn mcp_sessions_are_bounded() {
     let (_, key) = app.create_key("agent", &["admin"]).await;
     let first = open(&app, &key).await;
     open(&app, &key).await;
-    let third = post(&app, Some(&key), None, &initialize()).send().await.unwrap();
+    let third = post(&app, Some(&key), None, &initialize())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(third.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(third.headers().contains_key(header::RETRY_AFTER));
     let closed = app

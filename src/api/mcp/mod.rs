@@ -46,9 +46,12 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router<AppState> {
         sessions.clone(),
         config,
     );
-    Router::new().route_service("/mcp", service).layer(
-        axum::middleware::from_fn_with_state(Gate { state, sessions }, authenticate),
-    )
+    Router::new()
+        .route_service("/mcp", service)
+        .layer(axum::middleware::from_fn_with_state(
+            Gate { state, sessions },
+            authenticate,
+        ))
 }
 
 #[derive(Clone)]

@@ -47,7 +47,9 @@ impl BoundedSessions {
 
 impl SessionManager for BoundedSessions {
     type Error = SessionsError;
-    type Transport = WorkerTransport<rmcp::transport::streamable_http_server::session::local::LocalSessionWorker>;
+    type Transport = WorkerTransport<
+        rmcp::transport::streamable_http_server::session::local::LocalSessionWorker,
+    >;
 
     async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
         let _one_at_a_time = self.creating.lock().await;

@@ -138,7 +138,9 @@ impl Tools {
     ) -> Result<CallToolResult, ErrorData> {
         let me = caller(&ctx)?;
         let listed = self.state.connections.list(&me).await;
-        Ok(answer(listed.map(|connections| serde_json::json!({ "connections": connections }))))
+        Ok(answer(listed.map(
+            |connections| serde_json::json!({ "connections": connections }),
+        )))
     }
 
     #[tool(
@@ -216,7 +218,9 @@ impl Tools {
     ) -> Result<CallToolResult, ErrorData> {
         let me = caller(&ctx)?;
         let keys = self.state.keys.list(&me).await;
-        Ok(answer(keys.map(|keys| serde_json::json!({ "api_keys": keys }))))
+        Ok(answer(
+            keys.map(|keys| serde_json::json!({ "api_keys": keys })),
+        ))
     }
 
     #[tool(
@@ -229,7 +233,9 @@ impl Tools {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let me = caller(&ctx)?;
-        Ok(answer(self.state.keys.deactivate(&me, &args.name_or_id).await))
+        Ok(answer(
+            self.state.keys.deactivate(&me, &args.name_or_id).await,
+        ))
     }
 
     #[tool(
@@ -242,7 +248,9 @@ impl Tools {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let me = caller(&ctx)?;
-        Ok(answer(self.state.keys.activate(&me, &args.name_or_id).await))
+        Ok(answer(
+            self.state.keys.activate(&me, &args.name_or_id).await,
+        ))
     }
 }
 
