@@ -8,6 +8,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per process: the size of the serve variant costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run the gateway: web app and REST API.
