@@ -96,11 +96,11 @@ pub fn GroupChoices(groups: Vec<GroupView>, checked: Vec<String>) -> impl IntoVi
 }
 
 /// A `.mcp.json` that connects an MCP client (an AI agent) to this gateway with the new key.
-pub fn mcp_config(origin: &str, key: &str) -> String {
+fn mcp_config(origin: &str, key: &str) -> String {
     format!(
         "{{\n  \"mcpServers\": {{\n    \"hoop\": {{\n      \"type\": \"http\",\n      \
-         \"url\": \"{origin}/api/mcp\",\n      \
-         \"headers\": {{ \"Authorization\": \"Bearer {key}\" }}\n    }}\n  }}\n}}\n"
+         \"url\": \"{origin}/api/mcp\",\n      \"headers\": {{\n        \
+         \"Authorization\": \"Bearer {key}\"\n      }}\n    }}\n  }}\n}}\n"
     )
 }
 
