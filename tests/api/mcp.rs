@@ -375,3 +375,18 @@ async fn mcp_sessions_are_bounded() {
     open(&app, &key).await;
     app.stop().await;
 }
+
+/// Attack: guessing keys through the MCP endpoint instead of the REST API. Holds: the same
+/// per-address failure limit counts them (429 with `Retry-After` beyond it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_authentications_on_mcp_are_counted() {
+    let app = spawn_app_with(Backend::Sqlite, |c| c.auth_failures_per_minute = 3).await;
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let guess = post(&app, Some("hut_not-a-real-token"), None, &initialize());
+        statuses.push(guess.send().await.unwrap().status());
+    }
+    assert_eq!(statuses[0], StatusCode::UNAUTHORIZED);
+    assert_eq!(statuses[4], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+    app.stop().await;
+}
