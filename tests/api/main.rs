@@ -15,6 +15,7 @@ mod helpers;
 mod identity;
 mod keys;
 mod layering;
+mod mcp;
 mod openapi;
 mod proxies;
 mod replicas;
