@@ -177,7 +177,22 @@ async fn tools_run_as_the_caller_of_each_request(app: &TestApp) {
         names(&admins).contains(&"deactivate_api_key".to_owned()),
         "{admins}"
     );
-    // The scoped key on the admin's session: its own view.
+    // Attack: the scoped key presents the admin's session id, to use it or to close it.
+    // Holds: a session belongs to the key that opened it; to anyone else it does not exist.
+    let (status, _) = call(app, &agent, &session, "tools/list", json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let closing = app
+        .request(Method::DELETE, "/api/mcp", Some(&agent))
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(closing.status(), StatusCode::NOT_FOUND);
+    let (status, _) = call(app, &admin, &session, "tools/list", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "the admin's session is untouched");
+    let admin_session = session;
+    // The scoped key on a session of its own: its own view.
+    let session = open(app, &agent).await;
     let (_, agents) = call(app, &agent, &session, "tools/list", json!({})).await;
     let agents = names(&agents);
     assert!(
@@ -228,7 +243,7 @@ async fn tools_run_as_the_caller_of_each_request(app: &TestApp) {
     let off = tool(
         app,
         &admin,
-        &session,
+        &admin_session,
         "deactivate_api_key",
         json!({"name_or_id": "mcp-agent"}),
     )

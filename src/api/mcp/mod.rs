@@ -10,6 +10,7 @@ mod tools;
 
 use crate::{
     auth::{client_addr, Credential},
+    caller::{Identity, Principal},
     config::HttpConfig,
     error::Error,
     state::AppState,
@@ -26,7 +27,8 @@ use rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService,
 };
 use sessions::BoundedSessions;
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
+use tokio::sync::Mutex;
 
 /// The route, relative to `/api`, with its authentication in front.
 pub fn router(state: AppState, http: &HttpConfig) -> Router<AppState> {
@@ -49,7 +51,11 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router<AppState> {
     Router::new()
         .route_service("/mcp", service)
         .layer(axum::middleware::from_fn_with_state(
-            Gate { state, sessions },
+            Gate {
+                state,
+                sessions,
+                owners: Arc::default(),
+            },
             authenticate,
         ))
 }
@@ -58,7 +64,29 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router<AppState> {
 struct Gate {
     state: AppState,
     sessions: Arc<BoundedSessions>,
+    /// Who opened each session: only that caller may use or close it.
+    owners: Arc<Mutex<HashMap<String, Owner>>>,
 }
+
+/// The identity a session belongs to: the key, or the user, that opened it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Owner {
+    Key(uuid::Uuid),
+    User(uuid::Uuid),
+    Legacy,
+}
+
+impl Owner {
+    fn of(principal: &Principal) -> Self {
+        match principal.identity {
+            Identity::ApiKey { id, .. } => Owner::Key(id),
+            Identity::User { id, .. } => Owner::User(id),
+            Identity::LegacyApiKey => Owner::Legacy,
+        }
+    }
+}
+
+const SESSION_HEADER: &str = "mcp-session-id";
 
 /// Authenticates the request as the REST extractor does, minus the browser session, and hands
 /// the caller on in the request's extensions (where rmcp passes it to the tool).
@@ -83,10 +111,32 @@ async fn authenticate(State(gate): State<Gate>, request: Request, next: Next) ->
     parts.headers.remove(header::AUTHORIZATION);
     parts.headers.remove("api-key");
     parts.headers.remove(header::COOKIE);
+    let owner = Owner::of(&principal);
     parts.extensions.insert(principal);
-    let opens_session =
-        parts.method == Method::POST && !parts.headers.contains_key("mcp-session-id");
-    if opens_session && gate.sessions.full().await {
+    let session = parts
+        .headers
+        .get(SESSION_HEADER)
+        .map(|v| v.as_bytes().to_vec());
+    let Some(session) = session else {
+        return open_session(&gate, owner, Request::from_parts(parts, body), next).await;
+    };
+    // Another caller's session is no session of yours: not to use, not to close. A session id
+    // with no owner recorded was never handed out here: refused too (every session is opened
+    // through `open_session`, which records its owner before the client learns the id).
+    let owned = match String::from_utf8(session) {
+        Ok(id) => gate.owners.lock().await.get(&id) == Some(&owner),
+        Err(_) => false,
+    };
+    if !owned {
+        return Error::NotFound("no such MCP session".into()).into_response();
+    }
+    next.run(Request::from_parts(parts, body)).await
+}
+
+/// A request without a session: `initialize`, which opens one (or a malformed request, which
+/// rmcp refuses). The new session's id is recorded as the caller's.
+async fn open_session(gate: &Gate, owner: Owner, request: Request, next: Next) -> Response {
+    if request.method() == Method::POST && gate.sessions.full().await {
         return Error::Busy(
             "too many MCP sessions are open on this gateway: close one (DELETE /api/mcp) or \
              wait for one to idle out"
@@ -94,5 +144,15 @@ async fn authenticate(State(gate): State<Gate>, request: Request, next: Next) ->
         )
         .into_response();
     }
-    next.run(Request::from_parts(parts, body)).await
+    let response = next.run(request).await;
+    if let Some(id) = response.headers().get(SESSION_HEADER) {
+        if let Ok(id) = id.to_str() {
+            // Held while pruning: a session opened meanwhile is recorded after this one's
+            // pruning, never pruned by a look at the live sessions taken before it existed.
+            let mut owners = gate.owners.lock().await;
+            gate.sessions.retain_live(&mut owners).await;
+            owners.insert(id.to_owned(), owner);
+        }
+    }
+    response
 }

@@ -43,6 +43,13 @@ impl BoundedSessions {
     pub async fn full(&self) -> bool {
         self.inner.sessions.read().await.len() >= self.max
     }
+
+    /// Keeps only the owners of sessions that still exist (others idled out or were closed),
+    /// so the owners' map is bounded by the sessions'.
+    pub async fn retain_live<V>(&self, owners: &mut std::collections::HashMap<String, V>) {
+        let live = self.inner.sessions.read().await;
+        owners.retain(|id, _| live.contains_key(id.as_str()));
+    }
 }
 
 impl SessionManager for BoundedSessions {
