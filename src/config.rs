@@ -157,6 +157,22 @@ pub struct HttpConfig {
         value_parser = crate::security::proxies::parse_net
     )]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+
+    /// MCP sessions (`/api/mcp`) open at once on this gateway; an `initialize` beyond gets 429.
+    #[arg(
+        long = "mcp-max-sessions",
+        env = "HOOP_MCP_MAX_SESSIONS",
+        default_value_t = 256
+    )]
+    pub mcp_max_sessions: usize,
+
+    /// Seconds an MCP session may go without a request before the gateway forgets it.
+    #[arg(
+        long = "mcp-session-idle-secs",
+        env = "HOOP_MCP_SESSION_IDLE_SECS",
+        default_value_t = 600
+    )]
+    pub mcp_session_idle_secs: u64,
 }
 
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -184,6 +200,8 @@ impl Default for HttpConfig {
             idle_timeout_secs: 75,
             max_connections: 4096,
             trusted_proxies: Vec::new(),
+            mcp_max_sessions: 256,
+            mcp_session_idle_secs: 600,
         }
     }
 }

@@ -8,10 +8,12 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per process: the size of the serve variant costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run the gateway: web app and REST API.
-    Serve(Box<ServeConfig>),
+    Serve(ServeConfig),
     /// Log in with an API key (or email and password) and save it in ~/.hoop/config.toml.
     Login(cli::LoginArgs),
     /// Run a script on a connection, as yourself.
@@ -19,6 +21,9 @@ enum Command {
     /// Administer API keys, connections and groups.
     #[command(subcommand)]
     Admin(cli::AdminCommand),
+    /// The MCP endpoint for AI agents: `hoop mcp config` prints a `.mcp.json` for your key.
+    #[command(subcommand)]
+    Mcp(cli::McpCommand),
     /// Print a completion script for your shell, e.g. `source <(hoop completion bash)`.
     Completion {
         #[arg(value_enum)]
@@ -33,11 +38,12 @@ async fn main() -> std::process::ExitCode {
         Command::Serve(config) => {
             // Only the server logs; the CLI's output is its answer.
             hoop::telemetry::init_logging(config.observe.log_format);
-            serve(*config).await.map_err(|e| format!("{e:#}"))
+            serve(config).await.map_err(|e| format!("{e:#}"))
         }
         Command::Login(args) => cli::login(args).await.map_err(|e| e.to_string()),
         Command::Exec(args) => cli::exec(args).await.map_err(|e| e.to_string()),
         Command::Admin(command) => cli::admin(command).await.map_err(|e| e.to_string()),
+        Command::Mcp(command) => cli::mcp(command).map_err(|e| e.to_string()),
         Command::Completion { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "hoop", &mut std::io::stdout());
             Ok(())

@@ -107,7 +107,13 @@ impl Application {
             .await
             .context("setting up the session store")?;
         let router = Router::new()
-            .nest("/api", api::router(state.clone(), extra_api))
+            .nest(
+                "/api",
+                api::router(
+                    state.clone(),
+                    extra_api.merge(api::mcp::router(state.clone(), &config.http)),
+                ),
+            )
             .merge(web::router(config, state.clone()))
             .layer(sessions.layer(config.secure_cookies))
             .layer(middleware::from_fn_with_state(

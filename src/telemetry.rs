@@ -36,9 +36,13 @@ pub fn init_logging(format: LogFormat) {
     // The PostgreSQL driver logs every script at debug: scripts are the callers' business and
     // may hold values nobody should find in a log.
     let quiet_driver = tracing_subscriber::filter::Directive::from(tracing::Level::INFO);
+    // The MCP SDK logs every message, tool arguments and results included (scripts and the
+    // rows they read), from debug on; and a line per session at info.
+    let quiet_mcp = tracing_subscriber::filter::Directive::from(tracing::Level::WARN);
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info"))
-        .add_directive("tokio_postgres=info".parse().unwrap_or(quiet_driver));
+        .add_directive("tokio_postgres=info".parse().unwrap_or(quiet_driver))
+        .add_directive("rmcp=warn".parse().unwrap_or(quiet_mcp));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

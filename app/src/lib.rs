@@ -13,7 +13,7 @@ pub mod server_fns;
 pub mod types;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::{
     components::{ParentRoute, Route, Router, Routes},
     path, SsrMode,
@@ -37,6 +37,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <script nonce=leptos::nonce::use_nonce()>"document.documentElement.classList.add('js')"</script>
                 <AutoReload options=options.clone()/>
+                // Both name the files by the hashes build-web listed (see src/web/assets.rs).
+                <HashedStylesheet options=options.clone() id="leptos"/>
                 <HydrationScripts options/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <MetaTags/>
@@ -61,7 +63,6 @@ pub fn App() -> impl IntoView {
     // Pages render whole on the server (SsrMode::Async): they must work before hydration and
     // without JavaScript, which streamed fragments would need to be put in place.
     view! {
-        <Stylesheet id="leptos" href="/pkg/hoop.css"/>
         <Title text="hoop"/>
         <Router>
             <Routes fallback=|| view! { <p class="panel">"Page not found."</p> }>

@@ -47,10 +47,24 @@ describe('API keys in the web app', () => {
     assert.match(secret, /^hpk_[A-Za-z0-9_-]{43}$/);
     await page.getByText('It will not be shown again').waitFor();
     await page.context().grantPermissions(['clipboard-read', 'clipboard-write']);
-    await page.getByRole('button', { name: 'Copy' }).click();
+    await page.getByRole('button', { name: 'Copy', exact: true }).click();
     await page.getByRole('button', { name: 'Copied' }).waitFor();
     assert.equal(await page.evaluate(() => navigator.clipboard.readText()), secret);
     await screenshot(page, 'key-reveal');
+  });
+
+  test('the reveal also offers a .mcp.json for the key, with its own Copy button', async () => {
+    await page.getByRole('heading', { name: 'For an AI agent: .mcp.json' }).waitFor();
+    const config = JSON.parse(await page.locator('pre.mcp-config').innerText());
+    assert.deepEqual(config, {
+      mcpServers: {
+        hoop: { type: 'http', url: `${gw.base}/api/mcp`, headers: { Authorization: `Bearer ${secret}` } },
+      },
+    });
+    await page.getByRole('button', { name: 'Copy .mcp.json' }).click();
+    await page.getByRole('button', { name: 'Copy .mcp.json' }).getByText('Copied').waitFor();
+    assert.deepEqual(JSON.parse(await page.evaluate(() => navigator.clipboard.readText())), config);
+    await screenshot(page, 'key-reveal-mcp');
   });
 
   test('the revealed key works on the REST API', async () => {

@@ -7,6 +7,7 @@ mod identity;
 mod json;
 pub use identity::userinfo;
 mod keys;
+pub mod mcp;
 pub mod openapi;
 
 use crate::{auth::Credential, caller::Principal, error::Error, state::AppState};

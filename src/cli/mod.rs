@@ -147,3 +147,41 @@ pub async fn exec(args: ExecArgs) -> Result<(), CliError> {
         Err(CliError::Api(result.output.trim_end().to_owned()))
     }
 }
+
+/// `hoop mcp …`: the gateway's MCP endpoint for AI agents.
+#[derive(Debug, clap::Subcommand)]
+pub enum McpCommand {
+    /// Print a `.mcp.json` for the API key you are logged in with (it holds the key: keep it
+    /// out of shared files and repositories).
+    Config,
+}
+
+pub fn mcp(command: McpCommand) -> Result<(), CliError> {
+    match command {
+        McpCommand::Config => {
+            let config = config::load().map_err(CliError::Usage)?;
+            let Some(token) = config.token else {
+                return Err(CliError::Usage(
+                    "not logged in: run `hoop login --api-key -` first".into(),
+                ));
+            };
+            // A user token expires within hours: an agent configured with it would stop
+            // working by itself, so only a managed key is printed.
+            if !token.expose().starts_with(crate::keys::secret::PREFIX) {
+                return Err(CliError::Usage(
+                    "logged in with a user token, which expires: log in with an API key \
+                     (`hoop login --api-key -`) to configure an agent"
+                        .into(),
+                ));
+            }
+            let url = format!("{}/api/mcp", config.api_url.trim_end_matches('/'));
+            let snippet = serde_json::json!({"mcpServers": {"hoop": {
+                "type": "http",
+                "url": url,
+                "headers": {"Authorization": format!("Bearer {}", token.expose())},
+            }}});
+            output::print_json(&snippet);
+            Ok(())
+        }
+    }
+}

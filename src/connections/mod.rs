@@ -84,6 +84,35 @@ fn view(row: ConnectionRow, caller: &Principal) -> Connection {
     }
 }
 
+/// What an exec runs: the caller's script, or the gateway's own catalog query.
+enum Run<'a> {
+    Script(&'a str),
+    Schema,
+}
+
+/// Every table and view the connection's role can see, with its columns in order. The
+/// leading comment stays in the session record: whoever reads the history sees the gateway
+/// wrote this query (the MCP tool `describe_schema`), not the caller.
+fn catalog_query(kind: &str) -> &'static str {
+    match kind {
+        "postgres" => {
+            "-- describe_schema: the gateway's catalog query\n\
+             SELECT table_schema || '.' || table_name AS \"table\", column_name AS \"column\", \
+             data_type AS \"type\" FROM information_schema.columns \
+             WHERE table_schema NOT IN ('pg_catalog', 'information_schema') \
+             AND table_schema NOT LIKE 'pg\\_%' \
+             ORDER BY table_schema, table_name, ordinal_position"
+        }
+        _ => {
+            "-- describe_schema: the gateway's catalog query\n\
+             SELECT m.name AS \"table\", p.name AS \"column\", p.type AS \"type\" \
+             FROM sqlite_master m JOIN pragma_table_info(m.name) p \
+             WHERE m.type IN ('table', 'view') AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' \
+             ORDER BY m.name, p.cid"
+        }
+    }
+}
+
 /// The identity a session is recorded under: stable across renames of a key.
 fn actor_id(caller: &Principal) -> String {
     match &caller.identity {
@@ -214,12 +243,23 @@ impl ConnectionService {
             name.to_owned(),
             script.to_owned(),
         );
-        tokio::spawn(async move { this.exec_whole(&caller, &name, &script).await })
+        tokio::spawn(async move { this.exec_whole(&caller, &name, Run::Script(&script)).await })
             .await
             .map_err(|e| Error::Internal(anyhow::anyhow!("exec task failed: {e}")))?
     }
 
-    async fn exec_whole(&self, caller: &Principal, name: &str, script: &str) -> Result<ExecResult> {
+    /// The tables and columns of a connection, as TSV (`table`, `column`, `type`): a fixed
+    /// catalog query run exactly as [`Self::exec`] runs a script (same group check, limits,
+    /// pools), so it shows no more than the caller could read by asking the database itself.
+    /// It is recorded like any exec, under a comment that says the gateway wrote the query.
+    pub async fn describe_schema(&self, caller: &Principal, name: &str) -> Result<ExecResult> {
+        let (this, caller, name) = (self.clone(), caller.clone(), name.to_owned());
+        tokio::spawn(async move { this.exec_whole(&caller, &name, Run::Schema).await })
+            .await
+            .map_err(|e| Error::Internal(anyhow::anyhow!("exec task failed: {e}")))?
+    }
+
+    async fn exec_whole(&self, caller: &Principal, name: &str, run: Run<'_>) -> Result<ExecResult> {
         let conn = self.get_row(caller, name).await?;
         let refuse = |e: Error| {
             count_exec(&conn.kind, "refused", None);
@@ -236,9 +276,13 @@ impl ConnectionService {
                 conn.name
             )));
         }
-        if script.trim().is_empty() {
-            return refuse(Violation::of("script", "script is empty").into());
-        }
+        let script = match run {
+            Run::Script(script) if script.trim().is_empty() => {
+                return refuse(Violation::of("script", "script is empty").into());
+            }
+            Run::Script(script) => script,
+            Run::Schema => catalog_query(&conn.kind),
+        };
         let started = Instant::now();
         let who = actor_id(caller);
         let job = Job {

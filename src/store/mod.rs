@@ -156,6 +156,15 @@ pub struct PoolUse {
     pub max: u32,
 }
 
+/// Migrations a newer version applied are no reason to stop: during a rolling upgrade the
+/// replicas still on the old version must (re)start on the database the first upgraded one
+/// migrated. Migrations are additive for that reason (docs/deploy.md, "Upgrades"); one this
+/// version knows must still be the one it applied (sqlx compares checksums).
+fn tolerant(mut migrator: sqlx::migrate::Migrator) -> sqlx::migrate::Migrator {
+    migrator.set_ignore_missing(true);
+    migrator
+}
+
 impl Store {
     /// Connects by URL scheme and runs the migrations; a failed migration stops start-up.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
@@ -180,7 +189,9 @@ impl Store {
                 .connect_with(options.clone())
                 .await?;
             check_locked_file(&pool, lock.as_deref()).await?;
-            sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+            tolerant(sqlx::migrate!("./migrations/sqlite"))
+                .run(&pool)
+                .await?;
             let log = SqlitePoolOptions::new()
                 .max_connections(1)
                 .acquire_timeout(Duration::from_secs(5))
@@ -205,7 +216,9 @@ impl Store {
                 .test_before_acquire(false)
                 .connect_with(options)
                 .await?;
-            sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+            tolerant(sqlx::migrate!("./migrations/postgres"))
+                .run(&pool)
+                .await?;
             Store::Postgres(pool)
         } else {
             anyhow::bail!("unsupported database URL: it must start with sqlite:// or postgres://");

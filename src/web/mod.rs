@@ -1,5 +1,6 @@
 //! The Leptos web app, rendered on the server and hydrated by the wasm client in `pkg/`.
 
+mod assets;
 mod gateway;
 #[cfg(test)]
 mod next_props;
@@ -28,10 +29,18 @@ fn is_public(path: &str) -> bool {
 }
 
 pub fn router(config: &ServeConfig, state: AppState) -> Router {
+    let hash_file = assets::hash_file(&config.site_root);
+    // A site from before hashed names (no hash.txt) still gets the names it has.
+    let hash_files = hash_file.is_file();
+    if !hash_files {
+        tracing::warn!(file = %hash_file.display(), "no hash list for the web client: run scripts/build-web");
+    }
     let options = LeptosOptions::builder()
         .output_name("hoop")
         .site_root(config.site_root.to_string_lossy().to_string())
         .site_pkg_dir("pkg")
+        .hash_files(hash_files)
+        .hash_file(hash_file.to_string_lossy().as_ref().into())
         .build();
     let routes = generate_route_list(App);
     let web: SharedGateway = Arc::new(WebGateway {
@@ -44,6 +53,7 @@ pub fn router(config: &ServeConfig, state: AppState) -> Router {
         })
         .fallback(leptos_axum::file_and_error_handler(shell))
         .with_state(options)
+        .merge(assets::router(&config.site_root, "pkg"))
         .layer(middleware::from_fn_with_state(state, guard))
         .layer(middleware::from_fn(crate::telemetry::note_route))
         .layer(middleware::from_fn(limit_body))
@@ -119,15 +129,23 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
     }
     let response = next.run(request).await;
     if path.starts_with("/pkg/") {
+        // The client's files carry their own caching (see assets.rs).
         response
+    } else if path == "/favicon.svg" && response.status().is_success() {
+        // Not hashed, so not for long; small and asked for by every page.
+        cache_control(response, "public, max-age=3600")
     } else {
         no_store(response)
     }
 }
 
-fn no_store(mut response: Response) -> Response {
+fn no_store(response: Response) -> Response {
+    cache_control(response, "no-store")
+}
+
+fn cache_control(mut response: Response, policy: &'static str) -> Response {
     response
         .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
     response
 }

@@ -507,3 +507,42 @@ async fn the_cli_serves_scripts_and_shells() {
     assert_eq!(key.groups, ["admin"]);
     app.stop().await;
 }
+
+/// `hoop mcp config` prints a `.mcp.json` for the key logged in with, and refuses a user token
+/// (it expires, so the agent would stop working by itself) or no login at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_config_prints_the_snippet_for_the_logged_in_key() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let home = tempfile::tempdir().unwrap();
+    let url = app.url("");
+    let r = hoop(home.path(), &[], &["mcp", "config"], None).await;
+    assert!(!r.ok && r.stderr.contains("not logged in"), "{}", r.stderr);
+    let (_, key) = app.create_key("agent", &["admin"]).await;
+    let login = hoop(
+        home.path(),
+        &[],
+        &["login", "--api-key", "-", "--api-url", &url],
+        Some(&key),
+    )
+    .await;
+    assert!(login.ok, "{}", login.stderr);
+    let r = hoop(home.path(), &[], &["mcp", "config"], None).await;
+    assert!(r.ok, "{}", r.stderr);
+    let snippet: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        snippet,
+        json!({"mcpServers": {"hoop": {"type": "http", "url": format!("{url}/api/mcp"),
+            "headers": {"Authorization": format!("Bearer {key}")}}}})
+    );
+    let token = &app.admin_token;
+    let r = hoop(
+        home.path(),
+        &[("HOOP_TOKEN", token)],
+        &["mcp", "config"],
+        None,
+    )
+    .await;
+    assert!(!r.ok && r.stderr.contains("user token"), "{}", r.stderr);
+    assert!(!r.stdout.contains(token.as_str()) && !r.stderr.contains(token.as_str()));
+    app.stop().await;
+}

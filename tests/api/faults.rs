@@ -309,6 +309,23 @@ async fn database_outage_answers_503_then_recovers_by_itself() {
     assert_eq!(app.status_with("/api/userinfo", &raw).await, StatusCode::OK);
 
     link.cut();
+    // The feed's connection died with the link; until the gateway has read that (at once for
+    // a closed connection, within the feed's quiet limit for a silent one) a cached key is
+    // still admitted from memory, which is right: nothing could have changed it meanwhile.
+    let noticed = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, health) = app
+            .call(reqwest::Method::GET, "/api/healthz", None, None)
+            .await;
+        if health["key_cache"] == "database" {
+            break;
+        }
+        assert!(
+            Instant::now() < noticed,
+            "a cut feed is still trusted: {health}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     for path in ["/api/api-keys", "/api/userinfo"] {
         let started = Instant::now();
         let response = app
@@ -323,12 +340,6 @@ async fn database_outage_answers_503_then_recovers_by_itself() {
         assert_eq!(body["message"], "database unavailable");
         eprintln!("{path}: 503 after {:?}", started.elapsed());
     }
-    let (status, health) = app
-        .call(reqwest::Method::GET, "/api/healthz", None, None)
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(health["key_cache"], "database", "a cut feed is not trusted");
-
     let _link = Link::open(port).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

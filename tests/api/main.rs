@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod abuse;
+mod assets;
 mod audit;
 mod auth;
 mod cli;
@@ -14,6 +15,7 @@ mod helpers;
 mod identity;
 mod keys;
 mod layering;
+mod mcp;
 mod metrics;
 mod openapi;
 mod proxies;

@@ -245,3 +245,57 @@ fn a_guessable_legacy_api_key_is_warned_about() {
     let log = log_until_ready(&[("API_KEY", LEGACY_KEY)]);
     assert!(!log.contains("guessable"), "{log}");
 }
+
+/// A rolling upgrade: the first upgraded replica migrates the shared database, and a replica
+/// still on the older version must still (re)start on it. Stands in for the newer version by
+/// recording a migration this binary does not know, then restarts the gateway on the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_version_starts_on_a_database_a_newer_one_migrated() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let dir = tempfile::tempdir().unwrap();
+        let (url, _) = fresh_database(backend, dir.path()).await;
+        let data = dir.path().join("data");
+        let env = [
+            ("DATABASE_URL", url.as_str()),
+            ("HOOP_DATA_DIR", data.to_str().unwrap()),
+        ];
+        let gw = Gateway::start(&env).await;
+        let token = gw.admin_token().await;
+        let key = gw.create_key(&token, "across-the-upgrade").await;
+        drop(gw);
+
+        let newer = "INSERT INTO _sqlx_migrations \
+             (version, description, success, checksum, execution_time) \
+             VALUES (99990101000000, 'from a newer version', TRUE, $1, 0)";
+        match backend {
+            Backend::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+                sqlx::query(newer)
+                    .bind(vec![0u8; 48])
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+                pool.close().await;
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&url).await.unwrap();
+                sqlx::query(newer)
+                    .bind(vec![0u8; 48])
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+                pool.close().await;
+            }
+        }
+
+        let gw = Gateway::start(&env).await;
+        let me = gw
+            .json(Method::GET, "/api/userinfo", Some(&key), None)
+            .await;
+        assert_eq!(me["name"], "across-the-upgrade", "{backend:?}: {me}");
+        drop(gw);
+        if backend == Backend::Postgres {
+            drop_database(backend, &url).await;
+        }
+    }
+}

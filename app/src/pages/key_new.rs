@@ -95,22 +95,51 @@ pub fn GroupChoices(groups: Vec<GroupView>, checked: Vec<String>) -> impl IntoVi
     }
 }
 
-#[component]
-fn Reveal(created: CreatedKey) -> impl IntoView {
-    let (copied, set_copied) = signal(false);
-    let secret = created.secret.clone();
-    let copy = move |_| {
+/// A `.mcp.json` that connects an MCP client (an AI agent) to this gateway with the new key.
+fn mcp_config(origin: &str, key: &str) -> String {
+    format!(
+        "{{\n  \"mcpServers\": {{\n    \"hoop\": {{\n      \"type\": \"http\",\n      \
+         \"url\": \"{origin}/api/mcp\",\n      \"headers\": {{\n        \
+         \"Authorization\": \"Bearer {key}\"\n      }}\n    }}\n  }}\n}}\n"
+    )
+}
+
+/// The gateway's origin as the browser reached it. The reveal only ever renders in the
+/// browser (creating a key needs the hydrated page), so the server's answer is never used.
+fn origin() -> String {
+    #[cfg(feature = "hydrate")]
+    {
+        window().location().origin().unwrap_or_default()
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        String::new()
+    }
+}
+
+/// Copies `text` to the clipboard and says so on the button.
+fn copier(text: String, set_copied: WriteSignal<bool>) -> impl Fn(leptos::ev::MouseEvent) {
+    move |_| {
         #[cfg(feature = "hydrate")]
         {
             let clipboard = window().navigator().clipboard();
-            let _ = clipboard.write_text(&secret);
+            let _ = clipboard.write_text(&text);
             set_copied.set(true);
         }
         #[cfg(not(feature = "hydrate"))]
         {
-            let _ = (&secret, set_copied);
+            let _ = (&text, set_copied);
         }
-    };
+    }
+}
+
+#[component]
+fn Reveal(created: CreatedKey) -> impl IntoView {
+    let (copied, set_copied) = signal(false);
+    let copy = copier(created.secret.clone(), set_copied);
+    let (config_copied, set_config_copied) = signal(false);
+    let config = mcp_config(&origin(), &created.secret);
+    let copy_config = copier(config.clone(), set_config_copied);
     view! {
         <section class="panel narrow reveal" aria-live="polite">
             <h2>"API key " {created.key.name.clone()} " created"</h2>
@@ -135,6 +164,18 @@ fn Reveal(created: CreatedKey) -> impl IntoView {
                     }/>
                 <button type="button" class="button" on:click=copy>
                     {move || if copied.get() { "Copied" } else { "Copy" }}
+                </button>
+            </div>
+            <h3 id="mcp-config-title">"For an AI agent: .mcp.json"</h3>
+            <p class="hint">
+                "An MCP client (Claude Code, an IDE, your own agent) reaches this gateway as "
+                "this key with this file. It holds the key too: it is shown once, like the key."
+            </p>
+            <div class="copy-block">
+                <pre class="secret mcp-config" aria-labelledby="mcp-config-title"><code>{config}</code></pre>
+                <button type="button" class="button" on:click=copy_config
+                    aria-label="Copy .mcp.json">
+                    {move || if config_copied.get() { "Copied" } else { "Copy" }}
                 </button>
             </div>
             <div class="form-actions">
