@@ -4,8 +4,8 @@
 //!
 //! The `metrics` facade has one recorder per process. It is installed once, by the first
 //! gateway configured to serve metrics; every later one in the process (the in-process tests
-//! build many) shares it. Without it every metric is a no-op: the code that counts costs a
-//! branch and nothing else.
+//! build many) shares it. Without it every metric is a no-op: on the request path (the request
+//! line, authentication, the key cache) counting costs a branch and nothing else.
 //!
 //! Labels hold only what an admin already sees, and never anything a client chooses freely:
 //! routes as declared (not paths as sent), methods from a fixed list, no key name, no key id.
