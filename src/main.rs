@@ -34,6 +34,9 @@ enum Command {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_)) {
+        end_quietly_on_a_closed_pipe();
+    }
     let result = match cli.command {
         Command::Serve(config) => {
             // Only the server logs; the CLI's output is its answer.
@@ -55,6 +58,17 @@ async fn main() -> std::process::ExitCode {
             eprintln!("error: {message}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// `hoop admin get apikeys | head -1`: once the reader is gone, the CLI ends as other Unix tools
+/// do, silently, instead of panicking on its next write. (The server keeps ignoring SIGPIPE,
+/// as Rust sets it: a client that goes away must not stop it.)
+fn end_quietly_on_a_closed_pipe() {
+    // SAFETY: restores the default action of one signal before any thread writes; no handler
+    // runs Rust code.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -546,3 +546,29 @@ async fn mcp_config_prints_the_snippet_for_the_logged_in_key() {
     assert!(!r.stdout.contains(token.as_str()) && !r.stderr.contains(token.as_str()));
     app.stop().await;
 }
+
+/// `hoop completion bash | head -1`, `hoop admin get apikeys | head`: when the reader stops
+/// reading, the CLI ends quietly (killed by SIGPIPE, as Unix tools are), never with a panic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_pipe_ends_the_cli_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let home = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hoop"))
+        .args(["completion", "bash"])
+        .env("HOME", home.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader is gone before the first write.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGPIPE),
+        "{:?} {stderr}",
+        out.status
+    );
+}
