@@ -86,11 +86,14 @@ fn checked_key(key: SecretString) -> Result<SecretString, CliError> {
     }
 }
 
-/// The first line of standard input; the buffer it was read into is wiped.
+/// The first line of standard input (asked for without echo on a terminal); the buffer it was
+/// read into is wiped.
 fn key_from_stdin() -> Result<SecretString, CliError> {
     if std::io::stdin().is_terminal() {
-        eprint!("API key: ");
-        let _ = std::io::stderr().flush();
+        let typed = zeroize::Zeroizing::new(
+            rpassword::prompt_password("API key: ").map_err(|e| CliError::Usage(e.to_string()))?,
+        );
+        return Ok(SecretString::new(typed.trim().to_owned()));
     }
     let mut line = zeroize::Zeroizing::new(String::new());
     std::io::stdin()
