@@ -16,7 +16,12 @@ both_backends!(
 );
 
 fn no_redirects() -> Client {
-    Client::builder().redirect(Policy::none()).build().unwrap()
+    Client::builder()
+        .redirect(Policy::none())
+        // A page or server function that never answers fails where it was asked for.
+        .timeout(std::time::Duration::from_secs(120))
+        .build()
+        .unwrap()
 }
 
 /// Logs in through the login form's server function; returns the session cookie pair.
