@@ -70,6 +70,17 @@ impl Error {
         Error::Invalid(Violation::general(message))
     }
 
+    /// Logs the cause of a fault of the gateway's own (the database down, an internal error):
+    /// the caller is told nothing of it, so this is where an operator learns it. Every place
+    /// that turns an error into an answer (REST, server functions, MCP tools) calls it.
+    pub fn report(&self) {
+        match self {
+            Error::Unavailable(e) => tracing::error!(error = ?e, "database unavailable"),
+            Error::Internal(e) => tracing::error!(error = ?e, "internal error"),
+            _ => {}
+        }
+    }
+
     /// The request field this error is about, if it is about one.
     pub fn field(&self) -> Option<&str> {
         match self {
@@ -93,11 +104,7 @@ impl IntoResponse for Error {
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        match &self {
-            Error::Unavailable(e) => tracing::error!(error = ?e, "database unavailable"),
-            Error::Internal(e) => tracing::error!(error = ?e, "internal error"),
-            _ => {}
-        }
+        self.report();
         let message = match &self {
             Error::Unauthenticated => {
                 "not authenticated: missing, unknown or deactivated credentials".to_owned()

@@ -66,9 +66,9 @@ fn ui_error(e: Error) -> UiError {
             retry_after_secs: 1,
         },
         Error::Unavailable(_) | Error::Internal(_) => {
-            // Server functions never turn this into an HTTP response, so log the cause here;
-            // the page gets no internals.
-            tracing::error!(error = ?e, "server function failed");
+            // Server functions never turn this into an HTTP response: the cause is logged
+            // here, and the page gets no internals.
+            e.report();
             UiError::Other("Something went wrong on the server. Try again.".into())
         }
     }

@@ -68,11 +68,7 @@ fn caller(ctx: &RequestContext<RoleServer>) -> Result<Principal, ErrorData> {
 
 /// A service refusal as the model reads it: the message REST would send in its body.
 fn refusal(e: Error) -> CallToolResult {
-    match &e {
-        Error::Internal(cause) => tracing::error!(error = ?cause, "internal error"),
-        Error::Unavailable(cause) => tracing::error!(error = ?cause, "database unavailable"),
-        _ => {}
-    }
+    e.report();
     let text = match &e {
         Error::Busy(m) => format!("{m} (try again in a second)"),
         other => other.to_string(),
