@@ -125,11 +125,9 @@ impl Application {
             .layer(TraceLayer::new_for_http())
             // Inside the hang-up guard: a request carried out after its client left is still
             // logged, with the id its answer would have had.
-            .layer(middleware::from_fn_with_state(
-                proxies.clone(),
-                crate::telemetry::log_request,
-            ))
-            // Who the client is, decided once, before anything counts or records it.
+            .layer(middleware::from_fn(crate::telemetry::log_request))
+            // Who the client is, and whether a trusted proxy sent the request, decided once,
+            // before anything counts, records or believes it.
             .layer(middleware::from_fn_with_state(
                 proxies,
                 security::proxies::resolve_client,

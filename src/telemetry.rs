@@ -5,15 +5,14 @@
 
 pub mod exporter;
 
-use crate::{caller::Principal, security::proxies::TrustedProxies};
+use crate::{caller::Principal, security::proxies::FromTrustedProxy};
 use axum::{
-    extract::{ConnectInfo, MatchedPath, Request, State},
+    extract::{MatchedPath, Request},
     http::{request::Parts, HeaderName, HeaderValue, Method, StatusCode},
     middleware::Next,
     response::Response,
 };
 use std::{
-    net::SocketAddr,
     sync::{Arc, OnceLock},
     time::{Duration, Instant},
 };
@@ -92,12 +91,10 @@ pub async fn note_route(request: Request, next: Next) -> Response {
 }
 
 /// An id a trusted proxy already gave the request is kept (one id across the whole path);
-/// anything else gets a new one.
-fn request_id(request: &Request, proxies: &TrustedProxies) -> HeaderValue {
-    let from_proxy = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .is_some_and(|peer| proxies.trusts(peer.0.ip().to_canonical()));
+/// anything else gets a new one. Which peers are trusted was decided by
+/// [`crate::security::proxies::resolve_client`], outside this layer.
+fn request_id(request: &Request) -> HeaderValue {
+    let from_proxy = request.extensions().get::<FromTrustedProxy>().is_some();
     let incoming = request.headers().get(&REQUEST_ID).filter(|v| {
         let bytes = v.as_bytes();
         (1..=128).contains(&bytes.len()) && bytes.iter().all(|b| b.is_ascii_graphic())
@@ -111,13 +108,9 @@ fn request_id(request: &Request, proxies: &TrustedProxies) -> HeaderValue {
 }
 
 /// Middleware: gives the request its id and writes its log line once it is answered.
-pub async fn log_request(
-    State(proxies): State<TrustedProxies>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+pub async fn log_request(mut request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let id = request_id(&request, &proxies);
+    let id = request_id(&request);
     let caller = CallerNote::default();
     request.extensions_mut().insert(RequestId(id.clone()));
     request.extensions_mut().insert(caller.clone());

@@ -19,6 +19,11 @@ use std::{net::IpAddr, net::SocketAddr, sync::Arc};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 
+/// Set on a request whose TCP peer is a trusted proxy: what it forwarded (the client's
+/// address, the request's id) may be believed.
+#[derive(Debug, Clone, Copy)]
+pub struct FromTrustedProxy;
+
 #[derive(Debug, Clone, Default)]
 pub struct TrustedProxies(Arc<[IpNet]>);
 
@@ -27,7 +32,7 @@ impl TrustedProxies {
         Self(nets.iter().map(IpNet::trunc).collect())
     }
 
-    pub fn trusts(&self, ip: IpAddr) -> bool {
+    fn trusts(&self, ip: IpAddr) -> bool {
         self.0.iter().any(|net| net.contains(&ip))
     }
 
@@ -75,15 +80,19 @@ pub fn parse_net(s: &str) -> Result<IpNet, String> {
         .map_err(|_| format!("{s:?} is neither an address nor a network like 10.0.0.0/8"))
 }
 
-/// Middleware: decides [`ClientIp`] for every request.
+/// Middleware: decides [`ClientIp`] (and [`FromTrustedProxy`]) for every request.
 pub async fn resolve_client(
     State(proxies): State<TrustedProxies>,
     mut request: Request,
     next: Next,
 ) -> Response {
     if let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>() {
-        let client = proxies.client_of(peer.ip(), request.headers());
+        let peer = peer.ip();
+        let client = proxies.client_of(peer, request.headers());
         request.extensions_mut().insert(ClientIp(client));
+        if proxies.trusts(peer.to_canonical()) {
+            request.extensions_mut().insert(FromTrustedProxy);
+        }
     }
     next.run(request).await
 }
