@@ -112,9 +112,9 @@ pub struct PendingChange<'a> {
 
 impl Drop for PendingChange<'_> {
     fn drop(&mut self) {
-        let mut maps = self.cache.maps.write().unwrap_or_else(|e| e.into_inner());
-        self.cache.generation.fetch_add(1, Ordering::AcqRel);
-        self.cache.forget(&mut maps, self.id);
+        // Forgotten again before the count drops: a fill that read the state before the
+        // commit holds a ticket from before this invalidation, and is refused by it.
+        self.cache.invalidate(self.id);
         self.cache.changing.fetch_sub(1, Ordering::AcqRel);
     }
 }
@@ -213,10 +213,6 @@ impl KeyCache {
     pub fn invalidate(&self, id: Uuid) {
         let mut maps = self.maps.write().unwrap_or_else(|e| e.into_inner());
         self.generation.fetch_add(1, Ordering::AcqRel);
-        self.forget(&mut maps, id);
-    }
-
-    fn forget(&self, maps: &mut Maps, id: Uuid) {
         if let Some(hash) = maps.hash_of.remove(&id) {
             if let Some(key) = maps.by_hash.remove(&hash) {
                 self.orphan_use(&key);
@@ -231,10 +227,10 @@ impl KeyCache {
     /// order; the drop forgets the key again, as any fill that read the state before the
     /// commit may have been taken before.
     pub fn begin_change(&self, id: Uuid) -> PendingChange<'_> {
-        let mut maps = self.maps.write().unwrap_or_else(|e| e.into_inner());
+        // Counted first: a fill that starts after the key is forgotten reads the state from
+        // before the commit, and must find the change under way.
         self.changing.fetch_add(1, Ordering::AcqRel);
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        self.forget(&mut maps, id);
+        self.invalidate(id);
         PendingChange { cache: self, id }
     }
 
