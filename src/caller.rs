@@ -5,7 +5,8 @@ use crate::{
     domain::ADMIN_GROUP,
     error::{Error, Result},
 };
-use std::sync::Arc;
+use axum::http::request::Parts;
+use std::sync::{Arc, OnceLock};
 use uuid::Uuid;
 
 /// The actor recorded for changes made with the legacy static key.
@@ -125,5 +126,25 @@ mod tests {
         });
         assert!(legacy.is_admin());
         assert_eq!(legacy.actor(), LEGACY_ACTOR);
+    }
+}
+
+/// What kind of caller a request turned out to be (`api_key`, `session`, …), filled in where
+/// the request is authenticated ([`crate::auth::Authenticator::authenticate_request`]) and read
+/// by the request's log line. Shared: Leptos hands server functions a copy of the request's
+/// parts.
+#[derive(Debug, Clone, Default)]
+pub struct CallerNote(Arc<OnceLock<&'static str>>);
+
+impl CallerNote {
+    /// Records `principal` as the request's caller, if the request carries a note.
+    pub fn record(parts: &Parts, principal: &Principal) {
+        if let Some(note) = parts.extensions.get::<CallerNote>() {
+            let _ = note.0.set(principal.auth_method());
+        }
+    }
+
+    pub fn kind(&self) -> Option<&'static str> {
+        self.0.get().copied()
     }
 }

@@ -5,15 +5,15 @@
 
 pub mod exporter;
 
-use crate::{caller::Principal, security::proxies::FromTrustedProxy};
+use crate::{caller::CallerNote, security::proxies::FromTrustedProxy};
 use axum::{
     extract::{MatchedPath, Request},
-    http::{request::Parts, HeaderName, HeaderValue, Method, StatusCode},
+    http::{HeaderName, HeaderValue, Method, StatusCode},
     middleware::Next,
     response::Response,
 };
 use std::{
-    sync::{Arc, OnceLock},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -58,19 +58,6 @@ pub fn init_logging(format: LogFormat) {
 /// This request's id, as sent back in `X-Request-Id`.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub HeaderValue);
-
-/// Filled in by whoever authenticates the request (the API's extractor, the page guard, a
-/// server function), read by the request's log line. Shared: Leptos hands server functions
-/// a copy of the request's parts.
-#[derive(Debug, Clone, Default)]
-pub struct CallerNote(Arc<OnceLock<&'static str>>);
-
-/// Records what kind of caller the request turned out to be (`api_key`, `session`, …).
-pub fn note_caller(parts: &Parts, principal: &Principal) {
-    if let Some(note) = parts.extensions.get::<CallerNote>() {
-        let _ = note.0.set(principal.auth_method());
-    }
-}
 
 /// The route that answered, as declared (`/api/api-keys/{name_or_id}`): what the log line and
 /// metrics name, never the path as sent (which holds key names and ids).
@@ -132,7 +119,7 @@ pub async fn log_request(mut request: Request, next: Next) -> Response {
         route = &*route,
         status,
         latency_ms = latency.as_secs_f64() * 1000.0,
-        caller = caller.0.get().copied().unwrap_or("anonymous"),
+        caller = caller.kind().unwrap_or("anonymous"),
         "request"
     );
     response.headers_mut().insert(REQUEST_ID.clone(), id);

@@ -89,11 +89,6 @@ impl FromRequestParts<AppState> for Principal {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
         let credential = Credential::collect(parts).await?;
-        let principal = state
-            .auth
-            .authenticate(&credential, crate::auth::client_addr(parts))
-            .await?;
-        crate::telemetry::note_caller(parts, &principal);
-        Ok(principal)
+        state.auth.authenticate_request(&credential, parts).await
     }
 }

@@ -15,7 +15,7 @@ pub mod password;
 pub mod session;
 
 use crate::{
-    caller::{Caller, Identity, Principal, UserAuth},
+    caller::{Caller, CallerNote, Identity, Principal, UserAuth},
     domain::{Email, ADMIN_GROUP},
     error::{Error, Result},
     keys::{KeyService, RawApiKey},
@@ -172,6 +172,18 @@ impl Authenticator {
     /// meant to cost one, however many server functions it renders.
     pub fn lookups(&self) -> u64 {
         self.lookups.load(Ordering::Relaxed)
+    }
+
+    /// [`Self::authenticate`] for one request, as every interface calls it: failures counted
+    /// against the request's client address, and the caller noted for the request's log line.
+    pub async fn authenticate_request(
+        &self,
+        credential: &Credential,
+        parts: &Parts,
+    ) -> Result<Principal> {
+        let principal = self.authenticate(credential, client_addr(parts)).await?;
+        CallerNote::record(parts, &principal);
+        Ok(principal)
     }
 
     /// The one function that decides who is calling, `from` the client address failures are

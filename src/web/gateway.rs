@@ -117,14 +117,11 @@ impl WebGateway {
             return Ok(principal.clone());
         }
         let credential = Credential::collect(&parts).await.map_err(ui_error)?;
-        let principal = self
-            .state
+        self.state
             .auth
-            .authenticate(&credential, client_addr(&parts))
+            .authenticate_request(&credential, &parts)
             .await
-            .map_err(ui_error)?;
-        crate::telemetry::note_caller(&parts, &principal);
-        Ok(principal)
+            .map_err(ui_error)
     }
 }
 

@@ -113,8 +113,7 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
         let (mut parts, body) = request.into_parts();
         let caller = match Credential::collect(&parts).await {
             Ok(c @ Credential::Session(_)) => {
-                let from = crate::auth::client_addr(&parts);
-                state.auth.authenticate(&c, from).await.ok()
+                state.auth.authenticate_request(&c, &parts).await.ok()
             }
             _ => None,
         };
@@ -123,7 +122,6 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
             let next = form_urlencoded::byte_serialize(target.as_bytes()).collect::<String>();
             return Redirect::to(&format!("/login?next={next}")).into_response();
         };
-        crate::telemetry::note_caller(&parts, &caller);
         parts.extensions.insert(PageCaller(caller));
         return no_store(next.run(Request::from_parts(parts, body)).await);
     }

@@ -9,7 +9,7 @@ mod sessions;
 mod tools;
 
 use crate::{
-    auth::{client_addr, Credential},
+    auth::Credential,
     caller::{Identity, Principal},
     config::HttpConfig,
     error::Error,
@@ -98,14 +98,13 @@ async fn authenticate(State(gate): State<Gate>, request: Request, next: Next) ->
     let principal = match gate
         .state
         .auth
-        .authenticate(&credential, client_addr(&parts))
+        .authenticate_request(&credential, &parts)
         .await
     {
         Ok(principal) => principal,
         Err(e) => return e.into_response(),
     };
     drop(credential);
-    crate::telemetry::note_caller(&parts, &principal);
     // The secret has done its work: rmcp keeps the request's parts for the tool call, and
     // nothing past here should hold it.
     parts.headers.remove(header::AUTHORIZATION);
