@@ -44,6 +44,10 @@ pub struct TestApp {
     /// The running gateway's services, to read what only the process knows (how many
     /// credentials it looked up, say); tests still act through HTTP.
     pub state: hoop::state::AppState,
+    /// The time this gateway's keys live by: a test moves it forward instead of waiting.
+    /// Replicas share it (and the key policy), as machines share real time.
+    pub clock: hoop::clock::Clock,
+    key_policy: hoop::policy::KeyPolicy,
     /// Replicas share the first app's database and leave it to that one to drop.
     owns_database: bool,
     _dir: tempfile::TempDir,
@@ -120,6 +124,8 @@ async fn start(
         site_root: dir.path().join("site"),
     };
     adjust(&mut config);
+    let clock = config.clock.clone();
+    let key_policy = config.key_policy;
     let app = Application::build(&config).await.expect("gateway starts");
     let addr = app.local_addr().expect("bound address");
     let metrics_addr = app.metrics_addr();
@@ -146,6 +152,8 @@ async fn start(
         sqlite_path,
         admin_token: String::new(),
         state,
+        clock,
+        key_policy,
         owns_database,
         _dir: dir,
         stop: Some(stop),
@@ -160,13 +168,17 @@ impl TestApp {
     /// only: a second gateway on a SQLite file is refused (`startup::a_second_gateway_…`).
     pub async fn spawn_replica(&self) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
+        let (clock, key_policy) = (self.clock.clone(), self.key_policy);
         start(
             self.backend,
             dir,
             self.database_url.clone(),
             self.sqlite_path.clone(),
             false,
-            |_| {},
+            |c| {
+                c.clock = clock;
+                c.key_policy = key_policy;
+            },
         )
         .await
     }
