@@ -51,7 +51,9 @@ fn field_of(e: &axum::extract::rejection::JsonDataError) -> Option<String> {
     None
 }
 
-/// A JSON body that may be left out: no body (or an empty one) is `T::default()`.
+/// A JSON body that may be left out: no body (or only whitespace), or a body of `null`, is
+/// `T::default()`. A body that is there is read exactly as [`Json`] reads one, content type
+/// included.
 pub struct OptionalJson<T>(pub T);
 
 impl<T, S> FromRequest<S> for OptionalJson<T>
@@ -62,18 +64,23 @@ where
     type Rejection = Error;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Error> {
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| match e.status() {
-                StatusCode::PAYLOAD_TOO_LARGE => {
-                    Error::body_too_large(crate::security::API_BODY_LIMIT)
-                }
-                _ => Error::BadRequest(e.body_text()),
-            })?;
+        let limit = crate::security::API_BODY_LIMIT;
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
+            let e = e.into_inner();
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                Error::body_too_large(limit)
+            } else {
+                Error::BadRequest(format!("cannot read the request body: {e}"))
+            }
+        })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(T::default()));
         }
-        let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes)?;
-        Ok(Self(value))
+        let req = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
+        let Json(value) = Json::<Option<T>>::from_request(req, state).await?;
+        Ok(Self(value.unwrap_or_default()))
     }
 }

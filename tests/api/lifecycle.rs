@@ -588,6 +588,29 @@ async fn bad_lifecycle_requests_are_refused_clearly(app: &TestApp) {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
 
+    // The optional bodies: absent or null is the default; one that is there must be JSON.
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/api-keys/rot/activate",
+            Some(&app.admin_token),
+            Some(Value::Null),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let response = app
+        .request(
+            Method::POST,
+            "/api/api-keys/rot/rotate",
+            Some(&app.admin_token),
+        )
+        .header("content-type", "text/plain")
+        .body(r#"{"grace_seconds": 60}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
     // Only admins rotate.
     app.create_group("ops").await;
     let (_, scoped) = app.create_key("scoped", &["ops"]).await;
