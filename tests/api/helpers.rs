@@ -116,6 +116,7 @@ async fn start(
         observe: Default::default(),
         auth_failures_per_minute: 30,
         site_root: dir.path().join("site"),
+        webhooks: Default::default(),
     };
     adjust(&mut config);
     let app = Application::build(&config).await.expect("gateway starts");
@@ -157,6 +158,11 @@ impl TestApp {
     /// Another gateway process on the same database, as behind a load balancer. PostgreSQL
     /// only: a second gateway on a SQLite file is refused (`startup::a_second_gateway_…`).
     pub async fn spawn_replica(&self) -> TestApp {
+        self.spawn_replica_with(|_| {}).await
+    }
+
+    /// [`TestApp::spawn_replica`], its configuration changed by `adjust`.
+    pub async fn spawn_replica_with(&self, adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         start(
             self.backend,
@@ -164,7 +170,22 @@ impl TestApp {
             self.database_url.clone(),
             self.sqlite_path.clone(),
             false,
-            |_| {},
+            adjust,
+        )
+        .await
+    }
+
+    /// Stops this gateway and starts a new one on the same database (the same SQLite file),
+    /// configured by `adjust`, as an operator's restart does.
+    pub async fn restart_with(mut self, adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
+        self.halt().await;
+        start(
+            self.backend,
+            self._dir,
+            self.database_url,
+            self.sqlite_path,
+            self.owns_database,
+            adjust,
         )
         .await
     }
@@ -393,6 +414,14 @@ impl TestApp {
     }
 
     pub async fn stop(mut self) {
+        self.halt().await;
+        if self.owns_database {
+            drop_database(self.backend, &self.database_url).await;
+        }
+    }
+
+    /// Stops the gateway, leaving its database.
+    async fn halt(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -405,9 +434,6 @@ impl TestApp {
                 "the gateway at {} did not stop within {STOP_LIMIT:?}",
                 self.addr
             );
-        }
-        if self.owns_database {
-            drop_database(self.backend, &self.database_url).await;
         }
     }
 }

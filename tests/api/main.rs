@@ -28,3 +28,4 @@ mod usage;
 mod validation;
 mod watchdog;
 mod web;
+mod webhooks;
