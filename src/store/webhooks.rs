@@ -32,6 +32,19 @@ pub struct Claim {
     pub events: Vec<Queued>,
 }
 
+/// Whether any event is due and free: the poll's one read when there is nothing to send (the
+/// claim's write transaction runs only after it).
+pub async fn any_due(store: &Store, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+    let due: Option<i64> = on_pool!(store, pool => sqlx::query_scalar(
+        "SELECT event_id FROM webhook_outbox \
+         WHERE next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until <= $1) LIMIT 1",
+    )
+    .bind(now)
+    .fetch_optional(pool)
+    .await)?;
+    Ok(due.is_some())
+}
+
 /// Leases up to `limit` due events that nobody holds (or whose lease ran out) until `until`.
 /// On PostgreSQL rows another replica is claiming at the same moment are skipped, not waited
 /// for, so concurrent replicas take disjoint batches.

@@ -105,6 +105,14 @@ pub(super) async fn run(store: Store, target: Target, mut stop: watch::Receiver<
         // A full batch may leave more due: take the next one at once.
         loop {
             let now = store::now();
+            match store::webhooks::any_due(&store, now).await {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read the webhook outbox");
+                    break;
+                }
+            }
             let claim = match store::webhooks::claim(&store, now, now + LEASE, BATCH).await {
                 Ok(claim) => claim,
                 Err(e) => {

@@ -306,7 +306,11 @@ async fn a_failing_receiver_gets_the_event_again_until_it_answers_2xx(backend: B
     let receiver = Receiver::start().await;
     receiver.fail_next(3);
     // Unsigned this time: no signature header at all.
-    let app = spawn_app_with(backend, webhooks(receiver.url(), None)).await;
+    let app = spawn_app_with(backend, |config| {
+        webhooks(receiver.url(), None)(config);
+        config.observe.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
     let (key, _) = app.create_key("flaky", &["admin"]).await;
     let id = key.id.to_string();
     receiver
@@ -338,6 +342,28 @@ async fn a_failing_receiver_gets_the_event_again_until_it_answers_2xx(backend: B
         assert!(attempt.header("webhook-timestamp").is_some());
     }
     assert_eq!(receiver.about(&later_id).len(), 1);
+    // Counted: gateways in this process share one recorder, so at least these.
+    let metrics = app.metrics_addr.unwrap();
+    let text = reqwest::get(format!("http://{metrics}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count = |outcome: &str| -> f64 {
+        let series = format!("hoop_webhook_deliveries_total{{outcome=\"{outcome}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&series))
+            .unwrap_or_else(|| panic!("no {series} in {text}"))
+            .parse()
+            .unwrap()
+    };
+    assert!(
+        count("rejected") >= 3.0 && count("delivered") >= 2.0,
+        "{text}"
+    );
+    // Every outcome has its series from the start, a zero until it happens.
+    assert!(count("unreachable") >= 0.0);
     app.stop().await;
 }
 
