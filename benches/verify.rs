@@ -44,7 +44,7 @@ async fn setup(dir: &std::path::Path, extra: usize) -> (KeyService, Vec<String>)
         groups: Arc::from(["admin".to_owned()]),
     });
     let mut raws = seed::filler_keys(&store, org.id, extra).await.unwrap();
-    let service = KeyService::new(store);
+    let service = KeyService::new(store, Default::default(), Default::default());
     service.until_trusted().await;
     let (_, raw) = service
         .create(
@@ -52,6 +52,7 @@ async fn setup(dir: &std::path::Path, extra: usize) -> (KeyService, Vec<String>)
             NewApiKey {
                 name: "bench-key".into(),
                 groups: vec!["admin".into()],
+                expires_at: None,
             },
         )
         .await

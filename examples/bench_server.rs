@@ -83,6 +83,7 @@ async fn main() -> anyhow::Result<()> {
                 // Unique: the benchmark restarts the server on the same database.
                 name: format!("bench-{}", uuid::Uuid::new_v4().simple()),
                 groups: vec!["admin".into()],
+                expires_at: None,
             },
         )
         .await?;

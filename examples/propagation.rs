@@ -24,6 +24,8 @@ async fn replica(
         exec: Default::default(),
         http: Default::default(),
         observe: Default::default(),
+        key_policy: Default::default(),
+        clock: Default::default(),
         // Every poll of the deactivated key is a failed authentication: unthrottled, or the
         // benchmark would time the limiter's refill instead of the propagation.
         auth_failures_per_minute: u32::MAX,

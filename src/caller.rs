@@ -23,6 +23,9 @@ pub enum Identity {
     ApiKey {
         id: Uuid,
         name: Arc<str>,
+        /// When the secret presented stops working (the key's expiry, or the end of a
+        /// rotation's overlap for the old secret); none: never.
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
     },
     LegacyApiKey,
 }
@@ -112,6 +115,7 @@ mod tests {
             identity: Identity::ApiKey {
                 id: Uuid::nil(),
                 name: "bot".into(),
+                expires_at: None,
             },
             groups: Arc::from(["engineering".to_owned()]),
         });
@@ -131,20 +135,48 @@ mod tests {
 
 /// What kind of caller a request turned out to be (`api_key`, `session`, …), filled in where
 /// the request is authenticated ([`crate::auth::Authenticator::authenticate_request`]) and read
-/// by the request's log line. Shared: Leptos hands server functions a copy of the request's
-/// parts.
+/// by the request's log line; and, for a key that stops working within a week, when, which the
+/// answer tells its caller (`Hoop-Key-Expires`). Shared: Leptos hands server functions a copy
+/// of the request's parts.
 #[derive(Debug, Clone, Default)]
-pub struct CallerNote(Arc<OnceLock<&'static str>>);
+pub struct CallerNote(Arc<OnceLock<Noted>>);
+
+#[derive(Debug)]
+struct Noted {
+    kind: &'static str,
+    expires_soon: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// How far ahead a key's expiry is announced to its caller.
+pub const EXPIRY_WARNING: chrono::TimeDelta = chrono::TimeDelta::days(7);
 
 impl CallerNote {
-    /// Records `principal` as the request's caller, if the request carries a note.
-    pub fn record(parts: &Parts, principal: &Principal) {
+    /// Records `principal` as the request's caller (at `now_ms`, unix milliseconds), if the
+    /// request carries a note.
+    pub fn record(parts: &Parts, principal: &Principal, now_ms: i64) {
         if let Some(note) = parts.extensions.get::<CallerNote>() {
-            let _ = note.0.set(principal.auth_method());
+            let expires_soon = match &principal.identity {
+                Identity::ApiKey {
+                    expires_at: Some(at),
+                    ..
+                } if at.timestamp_millis() - now_ms <= EXPIRY_WARNING.num_milliseconds() => {
+                    Some(*at)
+                }
+                _ => None,
+            };
+            let _ = note.0.set(Noted {
+                kind: principal.auth_method(),
+                expires_soon,
+            });
         }
     }
 
     pub fn kind(&self) -> Option<&'static str> {
-        self.0.get().copied()
+        self.0.get().map(|n| n.kind)
+    }
+
+    /// When the caller's key stops working, if that is within [`EXPIRY_WARNING`].
+    pub fn expires_soon(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.0.get().and_then(|n| n.expires_soon)
     }
 }

@@ -50,6 +50,14 @@ pub struct ServeConfig {
     #[command(flatten)]
     pub observe: ObserveConfig,
 
+    /// How long managed keys may live and stay unused.
+    #[command(flatten)]
+    pub key_policy: crate::policy::KeyPolicy,
+
+    /// The time keys expire by: the system's, or one a test moves forward.
+    #[arg(skip)]
+    pub clock: crate::clock::Clock,
+
     /// Failed authentications a client address may make per minute (also its burst); beyond
     /// that they are answered 429 with Retry-After. Valid credentials are never limited.
     #[arg(long, env = "HOOP_AUTH_FAILURES_PER_MINUTE", default_value_t = 30)]

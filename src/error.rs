@@ -31,6 +31,9 @@ pub enum Error {
     /// Too many failed authentications from this client address; try again after the wait.
     #[error("too many failed authentications from this address: try again later")]
     TooManyFailures { retry_after: std::time::Duration },
+    /// Too many leak reports from this client address; try again after the wait.
+    #[error("too many leak reports from this address: try again later")]
+    TooManyReports { retry_after: std::time::Duration },
     /// The gateway is busy for this caller (too many execs at once); try again shortly.
     #[error("{0}")]
     Busy(String),
@@ -100,14 +103,16 @@ impl IntoResponse for Error {
             Error::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Error::TooManyFailures { .. } | Error::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
+            Error::TooManyFailures { .. } | Error::TooManyReports { .. } | Error::Busy(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         self.report();
         let message = match &self {
             Error::Unauthenticated => {
-                "not authenticated: missing, unknown or deactivated credentials".to_owned()
+                "not authenticated: missing, unknown, expired or deactivated credentials".to_owned()
             }
             other => other.to_string(),
         };
@@ -119,7 +124,9 @@ impl IntoResponse for Error {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         let retry_after = match self {
-            Error::TooManyFailures { retry_after } => Some(retry_after),
+            Error::TooManyFailures { retry_after } | Error::TooManyReports { retry_after } => {
+                Some(retry_after)
+            }
             Error::Busy(_) => Some(std::time::Duration::from_secs(1)),
             _ => None,
         };

@@ -82,7 +82,7 @@ impl Application {
         password::warm_up();
         let webhooks = webhooks::Worker::start(store.clone(), webhook_target);
 
-        let keys = KeyService::new(store.clone());
+        let keys = KeyService::new(store.clone(), config.clock.clone(), config.key_policy);
         let limiter = Arc::new(FailureLimiter::new(config.auth_failures_per_minute));
         let auth = Authenticator::new(store.clone(), keys.clone(), legacy, limiter);
         let exec = &config.exec;
@@ -99,6 +99,7 @@ impl Application {
             store: store.clone(),
             keys,
             auth,
+            leak_reports: Arc::new(FailureLimiter::new(config.auth_failures_per_minute)),
             connections: ConnectionService::new(
                 store.clone(),
                 limits,

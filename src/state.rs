@@ -21,6 +21,8 @@ pub struct Services {
     pub keys: KeyService,
     pub auth: Authenticator,
     pub connections: ConnectionService,
+    /// Leak reports per client address (unauthenticated, so bounded like failed logins).
+    pub leak_reports: Arc<crate::security::throttle::FailureLimiter>,
 }
 
 impl std::ops::Deref for AppState {

@@ -123,6 +123,14 @@ pub async fn log_request(mut request: Request, next: Next) -> Response {
         "request"
     );
     response.headers_mut().insert(REQUEST_ID.clone(), id);
+    if let Some(at) = caller.expires_soon() {
+        let at = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        if let Ok(value) = HeaderValue::from_str(&at) {
+            response
+                .headers_mut()
+                .insert(crate::wire::keys::KEY_EXPIRES_HEADER, value);
+        }
+    }
     response
 }
 

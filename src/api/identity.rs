@@ -32,7 +32,7 @@ pub async fn userinfo(caller: Principal) -> Json<UserInfo> {
         Identity::User {
             id, email, name, ..
         } => (Some(*id), name.clone(), Some(email.clone())),
-        Identity::ApiKey { id, name } => (Some(*id), name.to_string(), None),
+        Identity::ApiKey { id, name, .. } => (Some(*id), name.to_string(), None),
         Identity::LegacyApiKey => (None, caller.actor().to_owned(), None),
     };
     Json(UserInfo {

@@ -50,3 +50,30 @@ fn field_of(e: &axum::extract::rejection::JsonDataError) -> Option<String> {
     }
     None
 }
+
+/// A JSON body that may be left out: no body (or an empty one) is `T::default()`.
+pub struct OptionalJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for OptionalJson<T>
+where
+    T: serde::de::DeserializeOwned + Default,
+    S: Send + Sync,
+{
+    type Rejection = Error;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Error> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| match e.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => {
+                    Error::body_too_large(crate::security::API_BODY_LIMIT)
+                }
+                _ => Error::BadRequest(e.body_text()),
+            })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(T::default()));
+        }
+        let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes)?;
+        Ok(Self(value))
+    }
+}

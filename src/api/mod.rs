@@ -36,6 +36,8 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(keys::deactivate))
         .routes(routes!(keys::activate))
         .routes(routes!(keys::reactivate))
+        .routes(routes!(keys::rotate))
+        .routes(routes!(keys::report_leaked))
         .routes(routes!(audit::list))
         .routes(routes!(connections::list, connections::create))
         .routes(routes!(connections::update, connections::delete))

@@ -182,7 +182,7 @@ impl Authenticator {
         parts: &Parts,
     ) -> Result<Principal> {
         let principal = self.authenticate(credential, client_addr(parts)).await?;
-        CallerNote::record(parts, &principal);
+        CallerNote::record(parts, &principal, self.keys.now_ms());
         Ok(principal)
     }
 

@@ -24,6 +24,9 @@ pub struct CachedKey {
     pub id: Uuid,
     /// Handed (as a reference count) to every request that presents the key.
     pub principal: Principal,
+    /// When the secret stops working (unix ms; `i64::MAX`: never). A change of the key's
+    /// expiry invalidates it like any other change.
+    live_until_ms: i64,
     /// Last use (unix ms) and what of it is already in the database: a request only stores an
     /// integer, the flusher writes what changed.
     used_ms: AtomicI64,
@@ -31,13 +34,19 @@ pub struct CachedKey {
 }
 
 impl CachedKey {
-    pub fn new(id: Uuid, principal: Principal) -> Self {
+    pub fn new(id: Uuid, principal: Principal, live_until_ms: i64) -> Self {
         Self {
             id,
             principal,
+            live_until_ms,
             used_ms: AtomicI64::new(0),
             flushed_ms: AtomicI64::new(0),
         }
+    }
+
+    /// Whether the secret still works at `now_ms`.
+    pub fn is_live(&self, now_ms: i64) -> bool {
+        now_ms < self.live_until_ms
     }
 
     /// Records a use. Reads before writing, so a busy key does not bounce its cache line
@@ -282,10 +291,11 @@ mod tests {
             identity: crate::caller::Identity::ApiKey {
                 id: Uuid::from_u128(7),
                 name: "k".into(),
+                expires_at: None,
             },
             groups: Arc::from([]),
         });
-        Arc::new(CachedKey::new(Uuid::from_u128(7), principal))
+        Arc::new(CachedKey::new(Uuid::from_u128(7), principal, i64::MAX))
     }
 
     #[test]

@@ -3,18 +3,28 @@
 
 mod active;
 mod cache;
+mod expiry;
 mod feed;
+mod leaks;
+mod lifecycle;
 pub mod secret;
 mod usage;
 
 use crate::{
     caller::{Caller, Identity, Principal},
-    domain::{parse_groups, ApiKeyName},
+    clock::Clock,
+    domain::{parse_groups, ApiKeyName, Violation},
     error::{Error, Result},
-    store::{self, keys::KeyRecord, Store},
+    policy::KeyPolicy,
+    store::{
+        self,
+        keys::{KeyRecord, Transition},
+        Store,
+    },
 };
 use active::{ActiveKeys, Presence};
 use cache::{CachedKey, KeyCache};
+use chrono::{DateTime, TimeDelta, Utc};
 use feed::Barrier;
 pub use secret::RawApiKey;
 use std::{
@@ -26,32 +36,36 @@ use tokio::sync::{Mutex, MutexGuard};
 use uuid::Uuid;
 
 /// The key service speaks the API's own types: a key as callers see it is what it returns.
-pub use crate::wire::keys::{ApiKey, KeyChanges, KeyStatus, NewApiKey};
+pub use crate::wire::keys::{
+    Activation, ApiKey, KeyChanges, KeyStatus, NewApiKey, Rotation, MAX_GRACE_SECONDS,
+};
 
-impl From<store::keys::KeyStatus> for KeyStatus {
-    fn from(status: store::keys::KeyStatus) -> Self {
-        match status {
-            store::keys::KeyStatus::Active => KeyStatus::Active,
-            store::keys::KeyStatus::Deactivated => KeyStatus::Deactivated,
-        }
-    }
-}
-
-impl From<KeyRecord> for ApiKey {
-    fn from(r: KeyRecord) -> Self {
-        ApiKey {
-            id: r.row.id,
-            org_id: r.row.org_id,
-            name: r.row.name,
-            masked_key: r.row.masked_key,
-            status: r.row.status.into(),
-            groups: r.groups,
-            created_by: r.row.created_by,
-            created_at: r.row.created_at,
-            deactivated_by: r.row.deactivated_by,
-            deactivated_at: r.row.deactivated_at,
-            last_used_at: r.row.last_used_at,
-        }
+/// A key as callers see it at `now`: "expired" is read from the time, and the previous secret
+/// of a rotation is shown while it still works.
+fn api_key(r: KeyRecord, now: DateTime<Utc>) -> ApiKey {
+    let expired = r.row.expires_at.is_some_and(|e| e <= now);
+    let status = match r.row.status {
+        store::keys::KeyStatus::Deactivated => KeyStatus::Deactivated,
+        store::keys::KeyStatus::Active if expired => KeyStatus::Expired,
+        store::keys::KeyStatus::Active => KeyStatus::Active,
+    };
+    let previous_lives =
+        status == KeyStatus::Active && r.row.previous_expires_at.is_some_and(|until| until > now);
+    ApiKey {
+        id: r.row.id,
+        org_id: r.row.org_id,
+        name: r.row.name,
+        masked_key: r.row.masked_key,
+        status,
+        groups: r.groups,
+        created_by: r.row.created_by,
+        created_at: r.row.created_at,
+        deactivated_by: r.row.deactivated_by,
+        deactivated_at: r.row.deactivated_at,
+        last_used_at: r.row.last_used_at,
+        expires_at: r.row.expires_at,
+        previous_masked_key: r.row.previous_masked_key.filter(|_| previous_lives),
+        previous_expires_at: r.row.previous_expires_at.filter(|_| previous_lives),
     }
 }
 
@@ -67,6 +81,39 @@ pub struct KeyService {
     state_changes: Arc<Mutex<()>>,
     /// Keys not verified from memory (hits and fills are counted by the cache).
     misses: metrics::Counter,
+    clock: Clock,
+    policy: KeyPolicy,
+}
+
+/// The key service as its background tasks hold it: they end once the service is dropped.
+pub(crate) struct WeakKeyService {
+    store: Store,
+    cache: Weak<KeyCache>,
+    active: Weak<ActiveKeys>,
+    barrier: Option<Weak<Barrier>>,
+    state_changes: Weak<Mutex<()>>,
+    misses: metrics::Counter,
+    clock: Clock,
+    policy: KeyPolicy,
+}
+
+impl WeakKeyService {
+    fn upgrade(&self) -> Option<KeyService> {
+        let barrier = match &self.barrier {
+            Some(b) => Some(b.upgrade()?),
+            None => None,
+        };
+        Some(KeyService {
+            store: self.store.clone(),
+            cache: self.cache.upgrade()?,
+            active: self.active.upgrade()?,
+            barrier,
+            state_changes: self.state_changes.upgrade()?,
+            misses: self.misses.clone(),
+            clock: self.clock.clone(),
+            policy: self.policy,
+        })
+    }
 }
 
 /// How often recorded key use is written to the database.
@@ -77,7 +124,7 @@ impl KeyService {
     /// Also starts the background tasks: loading the set of active keys, writing
     /// `last_used_at`, and on PostgreSQL following key changes made by other replicas. Until
     /// the set is loaded (and while that feed is down), every request reads the database.
-    pub fn new(store: Store) -> Self {
+    pub fn new(store: Store, clock: Clock, policy: KeyPolicy) -> Self {
         let cache = Arc::new(KeyCache::new(false));
         let active = Arc::new(ActiveKeys::default());
         let state_changes = Arc::new(Mutex::new(()));
@@ -95,14 +142,46 @@ impl KeyService {
             Some(changes) => Some(feed::spawn(store.clone(), changes, &cache, &active)),
         };
         usage::spawn_flusher(store.clone(), Arc::downgrade(&cache), USAGE_FLUSH_EVERY);
-        Self {
+        let service = Self {
             store,
             cache,
             active,
             barrier,
             state_changes,
             misses: metrics::counter!("hoop_key_cache_misses_total"),
+            clock,
+            policy,
+        };
+        lifecycle::spawn(service.downgrade());
+        service
+    }
+
+    fn downgrade(&self) -> WeakKeyService {
+        WeakKeyService {
+            store: self.store.clone(),
+            cache: Arc::downgrade(&self.cache),
+            active: Arc::downgrade(&self.active),
+            barrier: self.barrier.as_ref().map(Arc::downgrade),
+            state_changes: Arc::downgrade(&self.state_changes),
+            misses: self.misses.clone(),
+            clock: self.clock.clone(),
+            policy: self.policy,
         }
+    }
+
+    /// The rules keys follow here (the web app offers only what they allow).
+    pub fn policy(&self) -> KeyPolicy {
+        self.policy
+    }
+
+    /// The time keys expire by.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// The same in unix milliseconds, cheaply, for the request path.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     /// Whether verification is currently served from memory (false until the set of active
@@ -130,12 +209,14 @@ impl KeyService {
     pub async fn list(&self, caller: &Principal) -> Result<Vec<ApiKey>> {
         caller.require_admin()?;
         let keys = store::keys::list(&self.store, caller.org_id).await?;
-        Ok(keys.into_iter().map(ApiKey::from).collect())
+        let now = self.now();
+        Ok(keys.into_iter().map(|k| api_key(k, now)).collect())
     }
 
     pub async fn get(&self, caller: &Principal, name_or_id: &str) -> Result<ApiKey> {
         caller.require_admin()?;
-        Ok(self.find(caller, name_or_id).await?.into())
+        let key = self.find(caller, name_or_id).await?;
+        Ok(api_key(key, self.now()))
     }
 
     /// Creates a key. The returned secret is the only copy that will ever exist.
@@ -143,6 +224,7 @@ impl KeyService {
         caller.require_admin()?;
         let name = ApiKeyName::parse(&req.name)?;
         let groups = parse_groups(&req.groups)?;
+        let expires_at = self.expiry(req.expires_at)?;
         let secret = RawApiKey::generate();
         let prefix = active::prefix_of(&secret.digest());
         let _order = self.ordered().await;
@@ -158,6 +240,7 @@ impl KeyService {
                 masked_key: secret.masked(),
                 groups: &groups,
                 created_by: caller.actor(),
+                expires_at,
             },
         )
         .await;
@@ -171,7 +254,7 @@ impl KeyService {
             }
         };
         tracing::info!(key = %name, actor = caller.actor(), "API key created");
-        Ok((record.into(), secret))
+        Ok((api_key(record, self.now()), secret))
     }
 
     pub async fn configure(
@@ -184,75 +267,169 @@ impl KeyService {
         let name = changes.name.as_deref().map(ApiKeyName::parse).transpose()?;
         let groups = changes.groups.as_deref().map(parse_groups).transpose()?;
         let key = self.find(caller, name_or_id).await?;
+        let expires_at = match changes.expires_at {
+            Some(new) => Some(self.expiry(new)?),
+            // Unchanged: the key must still meet the lifetime policy afterwards.
+            None if self.policy.max_lifetime_days.is_some() && key.row.expires_at.is_none() => {
+                Some(self.expiry(None)?)
+            }
+            None => None,
+        };
         let change = self.cache.begin_change(key.row.id);
         let record = store::keys::configure(
             &self.store,
             caller.org_id,
             key.row.id,
-            name.as_ref(),
-            groups.as_deref(),
+            store::keys::KeyEdit {
+                name: name.as_ref(),
+                groups: groups.as_deref(),
+                expires_at,
+            },
             caller.actor(),
         )
         .await?;
         drop(change);
-        Ok(record.into())
+        Ok(api_key(record, self.now()))
     }
 
     pub async fn deactivate(&self, caller: &Principal, name_or_id: &str) -> Result<ApiKey> {
-        self.set_active(caller, name_or_id, false).await
+        caller.require_admin()?;
+        let key = self.find(caller, name_or_id).await?;
+        let to = Transition::Deactivate { reason: None };
+        self.transition(key, to, caller.actor()).await
     }
 
-    pub async fn activate(&self, caller: &Principal, name_or_id: &str) -> Result<ApiKey> {
-        self.set_active(caller, name_or_id, true).await
-    }
-
-    async fn set_active(
+    /// Activates a key. An expired one needs a new `expires_at`; the secret is the same, and a
+    /// rotation's previous secret does not come back.
+    pub async fn activate(
         &self,
         caller: &Principal,
         name_or_id: &str,
-        active: bool,
+        activation: Activation,
     ) -> Result<ApiKey> {
         caller.require_admin()?;
         let key = self.find(caller, name_or_id).await?;
-        // The hash never changes, so the prefix read before the change is the key's.
+        let expires_at = match activation.expires_at {
+            Some(at) => self.expiry(Some(at))?,
+            None => {
+                if let Some(at) = key.row.expires_at.filter(|at| *at <= self.now()) {
+                    return Err(Error::Invalid(Violation::of(
+                        "expires_at",
+                        format!(
+                            "this key expired at {}: give a new expires_at to activate it",
+                            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                        ),
+                    )));
+                }
+                None
+            }
+        };
+        let to = Transition::Activate { expires_at };
+        self.transition(key, to, caller.actor()).await
+    }
+
+    /// Moves a key to another state, keeping the cache and the set of active keys in step.
+    async fn transition(&self, key: KeyRecord, to: Transition<'_>, actor: &str) -> Result<ApiKey> {
+        // The hash changes only by rotation, which refuses deactivated keys: the prefix read
+        // before an activation is the key's.
         let prefix = active::prefix_of_hex(&key.row.hash_prefix)
             .ok_or_else(|| Error::Internal(anyhow::anyhow!("a stored key hash is not hex")))?;
+        let activating = matches!(to, Transition::Activate { .. });
         let order = self.ordered().await;
         let change = self.cache.begin_change(key.row.id);
-        if active {
+        if activating {
             // Before the commit, as for a new key.
             self.active.insert(prefix);
         }
-        let changed = store::keys::set_active(
-            &self.store,
-            caller.org_id,
-            key.row.id,
-            active,
-            caller.actor(),
-        )
-        .await;
+        let changed =
+            store::keys::set_active(&self.store, key.row.org_id, key.row.id, to, actor).await;
         // On SQLite this process is the only writer and applies its own changes, in commit
         // order (`order`). On PostgreSQL every replica, this one included, applies them as
         // the feed delivers them, in commit order; until then the set holds the key, which
         // only costs a lookup. After a failure the set may keep a key it need not: harmless.
-        if let (Some(_), Ok(record)) = (&order, &changed) {
-            if record.row.status != store::keys::KeyStatus::Active {
-                self.active.remove(prefix);
-            }
+        if let (Some(_), Ok(changed)) = (&order, &changed) {
+            self.forget_prefixes(&changed.ended);
         }
         drop(change);
         drop(order);
-        let record = changed?;
-        tracing::info!(key = %record.row.name, active, actor = caller.actor(), "API key status set");
-        Ok(record.into())
+        let record = changed?.record;
+        tracing::info!(key = %record.row.name, activating, actor, "API key status set");
+        Ok(api_key(record, self.now()))
+    }
+
+    /// Gives a key a new secret, shown this once. The old one keeps working for
+    /// `grace_seconds` (0: not at all), so its users can move over without an outage.
+    pub async fn rotate(
+        &self,
+        caller: &Principal,
+        name_or_id: &str,
+        rotation: Rotation,
+    ) -> Result<(ApiKey, RawApiKey)> {
+        caller.require_admin()?;
+        if rotation.grace_seconds > MAX_GRACE_SECONDS {
+            return Err(Error::Invalid(Violation::of(
+                "grace_seconds",
+                format!("grace_seconds must be 0 to {MAX_GRACE_SECONDS} (30 days)"),
+            )));
+        }
+        let key = self.find(caller, name_or_id).await?;
+        let now = self.now();
+        if key.row.expires_at.is_some_and(|at| at <= now) {
+            return Err(Error::Invalid(Violation::of(
+                "expires_at",
+                "this key has expired: give it a new expires_at before rotating it",
+            )));
+        }
+        let overlap = (rotation.grace_seconds > 0).then(|| {
+            let secs = i64::try_from(rotation.grace_seconds).unwrap_or(i64::MAX);
+            (now + TimeDelta::seconds(secs), rotation.grace_seconds)
+        });
+        let secret = RawApiKey::generate();
+        let prefix = active::prefix_of(&secret.digest());
+        let order = self.ordered().await;
+        let change = self.cache.begin_change(key.row.id);
+        // Before the commit: the new secret must work as soon as its owner has it.
+        self.active.insert(prefix);
+        let changed = store::keys::rotate(
+            &self.store,
+            caller.org_id,
+            key.row.id,
+            store::keys::NewSecret {
+                key_hash: secret.hash(),
+                masked_key: secret.masked(),
+            },
+            overlap,
+            caller.actor(),
+        )
+        .await;
+        match (&order, &changed) {
+            (Some(_), Ok(changed)) => self.forget_prefixes(&changed.ended),
+            (_, Err(_)) => self.active.remove(prefix),
+            _ => {}
+        }
+        drop(change);
+        drop(order);
+        let record = changed?.record;
+        tracing::info!(key = %record.row.name, grace_seconds = rotation.grace_seconds, actor = caller.actor(), "API key rotated");
+        Ok((api_key(record, self.now()), secret))
+    }
+
+    /// Removes ended secrets from the set of active keys (SQLite: after the commit, in order).
+    fn forget_prefixes(&self, hex_prefixes: &[String]) {
+        for hex in hex_prefixes {
+            if let Some(prefix) = active::prefix_of_hex(hex) {
+                self.active.remove(prefix);
+            }
+        }
     }
 
     /// Who a presented key belongs to. Unknown and deactivated keys fail alike, so a caller
     /// cannot probe which keys exist. The hot path: a hash and a map lookup, no database.
     pub async fn verify(&self, key: &RawApiKey) -> Result<Principal> {
         let digest = key.digest();
-        if let Some(principal) = self.cache.get_with(&digest, admit) {
-            return Ok(principal);
+        let now_ms = self.clock.now_ms();
+        if let Some(admitted) = self.cache.get_with(&digest, |k| admit(k, now_ms)) {
+            return admitted;
         }
         self.misses.increment(1);
         // Boxed: the slow path is a large future, and inlining it would make every call,
@@ -275,7 +452,7 @@ impl KeyService {
             }
         }
         let cached = self.load(digest).await?;
-        Ok(admit(&cached))
+        admit(&cached, self.clock.now_ms())
     }
 
     /// Reads a key from the database and caches it, unless it changed meanwhile.
@@ -292,24 +469,32 @@ impl KeyService {
         if !same {
             return Err(Error::Unauthenticated);
         }
+        if found.status != store::keys::KeyStatus::Active {
+            // Not cached: a deactivated key takes the path of an unknown one every time.
+            return Err(Error::Unauthenticated);
+        }
+        // When this secret stops working: the key's expiry, or for the previous secret of a
+        // rotation the end of its overlap if that comes first. Cached even when it has passed,
+        // so an expired key is refused from memory from then on.
+        let ends = secret_ends(&found);
         let principal = Principal::from(Caller {
             org_id: found.org_id,
             org_name: Arc::from(found.org_name),
             identity: Identity::ApiKey {
                 id: found.id,
                 name: Arc::from(found.name),
+                expires_at: ends,
             },
             groups: Arc::from(found.groups),
         });
-        if found.status != store::keys::KeyStatus::Active {
-            // Not cached: a deactivated key takes the path of an unknown one every time.
-            return Err(Error::Unauthenticated);
-        }
-        let cached = Arc::new(CachedKey::new(found.id, principal));
+        let live_until_ms = ends.map_or(i64::MAX, |at| at.timestamp_millis());
+        let cached = Arc::new(CachedKey::new(found.id, principal, live_until_ms));
         if !self.cache.fill(ticket, digest, cached.clone()) {
             // Not kept (the cache is not trusted now): record this use the slow way.
-            cached.touch(usage::now_ms());
-            self.cache.orphan_use(&cached);
+            if cached.is_live(self.clock.now_ms()) {
+                cached.touch(usage::now_ms());
+                self.cache.orphan_use(&cached);
+            }
         }
         Ok(cached)
     }
@@ -317,6 +502,12 @@ impl KeyService {
     /// Writes pending `last_used_at` updates now; called on graceful shutdown.
     pub async fn flush_usage(&self) {
         usage::flush(&self.store, &self.cache).await;
+    }
+
+    /// A new expiry as the rules allow it: in the future, and within the maximum lifetime if
+    /// there is one (which also makes `None`, never, unacceptable).
+    fn expiry(&self, wanted: Option<DateTime<Utc>>) -> Result<Option<DateTime<Utc>>> {
+        expiry::check(wanted, self.now(), self.policy)
     }
 
     async fn find(&self, caller: &Principal, name_or_id: &str) -> Result<KeyRecord> {
@@ -356,21 +547,45 @@ fn spawn_loader(store: Store, cache: Weak<KeyCache>, set: Weak<ActiveKeys>, orde
     });
 }
 
-/// The caller an active key stands for (only active keys are cached); records the use.
-fn admit(key: &CachedKey) -> Principal {
+/// When the secret a lookup matched stops working: the key's expiry, or for the previous
+/// secret of a rotation the end of its overlap if that comes first.
+fn secret_ends(found: &store::keys::KeyIdentity) -> Option<DateTime<Utc>> {
+    if !found.is_previous {
+        return found.expires_at;
+    }
+    // A previous secret always has an overlap; without one it does not work (fail closed).
+    let overlap = found
+        .previous_expires_at
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    Some(found.expires_at.map_or(overlap, |at| at.min(overlap)))
+}
+
+/// The caller an active key stands for (only active keys are cached), if its secret has not
+/// expired by `now_ms`; records the use.
+fn admit(key: &CachedKey, now_ms: i64) -> Result<Principal> {
+    if !key.is_live(now_ms) {
+        return Err(Error::Unauthenticated);
+    }
     key.touch(usage::now_ms());
-    key.principal.clone()
+    Ok(key.principal.clone())
 }
 
 #[cfg(test)]
 mod status_tests {
     use super::*;
 
-    /// The API sends the word the database holds, for every status.
+    /// The API sends the word the database holds, for every stored status.
     #[test]
     fn a_key_status_reads_as_stored() {
+        assert_eq!(serde_json::json!(KeyStatus::Active), "active");
+        assert_eq!(serde_json::json!(KeyStatus::Deactivated), "deactivated");
+        assert_eq!(serde_json::json!(KeyStatus::Expired), "expired");
         for status in store::keys::KeyStatus::ALL {
-            assert_eq!(serde_json::json!(KeyStatus::from(*status)), status.as_str());
+            let sent = match status {
+                store::keys::KeyStatus::Active => KeyStatus::Active,
+                store::keys::KeyStatus::Deactivated => KeyStatus::Deactivated,
+            };
+            assert_eq!(serde_json::json!(sent), status.as_str());
         }
     }
 }

@@ -2,32 +2,15 @@
 //! cached key; every interval the flusher writes what changed, one write per key at most.
 
 use super::cache::KeyCache;
+use crate::clock;
 use crate::store::{self, Store};
 use chrono::DateTime;
-use std::{
-    sync::{
-        atomic::{AtomicI64, Ordering},
-        Weak,
-    },
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+use std::{sync::Weak, time::Duration};
 
-/// Wall-clock milliseconds, refreshed by a ticker: reading it costs one load instead of a
-/// clock call on every request. Precise enough for "last used".
-static COARSE_NOW_MS: AtomicI64 = AtomicI64::new(0);
-const TICK: Duration = Duration::from_millis(10);
-
-fn precise_now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
+/// Wall-clock milliseconds, refreshed by the ticker below: reading it costs one load instead of
+/// a clock call on every request. Precise enough for "last used".
 pub fn now_ms() -> i64 {
-    match COARSE_NOW_MS.load(Ordering::Relaxed) {
-        0 => precise_now_ms(),
-        ms => ms,
-    }
+    clock::coarse_system_ms()
 }
 
 pub async fn flush(store: &Store, cache: &KeyCache) {
@@ -49,12 +32,12 @@ pub async fn flush(store: &Store, cache: &KeyCache) {
 /// Keeps the clock fresh and flushes every `every`, until the service is dropped.
 pub fn spawn_flusher(store: Store, cache: Weak<KeyCache>, every: Duration) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(TICK);
+        let mut tick = tokio::time::interval(clock::TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_flush = tokio::time::Instant::now();
         loop {
             tick.tick().await;
-            COARSE_NOW_MS.store(precise_now_ms(), Ordering::Relaxed);
+            clock::tick();
             if last_flush.elapsed() < every {
                 continue;
             }

@@ -48,9 +48,14 @@ pub struct KeyRow {
     pub deactivated_by: Option<String>,
     pub deactivated_at: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub previous_masked_key: Option<String>,
+    pub previous_expires_at: Option<DateTime<Utc>>,
     pub version: i64,
     /// The first 16 hex digits of the key's hash: what the set of active keys holds.
     pub hash_prefix: String,
+    /// The same of the previous secret's hash, during a rotation's overlap.
+    pub previous_hash_prefix: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -68,6 +73,10 @@ pub struct KeyIdentity {
     pub name: String,
     pub key_hash: String,
     pub status: KeyStatus,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Set when the hash presented is the previous secret's (`key_hash` is then that one).
+    pub previous_expires_at: Option<DateTime<Utc>>,
+    pub is_previous: bool,
     #[sqlx(skip)]
     pub groups: Vec<String>,
 }
@@ -80,11 +89,14 @@ pub struct NewKey<'a> {
     pub masked_key: String,
     pub groups: &'a [GroupName],
     pub created_by: &'a str,
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 const COLUMNS: &str = "id, org_id, name, masked_key, status, created_by, created_at, \
-                       deactivated_by, deactivated_at, last_used_at, version, \
-                       substr(key_hash, 1, 16) AS hash_prefix";
+                       deactivated_by, deactivated_at, last_used_at, expires_at, \
+                       previous_masked_key, previous_expires_at, version, \
+                       substr(key_hash, 1, 16) AS hash_prefix, \
+                       substr(previous_key_hash, 1, 16) AS previous_hash_prefix";
 const GROUPS_OF: &str =
     "SELECT group_name FROM api_key_groups WHERE api_key_id = $1 ORDER BY group_name";
 
@@ -159,11 +171,17 @@ pub async fn find(
     }))
 }
 
+/// The key whose current or previous secret has this hash.
 pub async fn by_hash(store: &Store, key_hash: &str) -> Result<Option<KeyIdentity>, Error> {
     Ok(on_pool!(store, pool => {
         let found: Option<KeyIdentity> = sqlx::query_as(
-            "SELECT k.id, k.org_id, o.name AS org_name, k.name, k.key_hash, k.status \
-             FROM api_keys k JOIN orgs o ON o.id = k.org_id WHERE k.key_hash = $1")
+            "SELECT k.id, k.org_id, o.name AS org_name, k.name, k.key_hash, k.status, k.expires_at, \
+                    NULL AS previous_expires_at, FALSE AS is_previous \
+             FROM api_keys k JOIN orgs o ON o.id = k.org_id WHERE k.key_hash = $1 \
+             UNION ALL \
+             SELECT k.id, k.org_id, o.name, k.name, k.previous_key_hash, k.status, k.expires_at, \
+                    k.previous_expires_at, TRUE \
+             FROM api_keys k JOIN orgs o ON o.id = k.org_id WHERE k.previous_key_hash = $1")
             .bind(key_hash).fetch_optional(pool).await?;
         match found {
             Some(mut key) => {
@@ -175,11 +193,15 @@ pub async fn by_hash(store: &Store, key_hash: &str) -> Result<Option<KeyIdentity
     }))
 }
 
-/// The first 16 hex digits of the hash of every active key, for the set that keeps unknown
-/// keys off the database.
+/// The first 16 hex digits of the hash of every secret of an active key (expired or not: the
+/// expiry is checked in memory), for the set that keeps unknown keys off the database.
 pub async fn active_hash_prefixes(store: &Store) -> Result<Vec<String>, Error> {
     Ok(on_pool!(store, pool => {
-        sqlx::query_scalar("SELECT substr(key_hash, 1, 16) FROM api_keys WHERE status = $1")
+        sqlx::query_scalar(
+            "SELECT substr(key_hash, 1, 16) FROM api_keys WHERE status = $1 \
+             UNION ALL \
+             SELECT substr(previous_key_hash, 1, 16) FROM api_keys \
+             WHERE status = $1 AND previous_key_hash IS NOT NULL")
             .bind(KeyStatus::Active).fetch_all(pool).await?
     }))
 }
@@ -191,14 +213,16 @@ pub async fn insert(store: &Store, key: NewKey<'_>) -> Result<KeyRecord, Error> 
         name: key.name,
         groups: key.groups,
         masked_key: &key.masked_key,
+        expires_at: key.expires_at,
     };
     let record = in_tx!(store, tx => {
         require_groups!(tx, key.org_id, key.groups, field = "groups");
         sqlx::query(
-            "INSERT INTO api_keys (id, org_id, name, key_hash, masked_key, status, created_by, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+            "INSERT INTO api_keys (id, org_id, name, key_hash, masked_key, status, created_by, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
             .bind(key.id).bind(key.org_id).bind(key.name.as_str()).bind(&key.key_hash)
             .bind(&key.masked_key).bind(KeyStatus::Active).bind(key.created_by).bind(at)
+            .bind(key.expires_at)
             .execute(&mut *tx).await
             .map_err(or_taken(|| key.name.taken()))?;
         for g in key.groups {
@@ -215,13 +239,21 @@ pub async fn insert(store: &Store, key: NewKey<'_>) -> Result<KeyRecord, Error> 
     Ok(record)
 }
 
-/// Renames and/or regroups a key. The hash is untouched, so the secret keeps working.
+/// What a configure changes; `None` fields stay as they are.
+pub struct KeyEdit<'a> {
+    pub name: Option<&'a ApiKeyName>,
+    pub groups: Option<&'a [GroupName]>,
+    /// `Some(None)`: never expires.
+    pub expires_at: Option<Option<DateTime<Utc>>>,
+}
+
+/// Renames, regroups and/or sets the expiry of a key. The hash is untouched, so the secret keeps
+/// working (until the new expiry, if it is sooner).
 pub async fn configure(
     store: &Store,
     org_id: Uuid,
     id: Uuid,
-    name: Option<&ApiKeyName>,
-    groups: Option<&[GroupName]>,
+    edit: KeyEdit<'_>,
     actor: &str,
 ) -> Result<KeyRecord, Error> {
     let at = super::now();
@@ -229,16 +261,16 @@ pub async fn configure(
         (*tx).lock_key(id).await?;
         let before = fetch_record!(tx, org_id, id).ok_or_else(not_found)?;
         let mut renamed = None;
-        if let Some(name) = name.filter(|n| n.as_str() != before.row.name) {
+        if let Some(name) = edit.name.filter(|n| n.as_str() != before.row.name) {
             sqlx::query("UPDATE api_keys SET name = $1 WHERE id = $2")
                 .bind(name.as_str()).bind(id)
                 .execute(&mut *tx).await
                 .map_err(or_taken(|| name.taken()))?;
             renamed = Some(FromTo { from: before.row.name.as_str(), to: name.as_str() });
         }
-        let new_groups: Option<Vec<String>> = groups.map(|g| g.iter().map(|g| g.to_string()).collect());
+        let new_groups: Option<Vec<String>> = edit.groups.map(|g| g.iter().map(|g| g.to_string()).collect());
         let mut regrouped = None;
-        if let (Some(groups), Some(new_groups)) = (groups, new_groups.as_deref().filter(|g| *g != before.groups)) {
+        if let (Some(groups), Some(new_groups)) = (edit.groups, new_groups.as_deref().filter(|g| *g != before.groups)) {
             require_groups!(tx, org_id, groups, field = "groups");
             sqlx::query("DELETE FROM api_key_groups WHERE api_key_id = $1")
                 .bind(id).execute(&mut *tx).await?;
@@ -249,14 +281,20 @@ pub async fn configure(
             }
             regrouped = Some(FromTo { from: before.groups.as_slice(), to: new_groups });
         }
-        if renamed.is_none() && regrouped.is_none() {
+        let mut expiry = None;
+        if let Some(expires_at) = edit.expires_at.filter(|e| *e != before.row.expires_at) {
+            sqlx::query("UPDATE api_keys SET expires_at = $1 WHERE id = $2")
+                .bind(expires_at).bind(id).execute(&mut *tx).await?;
+            expiry = Some(FromTo { from: before.row.expires_at, to: expires_at });
+        }
+        if renamed.is_none() && regrouped.is_none() && expiry.is_none() {
             (before, None)
         } else {
             sqlx::query("UPDATE api_keys SET version = version + 1 WHERE id = $1")
                 .bind(id).execute(&mut *tx).await?;
             (*tx).announce_key_change(id).await?;
             let after = fetch_record!(tx, org_id, id).ok_or_else(not_found)?;
-            let change = Change::ApiKeyUpdated { id, name: &after.row.name, renamed, regrouped };
+            let change = Change::ApiKeyUpdated { id, name: &after.row.name, renamed, regrouped, expiry };
             audit::insert(org_id, at, actor, &change).execute(&mut *tx).await?;
             let action = change.action();
             (after, Some(action))
@@ -268,21 +306,39 @@ pub async fn configure(
     Ok(record)
 }
 
-/// Deactivates (`active == false`) or activates a key. Idempotent: a key already in the
-/// wanted state is returned unchanged and no audit event is written.
+/// Where a key goes: deactivated (why, when the gateway decided it), or active again (with a
+/// new expiry, which an expired key needs).
+#[derive(Debug, Clone, Copy)]
+pub enum Transition<'a> {
+    Deactivate {
+        reason: Option<&'a str>,
+    },
+    /// Deactivated because one of its secrets was reported leaked, from this address.
+    Leaked {
+        reporter: &'a str,
+        masked_key: &'a str,
+    },
+    Activate {
+        expires_at: Option<DateTime<Utc>>,
+    },
+}
+
+/// Deactivates or activates a key. Idempotent: a key already in the wanted state is returned
+/// unchanged and no audit event is written (an activation that also sets a new expiry sets it).
+/// Deactivation ends both secrets of a rotation's overlap; activation brings back the current.
 pub async fn set_active(
     store: &Store,
     org_id: Uuid,
     id: Uuid,
-    active: bool,
+    to: Transition<'_>,
     actor: &str,
-) -> Result<KeyRecord, Error> {
+) -> Result<Changed, Error> {
     let at = super::now();
-    let status = if active {
-        KeyStatus::Active
-    } else {
-        KeyStatus::Deactivated
+    let (status, new_expiry) = match to {
+        Transition::Activate { expires_at } => (KeyStatus::Active, expires_at),
+        _ => (KeyStatus::Deactivated, None),
     };
+    let active = status == KeyStatus::Active;
     // Activation clears who deactivated the key and when: the record shows the current state,
     // the audit log keeps the history.
     let (by, when) = if active {
@@ -293,23 +349,39 @@ pub async fn set_active(
     let (record, audited) = in_tx!(store, tx => {
         (*tx).lock_key(id).await?;
         let before = fetch_record!(tx, org_id, id).ok_or_else(not_found)?;
-        if before.row.status == status {
-            (before, None)
+        let expiry = new_expiry
+            .filter(|e| Some(*e) != before.row.expires_at)
+            .map(|e| FromTo { from: before.row.expires_at, to: Some(e) });
+        if before.row.status == status && expiry.is_none() {
+            (Changed { record: before, ended: Vec::new() }, None)
         } else {
             sqlx::query(
                 "UPDATE api_keys SET status = $1, deactivated_by = $2, deactivated_at = $3, \
-                 version = version + 1 WHERE id = $4")
-                .bind(status).bind(by).bind(when).bind(id)
+                 expires_at = COALESCE($4, expires_at), \
+                 previous_key_hash = NULL, previous_masked_key = NULL, previous_expires_at = NULL, \
+                 version = version + 1 WHERE id = $5")
+                .bind(status).bind(by).bind(when).bind(new_expiry).bind(id)
                 .execute(&mut *tx).await?;
             (*tx).announce_key_change(id).await?;
             (*tx).announce_key_state(&before.row.hash_prefix, active).await?;
+            let mut ended: Vec<String> = before.row.previous_hash_prefix.iter().cloned().collect();
+            for previous in &ended {
+                (*tx).announce_key_state(previous, false).await?;
+            }
+            if !active {
+                ended.push(before.row.hash_prefix.clone());
+            }
             let name = &before.row.name;
-            let change = match status {
-                KeyStatus::Active => Change::ApiKeyActivated { id, name },
-                KeyStatus::Deactivated => Change::ApiKeyDeactivated { id, name },
+            let change = match to {
+                Transition::Activate { .. } => Change::ApiKeyActivated { id, name, expiry },
+                Transition::Deactivate { reason } => Change::ApiKeyDeactivated { id, name, reason },
+                Transition::Leaked { reporter, masked_key } => {
+                    Change::ApiKeyLeakReported { id, name, reporter, masked_key }
+                }
             };
             audit::insert(org_id, at, actor, &change).execute(&mut *tx).await?;
-            (fetch_record!(tx, org_id, id).ok_or_else(not_found)?, Some(change.action()))
+            let record = fetch_record!(tx, org_id, id).ok_or_else(not_found)?;
+            (Changed { record, ended }, Some(change.action()))
         }
     });
     if let Some(action) = audited {
@@ -317,6 +389,182 @@ pub async fn set_active(
     }
     Ok(record)
 }
+
+/// A key after a change, and the hash prefixes of the secrets the change ended (for the set of
+/// active keys, which on SQLite the key service updates itself after the commit).
+#[derive(Debug)]
+pub struct Changed {
+    pub record: KeyRecord,
+    pub ended: Vec<String>,
+}
+
+/// A new secret for a key, given as its hash and preview.
+pub struct NewSecret {
+    pub key_hash: String,
+    pub masked_key: String,
+}
+
+/// Replaces a key's secret. The old one keeps working until `overlap_until` (none: it ends
+/// now); an older previous secret, from a rotation still in its overlap, ends now.
+pub async fn rotate(
+    store: &Store,
+    org_id: Uuid,
+    id: Uuid,
+    secret: NewSecret,
+    overlap: Option<(DateTime<Utc>, u64)>,
+    actor: &str,
+) -> Result<Changed, Error> {
+    let at = super::now();
+    let record = in_tx!(store, tx => {
+        (*tx).lock_key(id).await?;
+        let before = fetch_record!(tx, org_id, id).ok_or_else(not_found)?;
+        if before.row.status != KeyStatus::Active {
+            return Err(Error::Invalid(crate::domain::Violation::of(
+                "status",
+                "a deactivated key cannot be rotated: activate it first",
+            )));
+        }
+        let (previous_until, grace_seconds) = match overlap {
+            Some((until, secs)) => (Some(until), secs),
+            None => (None, 0),
+        };
+        sqlx::query(
+            "UPDATE api_keys SET \
+             previous_key_hash = CASE WHEN $1 IS NULL THEN NULL ELSE key_hash END, \
+             previous_masked_key = CASE WHEN $1 IS NULL THEN NULL ELSE masked_key END, \
+             previous_expires_at = $1, key_hash = $2, masked_key = $3, version = version + 1 \
+             WHERE id = $4")
+            .bind(previous_until).bind(&secret.key_hash).bind(&secret.masked_key).bind(id)
+            .execute(&mut *tx).await?;
+        (*tx).announce_key_change(id).await?;
+        let after = fetch_record!(tx, org_id, id).ok_or_else(not_found)?;
+        (*tx).announce_key_state(&after.row.hash_prefix, true).await?;
+        let mut ended: Vec<String> = before.row.previous_hash_prefix.iter().cloned().collect();
+        if previous_until.is_none() {
+            ended.push(before.row.hash_prefix.clone());
+        }
+        for prefix in &ended {
+            (*tx).announce_key_state(prefix, false).await?;
+        }
+        let change = Change::ApiKeyRotated {
+            id,
+            name: &after.row.name,
+            masked_key: &after.row.masked_key,
+            grace_seconds,
+            previous_masked_key: &before.row.masked_key,
+            previous_expires_at: previous_until,
+        };
+        audit::insert(org_id, at, actor, &change).execute(&mut *tx).await?;
+        Changed { record: after, ended }
+    });
+    audit::committed("api_key.rotated");
+    Ok(record)
+}
+
+/// A key noticed by a sweep: enough to act on it and name it.
+#[derive(Debug, Clone, FromRow)]
+pub struct Noticed {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub name: String,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Writes `api_key.expired` once for each active key whose expiry has passed by `now` and was
+/// not announced yet; whichever replica gets here first writes it.
+pub async fn note_expired(store: &Store, now: DateTime<Utc>) -> Result<Vec<Noticed>, Error> {
+    note_expiry(store, now, now, "expired_noted").await
+}
+
+/// Writes `api_key.expiring` once for each active key that expires before `horizon`.
+pub async fn note_expiring(
+    store: &Store,
+    now: DateTime<Utc>,
+    horizon: DateTime<Utc>,
+) -> Result<Vec<Noticed>, Error> {
+    note_expiry(store, now, horizon, "expiring_noted").await
+}
+
+async fn note_expiry(
+    store: &Store,
+    now: DateTime<Utc>,
+    before: DateTime<Utc>,
+    column: &'static str,
+) -> Result<Vec<Noticed>, Error> {
+    let at = super::now();
+    let expired = column == "expired_noted";
+    let noticed = in_tx!(store, tx => {
+        // The row lock of the UPDATE settles a race between replicas: the second finds the
+        // expiry noted already.
+        let noticed: Vec<Noticed> = sqlx::query_as(&format!(
+            "UPDATE api_keys SET {column} = expires_at \
+             WHERE status = $1 AND expires_at IS NOT NULL AND expires_at <= $2 \
+             AND ({column} IS NULL OR {column} <> expires_at) \
+             AND ($3 OR expires_at > $4) \
+             RETURNING id, org_id, name, expires_at"))
+            .bind(KeyStatus::Active).bind(before).bind(expired).bind(now)
+            .fetch_all(&mut *tx).await?;
+        for key in &noticed {
+            let Some(expires_at) = key.expires_at else { continue };
+            let change = if expired {
+                Change::ApiKeyExpired { id: key.id, name: &key.name, expires_at }
+            } else {
+                Change::ApiKeyExpiring { id: key.id, name: &key.name, expires_at }
+            };
+            audit::insert(key.org_id, at, SYSTEM_ACTOR, &change).execute(&mut *tx).await?;
+        }
+        noticed
+    });
+    for _ in &noticed {
+        audit::committed(if expired {
+            "api_key.expired"
+        } else {
+            "api_key.expiring"
+        });
+    }
+    Ok(noticed)
+}
+
+/// Forgets previous secrets whose overlap has ended by `now` (they no longer work already; this
+/// keeps the set of active keys small). Not audited: the rotation said when it would end.
+/// Returns the hash prefixes of the secrets forgotten.
+pub async fn end_overlaps(store: &Store, now: DateTime<Utc>) -> Result<Vec<String>, Error> {
+    Ok(in_tx!(store, tx => {
+        let due: Vec<(Uuid, String)> = sqlx::query_as(
+            "SELECT id, substr(previous_key_hash, 1, 16) FROM api_keys \
+             WHERE previous_expires_at IS NOT NULL AND previous_expires_at <= $1")
+            .bind(now).fetch_all(&mut *tx).await?;
+        let mut ended = Vec::with_capacity(due.len());
+        for (id, prefix) in due {
+            (*tx).lock_key(id).await?;
+            // Checked again under the lock: a rotation may have replaced it meanwhile.
+            let done = sqlx::query(
+                "UPDATE api_keys SET previous_key_hash = NULL, previous_masked_key = NULL, \
+                 previous_expires_at = NULL, version = version + 1 \
+                 WHERE id = $1 AND previous_expires_at <= $2 AND substr(previous_key_hash, 1, 16) = $3")
+                .bind(id).bind(now).bind(&prefix).execute(&mut *tx).await?;
+            if done.rows_affected() == 1 {
+                (*tx).announce_key_change(id).await?;
+                (*tx).announce_key_state(&prefix, false).await?;
+                ended.push(prefix);
+            }
+        }
+        ended
+    }))
+}
+
+/// Active keys not used since `cutoff` (never used: created before it).
+pub async fn unused_since(store: &Store, cutoff: DateTime<Utc>) -> Result<Vec<Noticed>, Error> {
+    Ok(on_pool!(store, pool => {
+        sqlx::query_as(
+            "SELECT id, org_id, name, expires_at FROM api_keys \
+             WHERE status = $1 AND COALESCE(last_used_at, created_at) < $2")
+            .bind(KeyStatus::Active).bind(cutoff).fetch_all(pool).await?
+    }))
+}
+
+/// The actor of changes the gateway makes on its own (expiry, the unused-key policy).
+pub const SYSTEM_ACTOR: &str = "system";
 
 /// Records use of keys. Never moves `last_used_at` backwards, whichever writer comes last.
 pub async fn touch(store: &Store, uses: &[(Uuid, DateTime<Utc>)]) -> Result<(), Error> {

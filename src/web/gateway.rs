@@ -65,6 +65,10 @@ fn ui_error(e: Error) -> UiError {
             message,
             retry_after_secs: 1,
         },
+        Error::TooManyReports { retry_after } => UiError::TryLater {
+            message: e.to_string(),
+            retry_after_secs: crate::error::whole_secs(retry_after),
+        },
         Error::Unavailable(_) | Error::Internal(_) => {
             // Server functions never turn this into an HTTP response: the cause is logged
             // here, and the page gets no internals.
@@ -182,7 +186,14 @@ impl Gateway for WebGateway {
         let (key, secret) = self
             .state
             .keys
-            .create(&caller, NewApiKey { name, groups })
+            .create(
+                &caller,
+                NewApiKey {
+                    name,
+                    groups,
+                    expires_at: None,
+                },
+            )
             .await
             .map_err(ui_error)?;
         Ok(CreatedKey {
@@ -201,6 +212,7 @@ impl Gateway for WebGateway {
         let changes = KeyChanges {
             name: Some(name),
             groups: Some(groups),
+            expires_at: None,
         };
         let key = self
             .state
@@ -214,7 +226,10 @@ impl Gateway for WebGateway {
     async fn set_key_active(&self, id: String, active: bool) -> Result<KeyView> {
         let caller = self.caller().await?;
         let key = if active {
-            self.state.keys.activate(&caller, &id).await
+            self.state
+                .keys
+                .activate(&caller, &id, Default::default())
+                .await
         } else {
             self.state.keys.deactivate(&caller, &id).await
         };

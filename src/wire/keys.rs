@@ -16,7 +16,15 @@ pub enum KeyStatus {
     Active,
     /// Refused; `activate` admits the same secret again.
     Deactivated,
+    /// Past its `expires_at`: refused until a `PUT` or an activation gives it a later one.
+    Expired,
 }
+
+/// Sent with every answer to a key whose secret stops working within 7 days: when it does.
+pub const KEY_EXPIRES_HEADER: &str = "hoop-key-expires";
+
+/// The longest overlap a rotation may give the old secret.
+pub const MAX_GRACE_SECONDS: u64 = 30 * 24 * 3600;
 
 /// A key as callers see it: never its hash, never its secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -41,6 +49,12 @@ pub struct ApiKey {
     pub deactivated_at: Option<DateTime<Utc>>,
     /// When it last authenticated a request (written about once a second); null if never.
     pub last_used_at: Option<DateTime<Utc>>,
+    /// When it stops working (RFC 3339, UTC); null: never.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// After a rotation with an overlap: the old secret's preview, while it still works.
+    pub previous_masked_key: Option<String>,
+    /// When the old secret stops working; null when there is none.
+    pub previous_expires_at: Option<DateTime<Utc>>,
 }
 
 /// The create response: the key plus, this once, its secret.
@@ -62,6 +76,10 @@ pub struct NewApiKey {
     /// At least one; each must exist in the organization.
     #[schema(value_type = Vec<GroupName>, min_items = 1)]
     pub groups: Vec<String>,
+    /// When it stops working (RFC 3339, in the future); absent or null: never, unless the
+    /// gateway's maximum lifetime requires one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// A configure request: absent fields stay as they are.
@@ -74,4 +92,65 @@ pub struct KeyChanges {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<GroupName>>, min_items = 1)]
     pub groups: Option<Vec<String>>,
+    /// A new expiry (RFC 3339, in the future), or null for never; absent: unchanged. A later
+    /// one makes an expired key work again, an earlier one shortens a live key at once.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
+    #[schema(value_type = Option<DateTime<Utc>>, nullable)]
+    pub expires_at: Option<Option<DateTime<Utc>>>,
+}
+
+/// `POST /api/api-keys/{nameOrID}/activate`, optionally with a body: an expired key needs a new
+/// expiry to be activated.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Activation {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// `POST /api/api-keys/{nameOrID}/rotate`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Rotation {
+    /// How long the old secret keeps working, 0 (default: at once) to 2592000 (30 days).
+    #[serde(default)]
+    #[schema(maximum = 2592000)]
+    pub grace_seconds: u64,
+}
+
+/// `POST /api/api-keys/leaked`: keys found where they should not be.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LeakReport {
+    /// 1 to 100 strings; each that is a live secret of this gateway stops working at once.
+    #[schema(min_items = 1, max_items = 100)]
+    pub keys: Vec<String>,
+}
+
+/// The answer to a leak report: how many strings arrived, never whether any matched.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LeakReceipt {
+    pub received: usize,
+}
+
+/// `null` and absent told apart: `Some(None)` is an explicit null.
+mod double_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<T: Serialize, S: Serializer>(
+        value: &Option<Option<T>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(inner) => inner.serialize(serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(deserializer).map(Some)
+    }
 }

@@ -114,6 +114,8 @@ async fn start(
         exec: Default::default(),
         http: Default::default(),
         observe: Default::default(),
+        key_policy: Default::default(),
+        clock: Default::default(),
         auth_failures_per_minute: 30,
         site_root: dir.path().join("site"),
         webhooks: Default::default(),
@@ -296,6 +298,7 @@ impl TestApp {
         let request = NewApiKey {
             name: name.to_owned(),
             groups: groups.iter().map(|g| g.to_string()).collect(),
+            expires_at: None,
         };
         let created: CreatedApiKey = self
             .call_as(

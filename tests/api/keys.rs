@@ -18,7 +18,7 @@ both_backends!(
     no_key_name_reads_as_another_keys_id,
 );
 
-const API_KEY_FIELDS: [&str; 11] = [
+const API_KEY_FIELDS: [&str; 14] = [
     "id",
     "org_id",
     "name",
@@ -30,6 +30,9 @@ const API_KEY_FIELDS: [&str; 11] = [
     "deactivated_by",
     "deactivated_at",
     "last_used_at",
+    "expires_at",
+    "previous_masked_key",
+    "previous_expires_at",
 ];
 
 fn assert_api_key_shape(key: &Value) {
@@ -219,6 +222,7 @@ async fn configure_keeps_the_secret_and_applies_at_once(app: &TestApp) {
             KeyChanges {
                 name: Some("worker-2".into()),
                 groups: Some(vec!["engineering".into(), "admin".into()]),
+                ..KeyChanges::default()
             },
         )
         .await;

@@ -71,6 +71,8 @@ async fn api_key_for_another_organization_stops_start_up() {
         exec: Default::default(),
         http: Default::default(),
         observe: Default::default(),
+        key_policy: Default::default(),
+        clock: Default::default(),
         auth_failures_per_minute: 30,
         site_root: "target/site".into(),
         webhooks: Default::default(),

@@ -245,7 +245,10 @@ impl Tools {
     ) -> Result<CallToolResult, ErrorData> {
         let me = caller(&ctx)?;
         Ok(answer(
-            self.state.keys.activate(&me, &args.name_or_id).await,
+            self.state
+                .keys
+                .activate(&me, &args.name_or_id, Default::default())
+                .await,
         ))
     }
 }

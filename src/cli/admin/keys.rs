@@ -41,7 +41,11 @@ pub async fn create(
     groups: Vec<String>,
     format: Format,
 ) -> Result<(), CliError> {
-    let request = NewApiKey { name, groups };
+    let request = NewApiKey {
+        name,
+        groups,
+        expires_at: None,
+    };
     let created: CreatedApiKey = c.send(Method::POST, "/api/api-keys", &request).await?;
     match format {
         Format::Json => output::print_json(&created),
@@ -76,6 +80,7 @@ pub async fn configure(
     let changes = KeyChanges {
         name: new_name,
         groups,
+        expires_at: None,
     };
     let path = format!("/api/api-keys/{}", path_segment(name));
     let key: ApiKey = c.send(Method::PUT, &path, &changes).await?;

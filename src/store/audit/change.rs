@@ -5,6 +5,7 @@
 
 use super::super::keys::KeyStatus;
 use crate::domain::{ApiKeyName, ConnectionName, Email, GroupName};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -23,6 +24,7 @@ pub enum Change<'a> {
         name: &'a ApiKeyName,
         groups: &'a [GroupName],
         masked_key: &'a str,
+        expires_at: Option<DateTime<Utc>>,
     },
     /// A rename, a regrouping or both; `name` is the key's name after the change.
     ApiKeyUpdated {
@@ -30,14 +32,48 @@ pub enum Change<'a> {
         name: &'a str,
         renamed: Option<FromTo<&'a str>>,
         regrouped: Option<FromTo<&'a [String]>>,
+        expiry: Option<FromTo<Option<DateTime<Utc>>>>,
     },
+    /// `expiry`: an expired key is activated with a new expiry.
     ApiKeyActivated {
         id: Uuid,
         name: &'a str,
+        expiry: Option<FromTo<Option<DateTime<Utc>>>>,
     },
+    /// `reason`: why, when the gateway did it on its own (an unused key).
     ApiKeyDeactivated {
         id: Uuid,
         name: &'a str,
+        reason: Option<&'a str>,
+    },
+    /// A new secret; the old one works until `previous_expires_at` (none: ended at once).
+    ApiKeyRotated {
+        id: Uuid,
+        name: &'a str,
+        masked_key: &'a str,
+        grace_seconds: u64,
+        previous_masked_key: &'a str,
+        previous_expires_at: Option<DateTime<Utc>>,
+    },
+    /// Its `expires_at` passed (written once per expiry, by the gateway).
+    ApiKeyExpired {
+        id: Uuid,
+        name: &'a str,
+        expires_at: DateTime<Utc>,
+    },
+    /// Its `expires_at` is less than 7 days away (written once per expiry).
+    ApiKeyExpiring {
+        id: Uuid,
+        name: &'a str,
+        expires_at: DateTime<Utc>,
+    },
+    /// Someone reported one of its secrets as leaked: it was deactivated. `reporter` is the
+    /// reporting client's address; `secret` says which one matched, by its preview.
+    ApiKeyLeakReported {
+        id: Uuid,
+        name: &'a str,
+        reporter: &'a str,
+        masked_key: &'a str,
     },
     UserCreated {
         id: Uuid,
@@ -78,6 +114,10 @@ impl Change<'_> {
             Change::ApiKeyUpdated { .. } => "api_key.updated",
             Change::ApiKeyActivated { .. } => "api_key.activated",
             Change::ApiKeyDeactivated { .. } => "api_key.deactivated",
+            Change::ApiKeyRotated { .. } => "api_key.rotated",
+            Change::ApiKeyExpired { .. } => "api_key.expired",
+            Change::ApiKeyExpiring { .. } => "api_key.expiring",
+            Change::ApiKeyLeakReported { .. } => "api_key.leak_reported",
             Change::UserCreated { .. } => "user.created",
             Change::GroupCreated { .. } => "group.created",
             Change::ConnectionCreated { .. } => "connection.created",
@@ -91,7 +131,11 @@ impl Change<'_> {
             Change::ApiKeyCreated { .. }
             | Change::ApiKeyUpdated { .. }
             | Change::ApiKeyActivated { .. }
-            | Change::ApiKeyDeactivated { .. } => "api_key",
+            | Change::ApiKeyDeactivated { .. }
+            | Change::ApiKeyRotated { .. }
+            | Change::ApiKeyExpired { .. }
+            | Change::ApiKeyExpiring { .. }
+            | Change::ApiKeyLeakReported { .. } => "api_key",
             Change::UserCreated { .. } => "user",
             Change::GroupCreated { .. } => "group",
             Change::ConnectionCreated { .. }
@@ -107,6 +151,10 @@ impl Change<'_> {
             | Change::ApiKeyUpdated { id, .. }
             | Change::ApiKeyActivated { id, .. }
             | Change::ApiKeyDeactivated { id, .. }
+            | Change::ApiKeyRotated { id, .. }
+            | Change::ApiKeyExpired { id, .. }
+            | Change::ApiKeyExpiring { id, .. }
+            | Change::ApiKeyLeakReported { id, .. }
             | Change::UserCreated { id, .. }
             | Change::ConnectionCreated { id, .. }
             | Change::ConnectionUpdated { id, .. }
@@ -122,6 +170,10 @@ impl Change<'_> {
             Change::ApiKeyUpdated { name, .. }
             | Change::ApiKeyActivated { name, .. }
             | Change::ApiKeyDeactivated { name, .. }
+            | Change::ApiKeyRotated { name, .. }
+            | Change::ApiKeyExpired { name, .. }
+            | Change::ApiKeyExpiring { name, .. }
+            | Change::ApiKeyLeakReported { name, .. }
             | Change::ConnectionDeleted { name, .. } => name,
             Change::UserCreated { email, .. } => email.as_str(),
             Change::GroupCreated { name } => name.as_str(),
@@ -135,10 +187,22 @@ impl Change<'_> {
     pub fn details(&self) -> Value {
         match self {
             Change::ApiKeyCreated {
-                groups, masked_key, ..
-            } => json!({ "groups": groups, "masked_key": masked_key }),
+                groups,
+                masked_key,
+                expires_at,
+                ..
+            } => {
+                let mut details = json!({ "groups": groups, "masked_key": masked_key });
+                if let Some(expires_at) = expires_at {
+                    details["expires_at"] = json!(expires_at);
+                }
+                details
+            }
             Change::ApiKeyUpdated {
-                renamed, regrouped, ..
+                renamed,
+                regrouped,
+                expiry,
+                ..
             } => {
                 let mut changes = serde_json::Map::new();
                 if let Some(renamed) = renamed {
@@ -147,10 +211,47 @@ impl Change<'_> {
                 if let Some(regrouped) = regrouped {
                     changes.insert("groups".into(), json!(regrouped));
                 }
+                if let Some(expiry) = expiry {
+                    changes.insert("expires_at".into(), json!(expiry));
+                }
                 Value::Object(changes)
             }
-            Change::ApiKeyActivated { .. } => status_change(KeyStatus::Active),
-            Change::ApiKeyDeactivated { .. } => status_change(KeyStatus::Deactivated),
+            Change::ApiKeyActivated { expiry, .. } => {
+                let mut details = status_change(KeyStatus::Active);
+                if let Some(expiry) = expiry {
+                    details["expires_at"] = json!(expiry);
+                }
+                details
+            }
+            Change::ApiKeyDeactivated { reason, .. } => {
+                let mut details = status_change(KeyStatus::Deactivated);
+                if let Some(reason) = reason {
+                    details["reason"] = json!(reason);
+                }
+                details
+            }
+            Change::ApiKeyRotated {
+                masked_key,
+                grace_seconds,
+                previous_masked_key,
+                previous_expires_at,
+                ..
+            } => json!({
+                "masked_key": FromTo { from: previous_masked_key, to: masked_key },
+                "grace_seconds": grace_seconds,
+                "previous_expires_at": previous_expires_at,
+            }),
+            Change::ApiKeyExpired { expires_at, .. }
+            | Change::ApiKeyExpiring { expires_at, .. } => json!({ "expires_at": expires_at }),
+            Change::ApiKeyLeakReported {
+                reporter,
+                masked_key,
+                ..
+            } => json!({
+                "reporter_ip": reporter,
+                "masked_key": masked_key,
+                "status": FromTo { from: KeyStatus::Active.as_str(), to: KeyStatus::Deactivated.as_str() },
+            }),
             Change::UserCreated { name, groups, .. } => json!({ "name": name, "groups": groups }),
             Change::GroupCreated { .. } | Change::ConnectionDeleted { .. } => json!({}),
             Change::ConnectionCreated {
@@ -204,6 +305,7 @@ mod tests {
                     name: &key,
                     groups: &ops,
                     masked_key: "hpk_AbCd***",
+                    expires_at: None,
                 },
                 "api_key.created",
                 "api_key",
@@ -222,6 +324,7 @@ mod tests {
                         from: &before,
                         to: &after,
                     }),
+                    expiry: None,
                 },
                 "api_key.updated",
                 "api_key",
@@ -240,6 +343,7 @@ mod tests {
                         from: &before,
                         to: &after,
                     }),
+                    expiry: None,
                 },
                 "api_key.updated",
                 "api_key",
@@ -247,14 +351,22 @@ mod tests {
                 json!({ "groups": { "from": ["admin"], "to": ["ops"] } }),
             ),
             (
-                Change::ApiKeyActivated { id, name: "ci" },
+                Change::ApiKeyActivated {
+                    id,
+                    name: "ci",
+                    expiry: None,
+                },
                 "api_key.activated",
                 "api_key",
                 "ci",
                 json!({ "status": { "from": "deactivated", "to": "active" } }),
             ),
             (
-                Change::ApiKeyDeactivated { id, name: "ci" },
+                Change::ApiKeyDeactivated {
+                    id,
+                    name: "ci",
+                    reason: None,
+                },
                 "api_key.deactivated",
                 "api_key",
                 "ci",
