@@ -217,6 +217,7 @@ on_both_stores!(
     a_failing_receiver_gets_the_event_again_until_it_answers_2xx,
     events_queued_before_a_restart_are_delivered_after_it,
     without_a_receiver_old_events_are_pruned,
+    lifecycle_events_arrive_too,
 );
 
 async fn every_key_event_arrives_signed(backend: Backend) {
@@ -227,6 +228,7 @@ async fn every_key_event_arrives_signed(backend: Backend) {
     let changes = KeyChanges {
         name: Some("hooked-2".into()),
         groups: Some(vec!["ops".into()]),
+        ..KeyChanges::default()
     };
     app.configure_key("hooked", changes).await;
     app.key_action("hooked-2", "deactivate").await;
@@ -487,4 +489,91 @@ async fn two_replicas_deliver_each_event_once_postgres() {
     assert!(received.len() >= 30);
     b.stop().await;
     a.stop().await;
+}
+
+/// Rotation, leak report, expiry and the week's notice, each sent as any other key event, and
+/// none carrying a secret (not the rotated one, not the reported one).
+async fn lifecycle_events_arrive_too(backend: Backend) {
+    use chrono::{SecondsFormat, TimeDelta, Utc};
+    use reqwest::{Method, StatusCode};
+    use serde_json::json;
+    let receiver = Receiver::start().await;
+    let app = spawn_app_with(backend, webhooks(receiver.url(), Some(SECRET))).await;
+    let in_ = |delta: TimeDelta| (Utc::now() + delta).to_rfc3339_opts(SecondsFormat::Millis, true);
+    let mut secrets = Vec::new();
+    let create = |name: &str, expires_at: Option<String>| {
+        let body = json!({"name": name, "groups": ["admin"], "expires_at": expires_at});
+        let app = &app;
+        async move {
+            let (status, created) = app.post("/api/api-keys", &app.admin_token, body).await;
+            assert_eq!(status, StatusCode::CREATED, "{created}");
+            (
+                created["id"].as_str().unwrap().to_owned(),
+                created["key"].as_str().unwrap().to_owned(),
+            )
+        }
+    };
+    let (rotating, old) = create("rotating", None).await;
+    let (leaky, leaked) = create("leaky", None).await;
+    let (short, short_secret) = create("short", Some(in_(TimeDelta::seconds(5)))).await;
+    let (soon, soon_secret) = create("soon", Some(in_(TimeDelta::days(3)))).await;
+    secrets.extend([old, leaked.clone(), short_secret, soon_secret]);
+
+    let (status, rotated) = app
+        .post(
+            "/api/api-keys/rotating/rotate",
+            &app.admin_token,
+            json!({"grace_seconds": 3600}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    secrets.push(rotated["key"].as_str().unwrap().to_owned());
+    let (status, answer) = app
+        .call(
+            Method::POST,
+            "/api/api-keys/leaked",
+            None,
+            Some(json!({"keys": [leaked]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    // Expiry notices are swept at start, then every half minute: a restart brings the week's
+    // notice at once (and shows the queue survives it).
+    let app = app
+        .restart_with(webhooks(receiver.url(), Some(SECRET)))
+        .await;
+
+    let wanted = [
+        (&rotating, "api_key.rotated"),
+        (&leaky, "api_key.leak_reported"),
+        (&short, "api_key.expired"),
+        (&soon, "api_key.expiring"),
+    ];
+    receiver
+        .wait_until("the lifecycle events", |received| {
+            wanted.iter().all(|(id, kind)| {
+                received.iter().any(|r| {
+                    let body = r.json();
+                    r.delivered() && body["api_key"]["id"] == id.as_str() && body["type"] == *kind
+                })
+            })
+        })
+        .await;
+    let raw_key = regex::Regex::new(r"hpk_[A-Za-z0-9_-]{43}").unwrap();
+    for r in receiver.received() {
+        verify(&r, SECRET);
+        let text = String::from_utf8_lossy(&r.body);
+        assert!(!raw_key.is_match(&text), "a raw key in {text}");
+        assert!(secrets.iter().all(|s| !text.contains(s.as_str())));
+        let body = r.json();
+        match body["type"].as_str().unwrap() {
+            "api_key.rotated" => assert_eq!(body["actor"], ADMIN_EMAIL),
+            "api_key.expired" | "api_key.expiring" => {
+                assert!(body["details"]["expires_at"].is_string(), "{body}")
+            }
+            _ => {}
+        }
+    }
+    until_outbox_is_empty(&app.state.store).await;
+    app.stop().await;
 }
