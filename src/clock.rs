@@ -51,6 +51,11 @@ impl Clock {
         coarse_system_ms() + self.offset_ms.load(Ordering::Relaxed)
     }
 
+    /// Unix milliseconds from the system's clock now: for decisions at the second (expiry).
+    pub fn precise_now_ms(&self) -> i64 {
+        system_ms() + self.offset_ms.load(Ordering::Relaxed)
+    }
+
     /// The precise time, truncated to milliseconds as the store keeps times.
     pub fn now(&self) -> DateTime<Utc> {
         let t = Utc::now() + TimeDelta::milliseconds(self.offset_ms.load(Ordering::Relaxed));

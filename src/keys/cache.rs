@@ -44,9 +44,11 @@ impl CachedKey {
         }
     }
 
-    /// Whether the secret still works at `now_ms`.
-    pub fn is_live(&self, now_ms: i64) -> bool {
-        now_ms < self.live_until_ms
+    /// Whether the secret still works now. A key that never expires costs nothing to ask; one
+    /// that does reads the precise clock, not the ticker's (which may lag under load), so it
+    /// stops at its second exactly.
+    pub fn is_live(&self, clock: &crate::clock::Clock) -> bool {
+        self.live_until_ms == i64::MAX || clock.precise_now_ms() < self.live_until_ms
     }
 
     /// Records a use. Reads before writing, so a busy key does not bounce its cache line
@@ -67,7 +69,9 @@ impl CachedKey {
 #[derive(Default)]
 struct Maps {
     by_hash: HashMap<[u8; 32], Arc<CachedKey>, DigestHasher>,
-    hash_of: HashMap<Uuid, [u8; 32]>,
+    /// Every cached secret of a key: two during a rotation's overlap, and a change of the key
+    /// must forget both.
+    hashes_of: HashMap<Uuid, Vec<[u8; 32]>>,
 }
 
 /// Keys of `by_hash` are SHA-256 digests of server-generated secrets: already uniformly
@@ -210,7 +214,10 @@ impl KeyCache {
         {
             return false;
         }
-        maps.hash_of.insert(key.id, hash);
+        let hashes = maps.hashes_of.entry(key.id).or_default();
+        if !hashes.contains(&hash) {
+            hashes.push(hash);
+        }
         if let Some(old) = maps.by_hash.insert(hash, key) {
             self.orphan_use(&old);
         }
@@ -222,7 +229,7 @@ impl KeyCache {
     pub fn invalidate(&self, id: Uuid) {
         let mut maps = self.maps.write().unwrap_or_else(|e| e.into_inner());
         self.generation.fetch_add(1, Ordering::AcqRel);
-        if let Some(hash) = maps.hash_of.remove(&id) {
+        for hash in maps.hashes_of.remove(&id).unwrap_or_default() {
             if let Some(key) = maps.by_hash.remove(&hash) {
                 self.orphan_use(&key);
             }
@@ -313,6 +320,19 @@ mod tests {
         k.touch(2_000);
         cache.invalidate(Uuid::from_u128(7));
         assert_eq!(cache.take_uses(), [(Uuid::from_u128(7), 2_000)]);
+    }
+
+    /// The race a rotation's overlap opened: both secrets of one key cached, and a change
+    /// forgetting only the one filled last, so the other kept working after the rotation.
+    #[test]
+    fn a_change_forgets_every_secret_of_the_key() {
+        let cache = KeyCache::new(true);
+        cache.fill(cache.ticket(), [1; 32], key());
+        cache.fill(cache.ticket(), [2; 32], key());
+        cache.invalidate(Uuid::from_u128(7));
+        assert!(cache.get(&[1; 32]).is_none());
+        assert!(cache.get(&[2; 32]).is_none());
+        assert!(cache.is_empty());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::time::Duration;
 /// How often expiries are looked for: "within seconds".
 const EVERY: Duration = Duration::from_secs(1);
 /// Expiring-soon notices and ended overlaps need no such haste.
-const SLOW_EVERY: u32 = 30;
+const SLOW_EVERY: u32 = 5;
 /// How far ahead an expiry is announced: when answers start carrying `Hoop-Key-Expires`.
 const WARN_AHEAD: TimeDelta = crate::caller::EXPIRY_WARNING;
 /// How often, by the gateway's clock, unused keys are looked for.

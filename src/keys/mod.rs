@@ -427,8 +427,7 @@ impl KeyService {
     /// cannot probe which keys exist. The hot path: a hash and a map lookup, no database.
     pub async fn verify(&self, key: &RawApiKey) -> Result<Principal> {
         let digest = key.digest();
-        let now_ms = self.clock.now_ms();
-        if let Some(admitted) = self.cache.get_with(&digest, |k| admit(k, now_ms)) {
+        if let Some(admitted) = self.cache.get_with(&digest, |k| admit(k, &self.clock)) {
             return admitted;
         }
         self.misses.increment(1);
@@ -452,7 +451,7 @@ impl KeyService {
             }
         }
         let cached = self.load(digest).await?;
-        admit(&cached, self.clock.now_ms())
+        admit(&cached, &self.clock)
     }
 
     /// Reads a key from the database and caches it, unless it changed meanwhile.
@@ -491,8 +490,8 @@ impl KeyService {
         let cached = Arc::new(CachedKey::new(found.id, principal, live_until_ms));
         if !self.cache.fill(ticket, digest, cached.clone()) {
             // Not kept (the cache is not trusted now): record this use the slow way.
-            if cached.is_live(self.clock.now_ms()) {
-                cached.touch(usage::now_ms());
+            if cached.is_live(&self.clock) {
+                cached.touch(self.clock.now_ms());
                 self.cache.orphan_use(&cached);
             }
         }
@@ -561,12 +560,12 @@ fn secret_ends(found: &store::keys::KeyIdentity) -> Option<DateTime<Utc>> {
 }
 
 /// The caller an active key stands for (only active keys are cached), if its secret has not
-/// expired by `now_ms`; records the use.
-fn admit(key: &CachedKey, now_ms: i64) -> Result<Principal> {
-    if !key.is_live(now_ms) {
+/// expired by the gateway's clock (which "last used" is recorded in too); records the use.
+fn admit(key: &CachedKey, clock: &Clock) -> Result<Principal> {
+    if !key.is_live(clock) {
         return Err(Error::Unauthenticated);
     }
-    key.touch(usage::now_ms());
+    key.touch(clock.now_ms());
     Ok(key.principal.clone())
 }
 

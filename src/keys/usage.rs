@@ -7,12 +7,6 @@ use crate::store::{self, Store};
 use chrono::DateTime;
 use std::{sync::Weak, time::Duration};
 
-/// Wall-clock milliseconds, refreshed by the ticker below: reading it costs one load instead of
-/// a clock call on every request. Precise enough for "last used".
-pub fn now_ms() -> i64 {
-    clock::coarse_system_ms()
-}
-
 pub async fn flush(store: &Store, cache: &KeyCache) {
     let uses = cache.take_uses();
     if uses.is_empty() {

@@ -58,6 +58,8 @@ pub enum DetailValue {
     Flag(bool),
     /// Groups.
     List(Vec<String>),
+    /// Not set: an expiry of never, an overlap that ended at once.
+    Null,
 }
 
 impl From<&str> for DetailValue {
@@ -97,6 +99,8 @@ mod tests {
             json!({"name": {"from": "a", "to": "b"}, "groups": {"from": ["a"], "to": ["b", "c"]}}),
             json!({"status": {"from": "active", "to": "deactivated"}}),
             json!({"count": 3}),
+            json!({"expires_at": {"from": null, "to": "2027-01-31T00:00:00Z"}}),
+            json!({"masked_key": {"from": "hpk_a***", "to": "hpk_b***"}, "grace_seconds": 3600, "previous_expires_at": null}),
         ] {
             let typed: BTreeMap<String, Detail> = serde_json::from_value(details.clone()).unwrap();
             assert_eq!(serde_json::to_value(&typed).unwrap(), details);

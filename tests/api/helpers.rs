@@ -44,6 +44,10 @@ pub struct TestApp {
     /// The running gateway's services, to read what only the process knows (how many
     /// credentials it looked up, say); tests still act through HTTP.
     pub state: hoop::state::AppState,
+    /// The time this gateway's keys live by: a test moves it forward instead of waiting.
+    /// Replicas share it (and the key policy), as machines share real time.
+    pub clock: hoop::clock::Clock,
+    key_policy: hoop::policy::KeyPolicy,
     /// Replicas share the first app's database and leave it to that one to drop.
     owns_database: bool,
     _dir: tempfile::TempDir,
@@ -121,6 +125,8 @@ async fn start(
         webhooks: Default::default(),
     };
     adjust(&mut config);
+    let clock = config.clock.clone();
+    let key_policy = config.key_policy;
     let app = Application::build(&config).await.expect("gateway starts");
     let addr = app.local_addr().expect("bound address");
     let metrics_addr = app.metrics_addr();
@@ -147,6 +153,8 @@ async fn start(
         sqlite_path,
         admin_token: String::new(),
         state,
+        clock,
+        key_policy,
         owns_database,
         _dir: dir,
         stop: Some(stop),
@@ -166,28 +174,38 @@ impl TestApp {
     /// [`TestApp::spawn_replica`], its configuration changed by `adjust`.
     pub async fn spawn_replica_with(&self, adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
+        let (clock, key_policy) = (self.clock.clone(), self.key_policy);
         start(
             self.backend,
             dir,
             self.database_url.clone(),
             self.sqlite_path.clone(),
             false,
-            adjust,
+            |c| {
+                c.clock = clock;
+                c.key_policy = key_policy;
+                adjust(c);
+            },
         )
         .await
     }
 
     /// Stops this gateway and starts a new one on the same database (the same SQLite file),
-    /// configured by `adjust`, as an operator's restart does.
+    /// its clock and key policy, configured by `adjust`, as an operator's restart does.
     pub async fn restart_with(mut self, adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
         self.halt().await;
+        let (clock, key_policy) = (self.clock.clone(), self.key_policy);
         start(
             self.backend,
             self._dir,
             self.database_url,
             self.sqlite_path,
             self.owns_database,
-            adjust,
+            |c| {
+                c.clock = clock;
+                c.key_policy = key_policy;
+                adjust(c);
+            },
         )
         .await
     }

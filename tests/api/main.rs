@@ -15,6 +15,7 @@ mod helpers;
 mod identity;
 mod keys;
 mod layering;
+mod lifecycle;
 mod mcp;
 mod metrics;
 mod openapi;
