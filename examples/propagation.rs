@@ -30,6 +30,7 @@ async fn replica(
         // benchmark would time the limiter's refill instead of the propagation.
         auth_failures_per_minute: u32::MAX,
         site_root: "target/site".into(),
+        webhooks: Default::default(),
     };
     let app = Application::build(&config).await?;
     let base = format!("http://{}", app.local_addr()?);

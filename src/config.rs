@@ -66,6 +66,30 @@ pub struct ServeConfig {
     /// Directory holding the built web client (`pkg/`) and public files.
     #[arg(long, env = "HOOP_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
+
+    /// Where API-key events are sent, signed (see the README's "Webhooks").
+    #[command(flatten)]
+    pub webhooks: WebhookConfig,
+}
+
+/// Lifecycle webhooks: every API-key event POSTed to one receiver, from an outbox in the
+/// database (`src/webhooks/`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct WebhookConfig {
+    /// `https://…` (or `http://…`) URL every API-key event is POSTed to as JSON, retried until
+    /// the receiver answers 2xx. Unset: no webhooks (events older than 7 days are pruned from
+    /// the outbox). Hidden from `--help` output: such URLs often carry a token.
+    #[arg(long = "webhook-url", env = "HOOP_WEBHOOK_URL", hide_env_values = true)]
+    pub url: Option<SecretString>,
+
+    /// The key of each delivery's HMAC-SHA256 signature (`webhook-signature`, Standard Webhooks):
+    /// its bytes as given, not decoded. Unset: deliveries are not signed.
+    #[arg(
+        long = "webhook-secret",
+        env = "HOOP_WEBHOOK_SECRET",
+        hide_env_values = true
+    )]
+    pub secret: Option<SecretString>,
 }
 
 /// How scripts run on connections: their bounds, and the connections kept open for them.

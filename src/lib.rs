@@ -19,4 +19,5 @@ pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod web;
+pub mod webhooks;
 pub mod wire;

@@ -12,7 +12,7 @@ use crate::{
     security::{self, cross_origin, throttle::FailureLimiter},
     state::{AppState, Services},
     store::{self, identity::Org, Store},
-    telemetry, web,
+    telemetry, web, webhooks,
 };
 use anyhow::Context;
 use axum::{middleware, Router};
@@ -28,6 +28,8 @@ pub struct Application {
     limits: serve::ConnectionLimits,
     /// `GET /metrics` on its own listener, when `HOOP_METRICS_LISTEN` is set.
     metrics: Option<(TcpListener, Router)>,
+    /// Sends API-key events to HOOP_WEBHOOK_URL, or prunes the outbox without one.
+    webhooks: webhooks::Worker,
 }
 
 /// Scrapers are few: a handful of connections is plenty, and bounds what a stray client holds.
@@ -57,6 +59,7 @@ impl Application {
         if let Some(key) = &legacy {
             key.warn_if_guessable();
         }
+        let webhook_target = webhooks::Target::from_config(&config.webhooks)?;
         let url = config.database_url()?;
         let store = Store::connect(url.expose())
             .await
@@ -77,6 +80,7 @@ impl Application {
             None => None,
         };
         password::warm_up();
+        let webhooks = webhooks::Worker::start(store.clone(), webhook_target);
 
         let keys = KeyService::new(store.clone(), config.clock.clone(), config.key_policy);
         let limiter = Arc::new(FailureLimiter::new(config.auth_failures_per_minute));
@@ -164,6 +168,7 @@ impl Application {
                 config.http.max_connections,
             ),
             metrics,
+            webhooks,
         })
     }
 
@@ -206,6 +211,7 @@ impl Application {
             let _ = stop.send(true);
             let _ = server.await;
         }
+        self.webhooks.stop().await;
         self.state.keys.flush_usage().await;
         self.state.store.close().await;
         Ok(())

@@ -141,4 +141,8 @@ fn describe() {
         "hoop_audit_events_total",
         "Audit events committed, by action"
     );
+    describe_counter!(
+        "hoop_webhook_deliveries_total",
+        "Webhook delivery attempts, by outcome (delivered, rejected: answered but not 2xx, unreachable: no answer)"
+    );
 }

@@ -122,6 +122,7 @@ async fn start(
         clock: Default::default(),
         auth_failures_per_minute: 30,
         site_root: dir.path().join("site"),
+        webhooks: Default::default(),
     };
     adjust(&mut config);
     let clock = config.clock.clone();
@@ -167,6 +168,11 @@ impl TestApp {
     /// Another gateway process on the same database, as behind a load balancer. PostgreSQL
     /// only: a second gateway on a SQLite file is refused (`startup::a_second_gateway_…`).
     pub async fn spawn_replica(&self) -> TestApp {
+        self.spawn_replica_with(|_| {}).await
+    }
+
+    /// [`TestApp::spawn_replica`], its configuration changed by `adjust`.
+    pub async fn spawn_replica_with(&self, adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let (clock, key_policy) = (self.clock.clone(), self.key_policy);
         start(
@@ -178,6 +184,27 @@ impl TestApp {
             |c| {
                 c.clock = clock;
                 c.key_policy = key_policy;
+                adjust(c);
+            },
+        )
+        .await
+    }
+
+    /// Stops this gateway and starts a new one on the same database (the same SQLite file),
+    /// its clock and key policy, configured by `adjust`, as an operator's restart does.
+    pub async fn restart_with(mut self, adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
+        self.halt().await;
+        let (clock, key_policy) = (self.clock.clone(), self.key_policy);
+        start(
+            self.backend,
+            self._dir,
+            self.database_url,
+            self.sqlite_path,
+            self.owns_database,
+            |c| {
+                c.clock = clock;
+                c.key_policy = key_policy;
+                adjust(c);
             },
         )
         .await
@@ -408,6 +435,14 @@ impl TestApp {
     }
 
     pub async fn stop(mut self) {
+        self.halt().await;
+        if self.owns_database {
+            drop_database(self.backend, &self.database_url).await;
+        }
+    }
+
+    /// Stops the gateway, leaving its database.
+    async fn halt(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -420,9 +455,6 @@ impl TestApp {
                 "the gateway at {} did not stop within {STOP_LIMIT:?}",
                 self.addr
             );
-        }
-        if self.owns_database {
-            drop_database(self.backend, &self.database_url).await;
         }
     }
 }

@@ -29,3 +29,4 @@ mod usage;
 mod validation;
 mod watchdog;
 mod web;
+mod webhooks;

@@ -75,6 +75,7 @@ async fn api_key_for_another_organization_stops_start_up() {
         clock: Default::default(),
         auth_failures_per_minute: 30,
         site_root: "target/site".into(),
+        webhooks: Default::default(),
     };
     let err = hoop::startup::Application::build(&config)
         .await
