@@ -1,21 +1,30 @@
 //! The gateway's REST API as the CLI uses it: requests and answers are the API's own types
 //! (`crate::wire`), and every failure becomes one line for the user.
 
+use super::{config::SavedKey, expiry};
 use crate::{
     secret::SecretString,
     wire::{
         errors::ErrorBody,
         identity::{Login, Token},
+        keys::KEY_EXPIRES_HEADER,
     },
 };
 use reqwest::{Method, StatusCode};
 use serde::{de::DeserializeOwned, Serialize};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub struct Client {
     http: reqwest::Client,
     base: String,
     token: Option<SecretString>,
+    /// The managed key `token` is, when `hoop login` saved it.
+    saved_key: Option<SavedKey>,
 }
+
+/// Whether this process has printed the expiry warning: once per command, however many
+/// requests the command makes.
+static WARNED: AtomicBool = AtomicBool::new(false);
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -39,7 +48,21 @@ impl Client {
             http: reqwest::Client::new(),
             base: base.trim_end_matches('/').to_owned(),
             token,
+            saved_key: None,
         }
+    }
+
+    pub fn with_saved_key(mut self, key: Option<SavedKey>) -> Self {
+        self.saved_key = key;
+        self
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub fn saved_key(&self) -> Option<&SavedKey> {
+        self.saved_key.as_ref()
     }
 
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
@@ -98,6 +121,7 @@ impl Client {
                 CliError::Api(format!("request to {} failed: {e}", self.base))
             }
         })?;
+        self.warn_if_expiring(response.headers());
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
         let message = || {
@@ -115,6 +139,22 @@ impl Client {
                 message(),
                 status.as_u16()
             ))),
+        }
+    }
+
+    /// The gateway says when the key stops working once that is within 7 days: one line on
+    /// stderr, which never mixes with the answer on stdout (`-o json` included).
+    fn warn_if_expiring(&self, headers: &reqwest::header::HeaderMap) {
+        let Some(at) = headers
+            .get(KEY_EXPIRES_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| chrono::DateTime::parse_from_rfc3339(v).ok())
+        else {
+            return;
+        };
+        if !WARNED.swap(true, Ordering::Relaxed) {
+            let name = self.saved_key.as_ref().map(|k| k.name.as_str());
+            eprintln!("{}", expiry::warning(at.to_utc(), chrono::Utc::now(), name));
         }
     }
 }

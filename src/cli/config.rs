@@ -16,12 +16,25 @@ pub const DEFAULT_API_URL: &str = "http://127.0.0.1:8009";
 struct File {
     api_url: Option<String>,
     token: Option<String>,
+    /// The managed key the token is: its id finds it after a rename, its name is what the
+    /// expiry warning suggests rotating.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key: Option<SavedKey>,
+}
+
+/// The managed key `hoop login` saved, as `/api/userinfo` named it then.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedKey {
+    pub id: uuid::Uuid,
+    pub name: String,
 }
 
 #[derive(Debug)]
 pub struct Config {
     pub api_url: String,
     pub token: Option<SecretString>,
+    /// The key `token` is, when the token is the saved one (a `HOOP_TOKEN` may be any other).
+    pub key: Option<SavedKey>,
 }
 
 pub fn path() -> Result<PathBuf, String> {
@@ -46,17 +59,22 @@ fn env(name: &str) -> Option<String> {
 
 pub fn load() -> Result<Config, String> {
     let file = read(&path()?)?;
+    let (token, key) = match env("HOOP_TOKEN") {
+        Some(token) => (Some(token), None),
+        None => (file.token, file.key),
+    };
     Ok(Config {
         api_url: env("HOOP_APIURL")
             .or(file.api_url)
             .unwrap_or_else(|| DEFAULT_API_URL.to_owned()),
-        token: env("HOOP_TOKEN").or(file.token).map(SecretString::new),
+        token: token.map(SecretString::new),
+        key,
     })
 }
 
 /// Writes the file readable by its owner only, from the first byte on (0600 in a 0700
 /// directory), and atomically: a crash never leaves half a file.
-pub fn save(api_url: &str, token: &SecretString) -> Result<PathBuf, String> {
+pub fn save(api_url: &str, token: &SecretString, key: Option<SavedKey>) -> Result<PathBuf, String> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
     let path = path()?;
     let dir = path.parent().ok_or("config path has no directory")?;
@@ -70,6 +88,7 @@ pub fn save(api_url: &str, token: &SecretString) -> Result<PathBuf, String> {
     let text = toml::to_string(&File {
         api_url: Some(api_url.to_owned()),
         token: Some(token.expose().to_owned()),
+        key,
     })
     .map_err(|e| format!("cannot write the config: {e}"))?;
     let tmp = dir.join(format!(".config.toml.{}", std::process::id()));

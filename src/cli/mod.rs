@@ -3,6 +3,7 @@
 mod admin;
 mod client;
 mod config;
+mod expiry;
 mod output;
 
 use crate::{
@@ -46,7 +47,7 @@ pub struct ExecArgs {
 
 fn client() -> Result<Client, CliError> {
     let config = config::load().map_err(CliError::Usage)?;
-    Ok(Client::new(&config.api_url, config.token))
+    Ok(Client::new(&config.api_url, config.token).with_saved_key(config.key))
 }
 
 fn path_segment(s: &str) -> String {
@@ -64,7 +65,16 @@ pub async fn login(args: LoginArgs) -> Result<(), CliError> {
     let me: UserInfo = Client::new(&api_url, Some(token.clone()))
         .get("/api/userinfo")
         .await?;
-    let path = config::save(&api_url, &token).map_err(CliError::Usage)?;
+    // A managed key is remembered by id and name: the expiry warning names it, and rotating it
+    // from this CLI saves its new secret here.
+    let key = match (me.id, me.auth_method.as_str()) {
+        (Some(id), "api_key") => Some(config::SavedKey {
+            id,
+            name: me.name.clone(),
+        }),
+        _ => None,
+    };
+    let path = config::save(&api_url, &token, key).map_err(CliError::Usage)?;
     println!(
         "Logged in to {api_url} as {} ({}, groups: {}). Saved to {}",
         me.email.as_deref().unwrap_or(&me.name),

@@ -52,6 +52,11 @@ pub fn print_one<T: Columns>(row: &T, format: Format) {
     }
 }
 
+/// Rows whose columns are chosen at run time (a resource that shows some only when they apply).
+pub fn print_table(columns: &[&str], rows: impl IntoIterator<Item = Vec<String>>) {
+    println!("{}", table(columns, rows));
+}
+
 /// Upper-case headers, columns two spaces apart, no lines: easy to read and to `grep` or `awk`.
 fn table(columns: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> String {
     let mut table = Table::new();

@@ -572,3 +572,393 @@ async fn a_closed_pipe_ends_the_cli_quietly() {
         out.status
     );
 }
+
+/// `--expires` on create, configure and activate, and `rotate` with and without an overlap,
+/// through the real binary on both stores.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_expire_and_rotate_from_the_cli() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        expiry_and_rotation(backend).await;
+    }
+}
+
+async fn expiry_and_rotation(backend: Backend) {
+    use chrono::{TimeDelta, Utc};
+    use hoop::wire::keys::{ApiKey, CreatedApiKey, KeyStatus};
+    let app = spawn_app(backend).await;
+    let home = tempfile::tempdir().unwrap();
+    let url = app.url("");
+    let env = [
+        ("HOOP_TOKEN", app.admin_token.as_str()),
+        ("HOOP_APIURL", url.as_str()),
+    ];
+    let run = |args: &'static [&'static str]| hoop(home.path(), &env, args, None);
+    let shown = |r: &Run| -> ApiKey { serde_json::from_str(&r.stdout).expect(&r.stdout) };
+    let near =
+        |a: chrono::DateTime<Utc>, b: chrono::DateTime<Utc>| (a - b).abs() < TimeDelta::minutes(1);
+
+    // A duration counts from now.
+    let r = run(&[
+        "admin",
+        "create",
+        "apikey",
+        "monthly",
+        "--groups",
+        "admin",
+        "--expires",
+        "30d",
+    ])
+    .await;
+    assert!(r.ok, "{}", r.stderr);
+    assert!(
+        r.stdout.starts_with("hpk_") && r.stdout.lines().count() == 1,
+        "{}",
+        r.stdout
+    );
+    let monthly = shown(&run(&["admin", "get", "apikey", "monthly", "-o", "json"]).await);
+    let expires = monthly.expires_at.expect("an expiry");
+    assert!(near(expires, Utc::now() + TimeDelta::days(30)), "{expires}");
+    // Configure without --expires leaves it as it was.
+    let r = run(&[
+        "admin",
+        "configure",
+        "apikey",
+        "monthly",
+        "--groups",
+        "admin",
+        "-o",
+        "json",
+    ])
+    .await;
+    assert_eq!(shown(&r).expires_at, Some(expires), "{}", r.stderr);
+
+    // A date is 00:00 UTC at its start (one two months out, so the test never dates).
+    let day = (Utc::now() + TimeDelta::days(60)).date_naive();
+    let date = day.format("%Y-%m-%d").to_string();
+    let r = hoop(
+        home.path(),
+        &env,
+        &[
+            "admin",
+            "create",
+            "apikey",
+            "dated",
+            "--groups",
+            "admin",
+            "--expires",
+            &date,
+        ],
+        None,
+    )
+    .await;
+    assert!(r.ok, "{}", r.stderr);
+    let dated = shown(&run(&["admin", "get", "apikey", "dated", "-o", "json"]).await);
+    assert_eq!(
+        dated.expires_at,
+        Some(day.and_hms_opt(0, 0, 0).unwrap().and_utc())
+    );
+    let r = run(&["admin", "get", "apikey", "dated"]).await;
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert!(
+        lines[0].contains("EXPIRES") && lines[1].contains(&date),
+        "{}",
+        r.stdout
+    );
+    // never clears it.
+    let r = run(&[
+        "admin",
+        "configure",
+        "apikey",
+        "dated",
+        "--expires",
+        "never",
+        "-o",
+        "json",
+    ])
+    .await;
+    assert_eq!(shown(&r).expires_at, None, "{}", r.stderr);
+    assert_eq!(app.api_key("dated").await.expires_at, None);
+    let r = run(&["admin", "get", "apikeys"]).await;
+    let row = r.stdout.lines().find(|l| l.starts_with("dated ")).unwrap();
+    assert!(row.contains(" never "), "{}", r.stdout);
+
+    // A value that is none of the forms: refused before any request, naming the forms.
+    let r = run(&[
+        "admin",
+        "create",
+        "apikey",
+        "vague",
+        "--groups",
+        "admin",
+        "--expires",
+        "soon",
+    ])
+    .await;
+    assert!(!r.ok);
+    assert!(
+        r.stderr.contains("soon")
+            && r.stderr.contains("90d")
+            && r.stderr.contains("2027-01-31")
+            && r.stderr.contains("never"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        app.get("/api/api-keys/vague", &app.admin_token).await.0,
+        404
+    );
+    let r = run(&[
+        "admin",
+        "configure",
+        "apikey",
+        "monthly",
+        "--expires",
+        "31/01/2027",
+    ])
+    .await;
+    assert!(!r.ok && r.stderr.contains("never"), "{}", r.stderr);
+    let r = run(&["admin", "rotate", "apikey", "monthly", "--grace", "31d"]).await;
+    assert!(!r.ok && r.stderr.contains("30d"), "{}", r.stderr);
+    // A time in the past: the gateway's 422, as one line.
+    let r = run(&[
+        "admin",
+        "configure",
+        "apikey",
+        "monthly",
+        "--expires",
+        "2020-01-01",
+    ])
+    .await;
+    assert!(!r.ok && r.stderr.contains("422"), "{}", r.stderr);
+
+    // Rotation with an overlap: the new key alone on stdout, both secrets work for the hour.
+    let (_, first) = app.create_key("rolled", &["admin"]).await;
+    let r = run(&["admin", "rotate", "apikey", "rolled", "--grace", "1h"]).await;
+    assert!(r.ok, "{}", r.stderr);
+    let second = r.stdout.trim_end().to_owned();
+    assert_eq!(r.stdout, format!("{second}\n"));
+    assert!(second.starts_with("hpk_") && second.len() == 47 && second != first);
+    assert!(
+        r.stderr.contains("the old secret works until"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !r.stderr.contains(&second[8..]),
+        "the key is on stdout only"
+    );
+    assert_eq!(app.status_with("/api/userinfo", &second).await, 200);
+    assert_eq!(app.status_with("/api/userinfo", &first).await, 200);
+    let rolled = shown(&run(&["admin", "get", "apikey", "rolled", "-o", "json"]).await);
+    assert_eq!(
+        rolled.previous_masked_key.as_deref().map(|m| &m[..8]),
+        Some(&first[..8])
+    );
+    assert!(near(
+        rolled.previous_expires_at.unwrap(),
+        Utc::now() + TimeDelta::hours(1)
+    ));
+    let r = run(&["admin", "get", "apikey", "rolled"]).await;
+    assert!(
+        r.stdout.contains("PREVIOUS_MASKED_KEY") && r.stdout.contains(&first[..8]),
+        "{}",
+        r.stdout
+    );
+    // Without an overlap the old secret ends at once (and the one before it too).
+    let r = run(&["admin", "rotate", "apikey", "rolled"]).await;
+    assert!(r.ok, "{}", r.stderr);
+    assert!(r.stderr.contains("stopped working now"), "{}", r.stderr);
+    let third = r.stdout.trim_end().to_owned();
+    assert_eq!(app.status_with("/api/userinfo", &third).await, 200);
+    assert_eq!(app.status_with("/api/userinfo", &second).await, 401);
+    assert_eq!(app.status_with("/api/userinfo", &first).await, 401);
+    // -o json: the whole CreatedApiKey.
+    let r = run(&[
+        "admin", "rotate", "apikey", "rolled", "--grace", "24h", "-o", "json",
+    ])
+    .await;
+    let created: CreatedApiKey = serde_json::from_str(&r.stdout).expect(&r.stdout);
+    assert_eq!(created.api_key.name, "rolled");
+    assert_eq!(
+        app.status_with("/api/userinfo", created.key.expose()).await,
+        200
+    );
+    assert_eq!(app.status_with("/api/userinfo", &third).await, 200);
+
+    // Expired: the status says so, and activating it needs a new expiry.
+    let r = run(&[
+        "admin",
+        "create",
+        "apikey",
+        "brief",
+        "--groups",
+        "admin",
+        "--expires",
+        "2s",
+    ])
+    .await;
+    assert!(r.ok, "{}", r.stderr);
+    let brief = r.stdout.trim_end().to_owned();
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(app.status_with("/api/userinfo", &brief).await, 401);
+    let r = run(&["admin", "get", "apikey", "brief"]).await;
+    assert!(
+        r.stdout.lines().nth(1).unwrap().contains(" expired "),
+        "{}",
+        r.stdout
+    );
+    let r = run(&["admin", "activate", "apikey", "brief"]).await;
+    assert!(!r.ok && r.stderr.contains("expires_at"), "{}", r.stderr);
+    let r = run(&["admin", "activate", "apikey", "brief", "--expires", "never"]).await;
+    assert!(
+        !r.ok && r.stderr.contains("--expires never"),
+        "{}",
+        r.stderr
+    );
+    let r = run(&[
+        "admin",
+        "activate",
+        "apikey",
+        "brief",
+        "--expires",
+        "1d",
+        "-o",
+        "json",
+    ])
+    .await;
+    let activated = shown(&r);
+    assert_eq!(activated.status, KeyStatus::Active, "{}", r.stderr);
+    assert!(near(
+        activated.expires_at.unwrap(),
+        Utc::now() + TimeDelta::days(1)
+    ));
+    assert_eq!(app.status_with("/api/userinfo", &brief).await, 200);
+    app.stop().await;
+}
+
+/// A key that expires within 7 days: every command it runs says so once, on stderr, naming
+/// the key `hoop login` saved; a key with longer to live hears nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_warns_when_its_key_expires_soon() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        expiry_warning(backend).await;
+    }
+}
+
+async fn expiry_warning(backend: Backend) {
+    use chrono::{TimeDelta, Utc};
+    let app = spawn_app(backend).await;
+    let url = app.url("");
+    let key_expiring_in = |name: &'static str, left: TimeDelta| {
+        let app = &app;
+        async move {
+            let body = json!({"name": name, "groups": ["admin"], "expires_at": Utc::now() + left});
+            let (status, created) = app.post("/api/api-keys", &app.admin_token, body).await;
+            assert_eq!(status, 201, "{created}");
+            created["key"].as_str().unwrap().to_owned()
+        }
+    };
+    let login = |home: &Path, key: &str| {
+        let (home, key, url) = (home.to_owned(), key.to_owned(), url.clone());
+        async move {
+            let r = hoop(
+                &home,
+                &[],
+                &["login", "--api-key", "-", "--api-url", &url],
+                Some(&key),
+            )
+            .await;
+            assert!(r.ok, "{}", r.stderr);
+            r
+        }
+    };
+
+    let soon = key_expiring_in("soon", TimeDelta::days(3)).await;
+    let home = tempfile::tempdir().unwrap();
+    let r = login(home.path(), &soon).await;
+    assert!(
+        r.stderr.contains("this API key expires in 3 days"),
+        "{}",
+        r.stderr
+    );
+    for args in [
+        &["admin", "get", "apikeys"][..],
+        &["admin", "get", "apikeys", "-o", "json"][..],
+    ] {
+        let r = hoop(home.path(), &[], args, None).await;
+        assert!(r.ok, "{}", r.stderr);
+        let lines: Vec<&str> = r.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "one line: {}", r.stderr);
+        assert!(
+            lines[0].starts_with("this API key expires in 3 days (")
+                && lines[0].ends_with("): rotate it with hoop admin rotate apikey soon"),
+            "{}",
+            r.stderr
+        );
+        assert!(!r.stdout.contains("expires in"), "stdout stays the answer");
+    }
+    let r = hoop(
+        home.path(),
+        &[],
+        &["admin", "get", "apikeys", "-o", "json"],
+        None,
+    )
+    .await;
+    serde_json::from_str::<serde_json::Value>(&r.stdout).expect("stdout is JSON alone");
+    // With HOOP_TOKEN the CLI does not know the key's name: it says how to find it.
+    let r = hoop(
+        home.path(),
+        &[("HOOP_TOKEN", &soon)],
+        &["admin", "get", "userinfo"],
+        None,
+    )
+    .await;
+    assert!(
+        r.stderr.contains("expires in 3 days") && r.stderr.contains("userinfo"),
+        "{}",
+        r.stderr
+    );
+
+    // Under a day: hours.
+    let hours = key_expiring_in("hours", TimeDelta::hours(5)).await;
+    let r = hoop(
+        home.path(),
+        &[("HOOP_TOKEN", &hours)],
+        &["admin", "get", "groups"],
+        None,
+    )
+    .await;
+    assert!(
+        r.stderr.contains("this API key expires in 5 hours"),
+        "{}",
+        r.stderr
+    );
+
+    // Following the advice: rotating the key the CLI is logged in with saves the new one, so
+    // the next command still works although the old secret ended at once.
+    let r = hoop(
+        home.path(),
+        &[],
+        &["admin", "rotate", "apikey", "soon"],
+        None,
+    )
+    .await;
+    assert!(r.ok, "{}", r.stderr);
+    let new = r.stdout.trim_end();
+    assert_eq!(app.status_with("/api/userinfo", &soon).await, 401);
+    let saved: toml::Value =
+        toml::from_str(&std::fs::read_to_string(home.path().join(".hoop/config.toml")).unwrap())
+            .unwrap();
+    assert_eq!(saved["token"].as_str(), Some(new));
+    let r = hoop(home.path(), &[], &["admin", "get", "apikey", "soon"], None).await;
+    assert!(r.ok, "{}", r.stderr);
+
+    // Thirty days to live: no warning.
+    let later = key_expiring_in("later", TimeDelta::days(30)).await;
+    let home = tempfile::tempdir().unwrap();
+    let r = login(home.path(), &later).await;
+    assert_eq!(r.stderr, "");
+    let r = hoop(home.path(), &[], &["admin", "get", "apikeys"], None).await;
+    assert!(r.ok && r.stderr.is_empty(), "{}", r.stderr);
+    app.stop().await;
+}

@@ -2,11 +2,15 @@
 
 use crate::cli::{
     client::{CliError, Client},
+    config,
+    expiry::Expires,
     output::{self, cell, Columns, Format},
     path_segment,
 };
-use crate::wire::keys::{ApiKey, CreatedApiKey, KeyChanges, NewApiKey};
+use crate::wire::keys::{Activation, ApiKey, CreatedApiKey, KeyChanges, NewApiKey, Rotation};
+use chrono::{DateTime, Utc};
 use reqwest::Method;
+use std::time::Duration;
 
 impl Columns for ApiKey {
     const COLUMNS: &'static [&'static str] = &[
@@ -14,6 +18,7 @@ impl Columns for ApiKey {
         "masked_key",
         "status",
         "groups",
+        "expires",
         "created_by",
         "last_used_at",
     ];
@@ -23,15 +28,50 @@ impl Columns for ApiKey {
             cell(&self.masked_key),
             cell(&self.status),
             cell(&self.groups),
+            expiry_cell(self.expires_at),
             cell(&self.created_by),
             cell(&self.last_used_at),
         ]
     }
 }
 
+/// `never`, the day when the key ends at its start (as `--expires 2027-01-31` sets it), else
+/// the time to the second.
+fn expiry_cell(at: Option<DateTime<Utc>>) -> String {
+    match at {
+        None => "never".into(),
+        Some(at) if at.time() == chrono::NaiveTime::MIN => at.format("%Y-%m-%d").to_string(),
+        Some(at) => at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    }
+}
+
+/// The overlap after a rotation has two more columns, shown only when a key has one: most of
+/// the time no key has, and the table stays as narrow as before.
+const PREVIOUS: [&str; 2] = ["previous_masked_key", "previous_expires_at"];
+
+fn print_keys(keys: &[ApiKey]) {
+    let overlap = keys.iter().any(|k| k.previous_masked_key.is_some());
+    let mut columns = ApiKey::COLUMNS.to_vec();
+    if overlap {
+        columns.extend(PREVIOUS);
+    }
+    let rows = keys.iter().map(|k| {
+        let mut cells = k.cells();
+        if overlap {
+            cells.push(cell(&k.previous_masked_key));
+            cells.push(cell(&k.previous_expires_at));
+        }
+        cells
+    });
+    output::print_table(&columns, rows);
+}
+
 pub async fn list(c: &Client, format: Format) -> Result<(), CliError> {
     let keys: Vec<ApiKey> = c.get("/api/api-keys").await?;
-    output::print_list(&keys, format);
+    match format {
+        Format::Json => output::print_json(&keys),
+        Format::Table => print_keys(&keys),
+    }
     Ok(())
 }
 
@@ -39,12 +79,14 @@ pub async fn create(
     c: &Client,
     name: String,
     groups: Vec<String>,
+    expires: Option<Expires>,
     format: Format,
 ) -> Result<(), CliError> {
     let request = NewApiKey {
         name,
         groups,
-        expires_at: None,
+        // `never` is the create body's default: nothing to send.
+        expires_at: expires.and_then(Expires::at),
     };
     let created: CreatedApiKey = c.send(Method::POST, "/api/api-keys", &request).await?;
     match format {
@@ -52,8 +94,9 @@ pub async fn create(
         // The key alone on stdout, ready to pipe into a secrets manager; the rest to stderr.
         Format::Table => {
             eprintln!(
-                "Created API key {}. It is shown once: store it now.",
-                created.api_key.name
+                "Created API key {} (expires: {}). It is shown once: store it now.",
+                created.api_key.name,
+                expiry_cell(created.api_key.expires_at)
             );
             println!("{}", created.key.expose());
         }
@@ -66,7 +109,10 @@ pub async fn show(c: &Client, name: &str, format: Format) -> Result<(), CliError
     let key: ApiKey = c
         .get(&format!("/api/api-keys/{}", path_segment(name)))
         .await?;
-    output::print_one(&key, format);
+    match format {
+        Format::Json => output::print_json(&key),
+        Format::Table => print_keys(std::slice::from_ref(&key)),
+    }
     Ok(())
 }
 
@@ -75,41 +121,118 @@ pub async fn configure(
     name: &str,
     new_name: Option<String>,
     groups: Option<Vec<String>>,
+    expiry: Option<Expires>,
     format: Format,
 ) -> Result<(), CliError> {
     let changes = KeyChanges {
         name: new_name,
         groups,
-        expires_at: None,
+        // Absent: unchanged; `never` is an explicit null.
+        expires_at: expiry.map(Expires::at),
     };
     let path = format!("/api/api-keys/{}", path_segment(name));
     let key: ApiKey = c.send(Method::PUT, &path, &changes).await?;
     match format {
         Format::Json => output::print_json(&key),
         Format::Table => println!(
-            "Configured API key {} (groups: {})",
+            "Configured API key {} (groups: {}; expires: {})",
             key.name,
-            key.groups.join(",")
+            key.groups.join(","),
+            expiry_cell(key.expires_at)
         ),
     }
     Ok(())
 }
 
-/// Deactivates (refused from the next request on) or activates again (same secret).
-pub async fn set_active(
+/// A new secret, printed once; the old one works `grace` longer.
+pub async fn rotate(
     c: &Client,
     name: &str,
-    active: bool,
+    grace: Duration,
     format: Format,
 ) -> Result<(), CliError> {
-    let action = if active { "activate" } else { "deactivate" };
+    let path = format!("/api/api-keys/{}/rotate", path_segment(name));
+    let rotation = Rotation {
+        grace_seconds: grace.as_secs(),
+    };
+    let created: CreatedApiKey = c.send(Method::POST, &path, &rotation).await?;
+    // The key this CLI is logged in with: without the new secret saved, the next command
+    // would fail once the old one ends, and the only copy of the new one is on screen.
+    let resaved = c
+        .saved_key()
+        .filter(|saved| saved.id == created.api_key.id)
+        .map(|_| {
+            let key = config::SavedKey {
+                id: created.api_key.id,
+                name: created.api_key.name.clone(),
+            };
+            config::save(c.base(), &created.key, Some(key))
+        });
+    match format {
+        Format::Json => output::print_json(&created),
+        Format::Table => {
+            let old = match created.api_key.previous_expires_at {
+                Some(until) => format!(
+                    "the old secret works until {}",
+                    until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
+                None => "the old secret stopped working now".into(),
+            };
+            eprintln!(
+                "Rotated API key {}: {old}. The new key is shown once: store it now.",
+                created.api_key.name
+            );
+            println!("{}", created.key.expose());
+        }
+    }
+    match resaved {
+        Some(Ok(path)) => eprintln!(
+            "You are logged in with this key: {} now holds the new one.",
+            path.display()
+        ),
+        // Not an error: the rotation is done and its key printed, which is what matters now.
+        Some(Err(e)) => eprintln!(
+            "warning: you are logged in with this key but the new one could not be saved ({e}): \
+             run hoop login --api-key -"
+        ),
+        None => {}
+    }
+    Ok(())
+}
+
+/// Refused from the next request on.
+pub async fn deactivate(c: &Client, name: &str, format: Format) -> Result<(), CliError> {
     let key: ApiKey = c
-        .post(&format!("/api/api-keys/{}/{action}", path_segment(name)))
+        .post(&format!("/api/api-keys/{}/deactivate", path_segment(name)))
         .await?;
     match format {
         Format::Json => output::print_json(&key),
-        Format::Table if active => println!("Activated API key {name}"),
         Format::Table => println!("Deactivated API key {name}"),
+    }
+    Ok(())
+}
+
+/// The same secret works again; an expired key needs a new expiry.
+pub async fn activate(
+    c: &Client,
+    name: &str,
+    expiry: Option<Expires>,
+    format: Format,
+) -> Result<(), CliError> {
+    let path = format!("/api/api-keys/{}/activate", path_segment(name));
+    let key: ApiKey = match expiry {
+        Some(e) => {
+            let activation = Activation { expires_at: e.at() };
+            c.send(Method::POST, &path, &activation).await?
+        }
+        None => c.post(&path).await?,
+    };
+    match format {
+        Format::Json => output::print_json(&key),
+        Format::Table => println!(
+            "Activated API key {name} (expires: {})",
+            expiry_cell(key.expires_at)
+        ),
     }
     Ok(())
 }

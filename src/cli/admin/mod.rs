@@ -6,8 +6,14 @@ mod keys;
 mod sessions;
 mod userinfo;
 
-use super::{client, output::Format, CliError};
+use super::{
+    client,
+    expiry::{parse_expires, parse_grace, parse_new_expiry, Expires},
+    output::Format,
+    CliError,
+};
 use clap::Subcommand;
+use std::time::Duration;
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
@@ -23,7 +29,7 @@ pub enum AdminCommand {
     /// Create an API key (prints the key once, alone) or a connection.
     #[command(subcommand)]
     Create(CreateCommand),
-    /// Rename or regroup an API key; its secret stays the same.
+    /// Rename, regroup or change the expiry of an API key; its secret stays the same.
     Configure {
         #[arg(value_parser = ["apikey"])]
         kind: String,
@@ -32,6 +38,22 @@ pub enum AdminCommand {
         new_name: Option<String>,
         #[arg(long, value_delimiter = ',')]
         groups: Option<Vec<String>>,
+        /// A new expiry: 90d (from now), 2027-01-31 (00:00 UTC), an RFC 3339 time, or never.
+        /// Without it the expiry stays as it is; a later one makes an expired key work again.
+        #[arg(long, value_name = "WHEN", value_parser = parse_expires)]
+        expires: Option<Expires>,
+        #[arg(short = 'o', long, value_enum, default_value = "table")]
+        output: Format,
+    },
+    /// Give an API key a new secret (printed once, alone); the old one works for --grace more.
+    Rotate {
+        #[arg(value_parser = ["apikey"])]
+        kind: String,
+        name: String,
+        /// How long the old secret keeps working, e.g. 1h, 24h, 7d (at most 30d; default: it
+        /// stops at once).
+        #[arg(long, value_name = "DURATION", value_parser = parse_grace, default_value = "0")]
+        grace: Duration,
         #[arg(short = 'o', long, value_enum, default_value = "table")]
         output: Format,
     },
@@ -43,11 +65,15 @@ pub enum AdminCommand {
         #[arg(short = 'o', long, value_enum, default_value = "table")]
         output: Format,
     },
-    /// Activate a deactivated API key again (same secret).
+    /// Activate a deactivated API key again (same secret), or an expired one with --expires.
     Activate {
         #[arg(value_parser = ["apikey"])]
         kind: String,
         name: String,
+        /// A new expiry, which an expired key needs: 90d (from now), 2027-01-31 (00:00 UTC) or
+        /// an RFC 3339 time.
+        #[arg(long, value_name = "WHEN", value_parser = parse_new_expiry)]
+        expires: Option<Expires>,
         #[arg(short = 'o', long, value_enum, default_value = "table")]
         output: Format,
     },
@@ -69,6 +95,10 @@ pub enum CreateCommand {
         name: String,
         #[arg(long, value_delimiter = ',', required = true)]
         groups: Vec<String>,
+        /// When it stops working: 90d (from now), 2027-01-31 (00:00 UTC), an RFC 3339 time, or
+        /// never (the default, unless the gateway sets a maximum lifetime).
+        #[arg(long, value_name = "WHEN", value_parser = parse_expires)]
+        expires: Option<Expires>,
         #[arg(short = 'o', long, value_enum, default_value = "table")]
         output: Format,
     },
@@ -114,8 +144,9 @@ pub async fn admin(command: AdminCommand) -> Result<(), CliError> {
         AdminCommand::Create(CreateCommand::Apikey {
             name,
             groups,
+            expires,
             output,
-        }) => keys::create(&c, name, groups, output).await,
+        }) => keys::create(&c, name, groups, expires, output).await,
         AdminCommand::Create(CreateCommand::Connection {
             name,
             kind,
@@ -137,14 +168,22 @@ pub async fn admin(command: AdminCommand) -> Result<(), CliError> {
             name,
             new_name,
             groups,
+            expires,
             output,
             ..
-        } => keys::configure(&c, &name, new_name, groups, output).await,
-        AdminCommand::Deactivate { name, output, .. } => {
-            keys::set_active(&c, &name, false, output).await
-        }
-        AdminCommand::Activate { name, output, .. } => {
-            keys::set_active(&c, &name, true, output).await
-        }
+        } => keys::configure(&c, &name, new_name, groups, expires, output).await,
+        AdminCommand::Rotate {
+            name,
+            grace,
+            output,
+            ..
+        } => keys::rotate(&c, &name, grace, output).await,
+        AdminCommand::Deactivate { name, output, .. } => keys::deactivate(&c, &name, output).await,
+        AdminCommand::Activate {
+            name,
+            expires,
+            output,
+            ..
+        } => keys::activate(&c, &name, expires, output).await,
     }
 }
