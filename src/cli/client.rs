@@ -20,6 +20,9 @@ pub struct Client {
     token: Option<SecretString>,
     /// The managed key `token` is, when `hoop login` saved it.
     saved_key: Option<SavedKey>,
+    /// Set by `hoop login`, which learns the key's name only from the answer: the expiry seen
+    /// is kept for it to word the warning, instead of printed.
+    expiry_seen: Option<std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>>,
 }
 
 /// Whether this process has printed the expiry warning: once per command, however many
@@ -49,7 +52,20 @@ impl Client {
             base: base.trim_end_matches('/').to_owned(),
             token,
             saved_key: None,
+            expiry_seen: None,
         }
+    }
+
+    /// Keeps the expiry the gateway announces (see [`Self::expiry_seen`]) instead of warning.
+    pub fn deferring_expiry_warning(mut self) -> Self {
+        self.expiry_seen = Some(std::sync::Mutex::new(None));
+        self
+    }
+
+    /// When the key stops working, if an answer said it is within 7 days (deferring clients).
+    pub fn expiry_seen(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let seen = self.expiry_seen.as_ref()?;
+        *seen.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn with_saved_key(mut self, key: Option<SavedKey>) -> Self {
@@ -152,6 +168,10 @@ impl Client {
         else {
             return;
         };
+        if let Some(seen) = &self.expiry_seen {
+            *seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(at.to_utc());
+            return;
+        }
         if !WARNED.swap(true, Ordering::Relaxed) {
             let name = self.saved_key.as_ref().map(|k| k.name.as_str());
             eprintln!("{}", expiry::warning(at.to_utc(), chrono::Utc::now(), name));

@@ -62,9 +62,12 @@ pub async fn login(args: LoginArgs) -> Result<(), CliError> {
         Some(key) => checked_key(key)?,
         None => password_login(&api_url).await?,
     };
-    let me: UserInfo = Client::new(&api_url, Some(token.clone()))
-        .get("/api/userinfo")
-        .await?;
+    let client = Client::new(&api_url, Some(token.clone())).deferring_expiry_warning();
+    let me: UserInfo = client.get("/api/userinfo").await?;
+    if let Some(at) = client.expiry_seen() {
+        let name = (me.auth_method == "api_key").then_some(me.name.as_str());
+        eprintln!("{}", expiry::warning(at, chrono::Utc::now(), name));
+    }
     // A managed key is remembered by id and name: the expiry warning names it, and rotating it
     // from this CLI saves its new secret here.
     let key = match (me.id, me.auth_method.as_str()) {

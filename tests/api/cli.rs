@@ -877,8 +877,9 @@ async fn expiry_warning(backend: Backend) {
     let home = tempfile::tempdir().unwrap();
     let r = login(home.path(), &soon).await;
     assert!(
-        r.stderr.contains("this API key expires in 3 days"),
-        "{}",
+        r.stderr.contains("this API key expires in 3 days")
+            && r.stderr.contains("rotate apikey soon"),
+        "login names the key it just learned: {}",
         r.stderr
     );
     for args in [
