@@ -24,6 +24,20 @@ both_backends!(
     bad_lifecycle_requests_are_refused_clearly,
 );
 
+/// What `/api/userinfo` answers `key`.
+async fn answer(app: &TestApp, key: &str) -> StatusCode {
+    app.status_with("/api/userinfo", key).await
+}
+
+/// Rotates `name` with an overlap of `grace` seconds; the new secret and the answer.
+async fn rotate(app: &TestApp, name: &str, grace: u64) -> (String, Value) {
+    let path = format!("/api/api-keys/{name}/rotate");
+    let body = json!({ "grace_seconds": grace });
+    let (status, body) = app.post(&path, &app.admin_token, body).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    (body["key"].as_str().unwrap().to_owned(), body)
+}
+
 fn rfc3339(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
@@ -111,12 +125,9 @@ async fn an_expired_key_is_refused_at_the_second_and_announced_once(app: &TestAp
     // A second before: works. At the second: refused, from memory, on every route.
     let left = (expires_at - now(app)).to_std().unwrap();
     app.clock.advance(left - Duration::from_secs(1));
-    assert_eq!(app.status_with("/api/userinfo", &raw).await, StatusCode::OK);
+    assert_eq!(answer(app, &raw).await, StatusCode::OK);
     app.clock.advance(Duration::from_secs(1));
-    assert_eq!(
-        app.status_with("/api/userinfo", &raw).await,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(answer(app, &raw).await, StatusCode::UNAUTHORIZED);
     assert_eq!(
         app.status_with("/api/api-keys", &raw).await,
         StatusCode::UNAUTHORIZED
@@ -156,7 +167,7 @@ async fn an_expired_key_is_refused_at_the_second_and_announced_once(app: &TestAp
 
 async fn expiry_moves_with_put_and_activation(app: &TestApp) {
     let (_, raw) = create_expiring(app, "moving", now(app) + TimeDelta::days(30)).await;
-    assert_eq!(app.status_with("/api/userinfo", &raw).await, StatusCode::OK);
+    assert_eq!(answer(app, &raw).await, StatusCode::OK);
 
     // Closer: shortens the live key at once.
     let soon = now(app) + TimeDelta::hours(1);
@@ -169,10 +180,7 @@ async fn expiry_moves_with_put_and_activation(app: &TestApp) {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     app.clock.advance(Duration::from_secs(3601));
-    assert_eq!(
-        app.status_with("/api/userinfo", &raw).await,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(answer(app, &raw).await, StatusCode::UNAUTHORIZED);
     assert_eq!(app.api_key("moving").await.status, KeyStatus::Expired);
 
     // Activating an expired key without a new expiry: 422, naming the field.
@@ -198,7 +206,7 @@ async fn expiry_moves_with_put_and_activation(app: &TestApp) {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "active");
-    assert_eq!(app.status_with("/api/userinfo", &raw).await, StatusCode::OK);
+    assert_eq!(answer(app, &raw).await, StatusCode::OK);
 
     // Never: null.
     let (status, body) = app
@@ -248,7 +256,7 @@ async fn expiry_moves_with_put_and_activation(app: &TestApp) {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "active");
-    assert_eq!(app.status_with("/api/userinfo", &raw).await, StatusCode::OK);
+    assert_eq!(answer(app, &raw).await, StatusCode::OK);
 
     let updates = events_for(app, "api_key.updated", "moving", 4).await;
     assert!(updates.iter().any(|e| matches!(
@@ -302,11 +310,8 @@ async fn rotation_keeps_the_old_secret_for_the_overlap_only(app: &TestApp) {
 
     // Past it: the old one is refused, the new one works, the key no longer shows the old.
     app.clock.advance(Duration::from_secs(3601));
-    assert_eq!(
-        app.status_with("/api/userinfo", &old).await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(app.status_with("/api/userinfo", &new).await, StatusCode::OK);
+    assert_eq!(answer(app, &old).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(answer(app, &new).await, StatusCode::OK);
     let shown = app.api_key("rotating").await;
     assert_eq!(
         (shown.previous_masked_key, shown.previous_expires_at),
@@ -319,47 +324,19 @@ async fn rotation_keeps_the_old_secret_for_the_overlap_only(app: &TestApp) {
         .await;
     let newest = body["key"].as_str().unwrap().to_owned();
     assert_eq!(body["previous_masked_key"], Value::Null);
-    assert_eq!(
-        app.status_with("/api/userinfo", &new).await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        app.status_with("/api/userinfo", &newest).await,
-        StatusCode::OK
-    );
+    assert_eq!(answer(app, &new).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(answer(app, &newest).await, StatusCode::OK);
 
     // Deactivating ends both secrets; activating brings back only the current one.
-    let (_, body) = app
-        .post(
-            "/api/api-keys/rotating/rotate",
-            &app.admin_token,
-            json!({"grace_seconds": 86400}),
-        )
-        .await;
-    let fourth = body["key"].as_str().unwrap().to_owned();
-    assert_eq!(
-        app.status_with("/api/userinfo", &newest).await,
-        StatusCode::OK
-    );
+    let (fourth, _) = rotate(app, "rotating", 86400).await;
+    assert_eq!(answer(app, &newest).await, StatusCode::OK);
     app.key_action("rotating", "deactivate").await;
-    assert_eq!(
-        app.status_with("/api/userinfo", &newest).await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        app.status_with("/api/userinfo", &fourth).await,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(answer(app, &newest).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(answer(app, &fourth).await, StatusCode::UNAUTHORIZED);
     let on = app.key_action("rotating", "activate").await;
     assert_eq!(on.previous_masked_key, None);
-    assert_eq!(
-        app.status_with("/api/userinfo", &fourth).await,
-        StatusCode::OK
-    );
-    assert_eq!(
-        app.status_with("/api/userinfo", &newest).await,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(answer(app, &fourth).await, StatusCode::OK);
+    assert_eq!(answer(app, &newest).await, StatusCode::UNAUTHORIZED);
 
     let rotated = events_for(app, "api_key.rotated", "rotating", 3).await;
     assert_eq!(rotated.len(), 3);
@@ -381,39 +358,13 @@ async fn rotation_keeps_the_old_secret_for_the_overlap_only(app: &TestApp) {
 
 async fn a_second_rotation_ends_the_first_old_secret(app: &TestApp) {
     let (_, first) = app.create_key("twice", &["admin"]).await;
-    let (_, body) = app
-        .post(
-            "/api/api-keys/twice/rotate",
-            &app.admin_token,
-            json!({"grace_seconds": 3600}),
-        )
-        .await;
-    let second = body["key"].as_str().unwrap().to_owned();
-    assert_eq!(
-        app.status_with("/api/userinfo", &first).await,
-        StatusCode::OK
-    );
-    let (_, body) = app
-        .post(
-            "/api/api-keys/twice/rotate",
-            &app.admin_token,
-            json!({"grace_seconds": 3600}),
-        )
-        .await;
-    let third = body["key"].as_str().unwrap().to_owned();
+    let (second, _) = rotate(app, "twice", 3600).await;
+    assert_eq!(answer(app, &first).await, StatusCode::OK);
+    let (third, _) = rotate(app, "twice", 3600).await;
     // One previous secret at most: the first ends now, the second takes its place.
-    assert_eq!(
-        app.status_with("/api/userinfo", &first).await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        app.status_with("/api/userinfo", &second).await,
-        StatusCode::OK
-    );
-    assert_eq!(
-        app.status_with("/api/userinfo", &third).await,
-        StatusCode::OK
-    );
+    assert_eq!(answer(app, &first).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(answer(app, &second).await, StatusCode::OK);
+    assert_eq!(answer(app, &third).await, StatusCode::OK);
 }
 
 async fn a_leak_report_stops_live_secrets_and_tells_nobody(app: &TestApp) {
@@ -465,14 +416,8 @@ async fn a_leak_report_stops_live_secrets_and_tells_nobody(app: &TestApp) {
     );
 
     // The reported key stopped working by the answer; the other did not.
-    assert_eq!(
-        app.status_with("/api/userinfo", &leaked).await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        app.status_with("/api/userinfo", &bystander).await,
-        StatusCode::OK
-    );
+    assert_eq!(answer(app, &leaked).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(answer(app, &bystander).await, StatusCode::OK);
     let key = app.api_key("leaky").await;
     assert_eq!(key.status, KeyStatus::Deactivated);
     assert_eq!(key.deactivated_by.as_deref(), Some("leak-report"));
@@ -511,14 +456,7 @@ async fn a_leak_report_stops_live_secrets_and_tells_nobody(app: &TestApp) {
 
     // The old secret of a rotation, in its overlap, is a live secret too.
     let (_, old) = app.create_key("rotated-leak", &["admin"]).await;
-    let (_, body) = app
-        .post(
-            "/api/api-keys/rotated-leak/rotate",
-            &app.admin_token,
-            json!({"grace_seconds": 600}),
-        )
-        .await;
-    let new = body["key"].as_str().unwrap().to_owned();
+    let (new, _) = rotate(app, "rotated-leak", 600).await;
     app.call(
         Method::POST,
         "/api/api-keys/leaked",
@@ -526,10 +464,7 @@ async fn a_leak_report_stops_live_secrets_and_tells_nobody(app: &TestApp) {
         Some(report(vec![&old])),
     )
     .await;
-    assert_eq!(
-        app.status_with("/api/userinfo", &new).await,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(answer(app, &new).await, StatusCode::UNAUTHORIZED);
     assert_eq!(
         app.api_key("rotated-leak").await.deactivated_by.as_deref(),
         Some("leak-report")
@@ -682,10 +617,7 @@ async fn keys_unused_too_long_are_deactivated_by_the_system() {
         let (_, idle) = app.create_key("idle", &["admin"]).await;
         let (_, busy) = app.create_key("busy", &["admin"]).await;
         app.clock.advance(days(89));
-        assert_eq!(
-            app.status_with("/api/userinfo", &busy).await,
-            StatusCode::OK
-        );
+        assert_eq!(answer(&app, &busy).await, StatusCode::OK);
         // The use reaches the database (about once a second).
         let start = Instant::now();
         while app.api_key("busy").await.last_used_at.is_none() {
@@ -707,20 +639,14 @@ async fn keys_unused_too_long_are_deactivated_by_the_system() {
             Detail::Value(DetailValue::Text(reason)) => assert!(reason.contains("90 days")),
             other => panic!("no reason: {other:?}"),
         }
-        assert_eq!(
-            app.status_with("/api/userinfo", &idle).await,
-            StatusCode::UNAUTHORIZED
-        );
+        assert_eq!(answer(&app, &idle).await, StatusCode::UNAUTHORIZED);
         assert_eq!(
             app.api_key("idle").await.deactivated_by.as_deref(),
             Some("system")
         );
         // Used 2 days ago by the gateway's clock: kept.
         assert_eq!(app.api_key("busy").await.status, KeyStatus::Active);
-        assert_eq!(
-            app.status_with("/api/userinfo", &busy).await,
-            StatusCode::OK
-        );
+        assert_eq!(answer(&app, &busy).await, StatusCode::OK);
         app.stop().await;
     }
 }
@@ -735,11 +661,8 @@ async fn replicas_agree_on_expiry_and_overlap() {
     let (_, expiring) = create_expiring(&a, "expiring", now(&a) + TimeDelta::hours(2)).await;
     let (_, old) = a.create_key("overlapping", &["admin"]).await;
     for app in [&a, &b] {
-        assert_eq!(
-            app.status_with("/api/userinfo", &expiring).await,
-            StatusCode::OK
-        );
-        assert_eq!(app.status_with("/api/userinfo", &old).await, StatusCode::OK);
+        assert_eq!(answer(app, &expiring).await, StatusCode::OK);
+        assert_eq!(answer(app, &old).await, StatusCode::OK);
     }
     let (status, body) = b
         .post(
@@ -751,27 +674,18 @@ async fn replicas_agree_on_expiry_and_overlap() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let new = body["key"].as_str().unwrap().to_owned();
     // The new secret works on the other replica at once; the old one still does there.
-    assert_eq!(a.status_with("/api/userinfo", &new).await, StatusCode::OK);
-    assert_eq!(a.status_with("/api/userinfo", &old).await, StatusCode::OK);
+    assert_eq!(answer(&a, &new).await, StatusCode::OK);
+    assert_eq!(answer(&a, &old).await, StatusCode::OK);
 
     a.clock.advance(Duration::from_secs(3601));
     for app in [&a, &b] {
-        assert_eq!(
-            app.status_with("/api/userinfo", &old).await,
-            StatusCode::UNAUTHORIZED
-        );
-        assert_eq!(app.status_with("/api/userinfo", &new).await, StatusCode::OK);
-        assert_eq!(
-            app.status_with("/api/userinfo", &expiring).await,
-            StatusCode::OK
-        );
+        assert_eq!(answer(app, &old).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(answer(app, &new).await, StatusCode::OK);
+        assert_eq!(answer(app, &expiring).await, StatusCode::OK);
     }
     a.clock.advance(Duration::from_secs(3600));
     for app in [&a, &b] {
-        assert_eq!(
-            app.status_with("/api/userinfo", &expiring).await,
-            StatusCode::UNAUTHORIZED
-        );
+        assert_eq!(answer(app, &expiring).await, StatusCode::UNAUTHORIZED);
     }
     // Both replicas sweep; the expiry is announced once.
     tokio::time::sleep(Duration::from_millis(2500)).await;
