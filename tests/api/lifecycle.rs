@@ -555,16 +555,21 @@ async fn bad_lifecycle_requests_are_refused_clearly(app: &TestApp) {
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
+async fn with_policy(backend: Backend, policy: KeyPolicy) -> TestApp {
+    spawn_app_with(backend, |c| c.key_policy = policy).await
+}
+
 /// `HOOP_API_KEY_MAX_LIFETIME_DAYS`: no key without an expiry, none past the limit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_maximum_lifetime_is_enforced_on_create_and_put() {
     for backend in [Backend::Sqlite, Backend::Postgres] {
-        let app = spawn_app_with(backend, |c| {
-            c.key_policy = KeyPolicy {
+        let app = with_policy(
+            backend,
+            KeyPolicy {
                 max_lifetime_days: Some(30),
                 ..KeyPolicy::default()
-            }
-        })
+            },
+        )
         .await;
         let create =
             |expires: Value| json!({"name": "bounded", "groups": ["admin"], "expires_at": expires});
@@ -607,12 +612,13 @@ async fn the_maximum_lifetime_is_enforced_on_create_and_put() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_unused_too_long_are_deactivated_by_the_system() {
     for backend in [Backend::Sqlite, Backend::Postgres] {
-        let app = spawn_app_with(backend, |c| {
-            c.key_policy = KeyPolicy {
+        let app = with_policy(
+            backend,
+            KeyPolicy {
                 deactivate_unused_days: Some(90),
                 ..KeyPolicy::default()
-            }
-        })
+            },
+        )
         .await;
         let (_, idle) = app.create_key("idle", &["admin"]).await;
         let (_, busy) = app.create_key("busy", &["admin"]).await;
