@@ -3,12 +3,12 @@
 
 use crate::{
     error::UiError,
-    types::{ConnectionView, CreatedKey, ExpiryChoice, GroupView, KeyPolicyView, KeyView, Me},
+    types::{ConnectionView, CreatedKey, GroupView, KeyPolicyView, KeyView, Me},
 };
 use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
-use crate::gateway::gateway;
+use crate::{gateway::gateway, types::ExpiryChoice};
 
 /// Where to go after logging in. `next` comes from the URL and must not send users elsewhere,
 /// so it is read the way a browser will read the redirect (WHATWG URL parsing: tabs and newlines

@@ -90,8 +90,10 @@ fn when(at: DateTime<Utc>, now: DateTime<Utc>) -> When {
 
 fn relative(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
     let secs = (now - at).num_seconds();
+    // Ahead: up to the whole minute, so a key made to expire in 7 days reads "in 7 days"
+    // rather than the "in 6 days" its first seconds would floor to.
     let (secs, future) = if secs < 0 {
-        (-secs, true)
+        ((-secs + 59) / 60 * 60, true)
     } else {
         (secs, false)
     };

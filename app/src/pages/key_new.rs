@@ -3,6 +3,7 @@
 
 use crate::{
     components::{action_error, use_hydrated, ExpiryPicker, FieldError, Forbidden, FormError},
+    error::UiError,
     pages::layout::use_me,
     server_fns::{key_policy, list_groups, CreateKey},
     types::{CreatedKey, GroupView, NAME_RULE},
@@ -16,6 +17,9 @@ pub fn NewKeyPage() -> impl IntoView {
         return view! { <Forbidden/> }.into_any();
     }
     let create = ServerAction::<CreateKey>::new();
+    // Owned here, not by the form: the form goes when the key is created, and the expiry
+    // picker's error (inside a Suspense) may still read this once after that.
+    let error = action_error(create);
     // A memo, so a failed attempt does not rebuild the form and lose what was typed.
     let created = Memo::new(move |_| create.value().get().and_then(|r| r.ok()));
     view! {
@@ -27,18 +31,17 @@ pub fn NewKeyPage() -> impl IntoView {
                 let heading = format!("API key {} created", created.key.name);
                 view! { <Reveal created heading/> }.into_any()
             }
-            None => view! { <CreateForm create/> }.into_any(),
+            None => view! { <CreateForm create error/> }.into_any(),
         }}
     }
     .into_any()
 }
 
 #[component]
-fn CreateForm(create: ServerAction<CreateKey>) -> impl IntoView {
+fn CreateForm(create: ServerAction<CreateKey>, error: Signal<Option<UiError>>) -> impl IntoView {
     let groups = OnceResource::new(list_groups());
     let policy = OnceResource::new(key_policy());
     let hydrated = use_hydrated();
-    let error = action_error(create);
     view! {
         <section class="panel narrow">
             // Hidden from the first paint when scripts run (see `shell`), so nothing moves when

@@ -133,7 +133,13 @@ fn rotation_note(created: &CreatedKey) -> String {
     match &created.key.previous_expires_at {
         Some(until) => format!(
             "The old key {} keeps working until {} ({}): move its users to the new one before then.",
-            created.key.previous_masked_key.clone().unwrap_or_default(),
+            // The start says which key; the 39 asterisks after it say nothing.
+            created
+                .key
+                .previous_masked_key
+                .as_deref()
+                .map(|m| format!("{}…", m.chars().take(8).collect::<String>()))
+                .unwrap_or_default(),
             until.exact,
             until.relative
         ),
@@ -177,8 +183,13 @@ fn Notices(keys: Vec<KeyView>, policy: Option<KeyPolicyView>) -> impl IntoView {
                         format!("{expiring} keys expire within {WARN_DAYS} days.")
                     }}
                 </strong>
-                " Rotate them or give them a later expiry before their users are locked out; "
-                "they are marked “Expires soon” below."
+                {if expiring == 1 {
+                    " Give it a later expiry (Configure) before its users are locked out; it is \
+                     marked “Expires soon” below."
+                } else {
+                    " Give them a later expiry (Configure) before their users are locked out; \
+                     they are marked “Expires soon” below."
+                }}
             </p>
         })}
         {(!unused.is_empty()).then(|| view! {
@@ -198,6 +209,7 @@ fn Notices(keys: Vec<KeyView>, policy: Option<KeyPolicyView>) -> impl IntoView {
             </p>
         })}
     }
+    .into_any()
 }
 
 /// Choose the overlap, then rotate. In the dialog with JavaScript; as a page of its own
@@ -449,6 +461,7 @@ fn KeyRow(key: KeyView, actions: RowActions) -> impl IntoView {
             </td>
         </tr>
     }
+    .into_any()
 }
 
 /// Closes the `<details>` menu the event came from.
