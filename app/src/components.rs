@@ -49,7 +49,7 @@ pub fn ExpiryPicker(
     };
     let keep_option = keep.map(|now| {
         let label = match now {
-            Some(at) => format!("Keep the current expiry ({})", at.exact),
+            Some(at) => format!("Keep the current expiry ({})", short_utc(&at.exact)),
             None => "Keep the current expiry (never)".to_owned(),
         };
         view! { <option value="keep" selected=selected == "keep">{label}</option> }
@@ -114,6 +114,14 @@ pub fn Time(when: When) -> impl IntoView {
         <time datetime=when.exact.clone() title=when.exact>
             {when.relative}
         </time>
+    }
+}
+
+/// "2027-03-02T16:41:12Z" as "2027-03-02 16:41 UTC": short enough for a `<select>` option.
+fn short_utc(rfc3339: &str) -> String {
+    match (rfc3339.get(..10), rfc3339.get(11..16)) {
+        (Some(date), Some(time)) => format!("{date} {time} UTC"),
+        _ => rfc3339.to_owned(),
     }
 }
 

@@ -432,7 +432,7 @@ fn KeyRow(key: KeyView, actions: RowActions) -> impl IntoView {
                     None => view! { <span class="muted">"Never"</span> }.into_any(),
                 }}
                 {key.expires_soon.then(|| view! {
-                    <div><span class="chip chip-warning">"Expires soon"</span></div>
+                    <div><span class="chip chip-warning nowrap">"Expires soon"</span></div>
                 })}
             </td>
             <td data-label="Created">
