@@ -47,12 +47,10 @@ pub fn ExpiryPicker(
         Some(_) => "keep".to_owned(),
         _ => policy.default_choice(),
     };
-    let keep_option = keep.map(|now| {
-        let label = match now {
-            Some(at) => format!("Keep the current expiry ({})", short_utc(&at.exact)),
-            None => "Keep the current expiry (never)".to_owned(),
-        };
-        view! { <option value="keep" selected=selected == "keep">{label}</option> }
+    // The current expiry itself is the "Now:" line above the select (which describes it):
+    // in the option it was cut off on a phone.
+    let keep_option = keep.map(|_| {
+        view! { <option value="keep" selected=selected == "keep">"Keep the current expiry"</option> }
     });
     let never = limit.is_none().then(|| {
         view! { <option value="never" selected=selected == "never">"Never"</option> }
@@ -76,16 +74,19 @@ pub fn ExpiryPicker(
     };
     let current_text = current.map(|now| match now {
         Some(at) => view! {
-            <p class="hint">"Now: expires " <Time when=at/></p>
+            <p class="hint" id="expires-now">
+                "Now: expires " {short_utc(&at.exact)} " (" <Time when=at/> ")"
+            </p>
         }
         .into_any(),
-        None => view! { <p class="hint">"Now: never expires"</p> }.into_any(),
+        None => view! { <p class="hint" id="expires-now">"Now: never expires"</p> }.into_any(),
     });
     view! {
         <div class="expiry">
             <label for="expires">"Expires"</label>
             {current_text}
-            <select id="expires" name="expires" aria-describedby="expires-hint expires_at-error">
+            <select id="expires" name="expires"
+                aria-describedby="expires-now expires-hint expires_at-error">
                 {keep_option}
                 {never}
                 {presets}
@@ -117,7 +118,7 @@ pub fn Time(when: When) -> impl IntoView {
     }
 }
 
-/// "2027-03-02T16:41:12Z" as "2027-03-02 16:41 UTC": short enough for a `<select>` option.
+/// "2027-03-02T16:41:12Z" as "2027-03-02 16:41 UTC".
 fn short_utc(rfc3339: &str) -> String {
     match (rfc3339.get(..10), rfc3339.get(11..16)) {
         (Some(date), Some(time)) => format!("{date} {time} UTC"),

@@ -84,7 +84,7 @@ pub fn ConfigureKeyPage() -> impl IntoView {
                                 <FieldError error field="groups"/>
                             </fieldset>
                             <ExpiryPicker policy current error/>
-                            <p class="muted small">"Key: " <code>{key.masked_key.clone()}</code></p>
+                            <p class="muted small">"Key: " <code class="masked">{key.masked_key.clone()}</code></p>
                             <div class="form-actions">
                                 <a href="/settings/api-keys" class="button">"Cancel"</a>
                                 <button type="submit" class="button primary"
