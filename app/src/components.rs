@@ -73,12 +73,14 @@ pub fn ExpiryPicker(
         None => "A key stops working at its expiry; you can give it a new one later.".into(),
     };
     let current_text = current.map(|now| match now {
-        Some(at) => view! {
-            <p class="hint" id="expires-now">
-                "Now: expires " {short_utc(&at.exact)} " (" <Time when=at/> ")"
-            </p>
+        Some(at) => {
+            let exact = short_utc(&at.exact);
+            // Far off, the relative time is the date itself: said once is enough.
+            let relative =
+                (!exact.starts_with(&at.relative)).then(|| view! { " (" <Time when=at/> ")" });
+            view! { <p class="hint" id="expires-now">"Now: expires " {exact} {relative}</p> }
+                .into_any()
         }
-        .into_any(),
         None => view! { <p class="hint" id="expires-now">"Now: never expires"</p> }.into_any(),
     });
     view! {
