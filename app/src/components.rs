@@ -1,6 +1,9 @@
 //! Small pieces shared by the pages.
 
-use crate::{error::UiError, types::When};
+use crate::{
+    error::UiError,
+    types::{KeyPolicyView, KeyState, When},
+};
 use leptos::prelude::*;
 
 /// True once the wasm client has taken over the page. Effects run only in the browser, so on
@@ -12,11 +15,98 @@ pub fn use_hydrated() -> ReadSignal<bool> {
 }
 
 #[component]
-pub fn StatusBadge(active: bool) -> impl IntoView {
-    if active {
-        view! { <span class="badge badge-active">"Active"</span> }
-    } else {
-        view! { <span class="badge badge-inactive">"Deactivated"</span> }
+pub fn StatusBadge(status: KeyState) -> impl IntoView {
+    match status {
+        KeyState::Active => view! { <span class="badge badge-active">"Active"</span> },
+        KeyState::Deactivated => {
+            view! { <span class="badge badge-inactive">"Deactivated"</span> }
+        }
+        KeyState::Expired => view! { <span class="badge badge-expired">"Expired"</span> },
+    }
+}
+
+/// When a key expires: a `<select>` (never, 7/30/90/365 days, a date; with `current`, also
+/// "keep the current expiry") and a date input read only when the select says "date". Without
+/// JavaScript both are plain form fields; with it, CSS shows the date input only for "date".
+/// The choices are those the operator's lifetime limit allows, and the hint says why.
+#[component]
+pub fn ExpiryPicker(
+    policy: KeyPolicyView,
+    /// Configure: the key's expiry now (`Some(None)`: never), offered as "keep" when the
+    /// policy allows keeping it. `None` on create, and for a key whose expiry has passed.
+    #[prop(default = None)]
+    current: Option<Option<When>>,
+    #[prop(into)] error: Signal<Option<UiError>>,
+) -> impl IntoView {
+    let limit = policy.max_lifetime_days;
+    let keep = current
+        .clone()
+        .filter(|now| now.is_some() || limit.is_none());
+    let selected = match &keep {
+        // Configure changes nothing unless told to.
+        Some(_) => "keep".to_owned(),
+        _ => policy.default_choice(),
+    };
+    // The current expiry itself is the "Now:" line above the select (which describes it):
+    // in the option it was cut off on a phone.
+    let keep_option = keep.map(|_| {
+        view! { <option value="keep" selected=selected == "keep">"Keep the current expiry"</option> }
+    });
+    let never = limit.is_none().then(|| {
+        view! { <option value="never" selected=selected == "never">"Never"</option> }
+    });
+    let presets = policy
+        .preset_days()
+        .into_iter()
+        .map(|days| {
+            let value = days.to_string();
+            let is_selected = selected == value;
+            view! { <option value=value selected=is_selected>{format!("In {days} days")}</option> }
+        })
+        .collect_view();
+    let hint = match limit {
+        Some(days) => format!(
+            "Keys may live at most {days} days here (the operator set \
+             HOOP_API_KEY_MAX_LIFETIME_DAYS), so every key needs an expiry within that. \
+             A key stops working at its expiry; you can give it a new one later."
+        ),
+        None => "A key stops working at its expiry; you can give it a new one later.".into(),
+    };
+    let current_text = current.map(|now| match now {
+        Some(at) => {
+            let exact = short_utc(&at.exact);
+            // Far off, the relative time is the date itself: said once is enough.
+            let relative =
+                (!exact.starts_with(&at.relative)).then(|| view! { " (" <Time when=at/> ")" });
+            view! { <p class="hint" id="expires-now">"Now: expires " {exact} {relative}</p> }
+                .into_any()
+        }
+        None => view! { <p class="hint" id="expires-now">"Now: never expires"</p> }.into_any(),
+    });
+    view! {
+        <div class="expiry">
+            <label for="expires">"Expires"</label>
+            {current_text}
+            <select id="expires" name="expires"
+                aria-describedby="expires-now expires-hint expires_at-error">
+                {keep_option}
+                {never}
+                {presets}
+                <option value="date" selected=selected == "date">"On a date…"</option>
+            </select>
+            <p class="hint" id="expires-hint">{hint}</p>
+            <div class="expiry-date">
+                <label for="expires-date">"Date"</label>
+                <input type="date" id="expires-date" name="expires_date" min=policy.min_date.clone()
+                    max=policy.max_date.clone() aria-describedby="expires-date-hint"/>
+                <p class="hint" id="expires-date-hint">
+                    "Used when “On a date…” is chosen. The key expires at 00:00 UTC at the start of that day"
+                    {policy.max_date.clone().map(|d| format!("; {d} at the latest"))}
+                    "."
+                </p>
+            </div>
+            <FieldError error field="expires_at"/>
+        </div>
     }
 }
 
@@ -27,6 +117,14 @@ pub fn Time(when: When) -> impl IntoView {
         <time datetime=when.exact.clone() title=when.exact>
             {when.relative}
         </time>
+    }
+}
+
+/// "2027-03-02T16:41:12Z" as "2027-03-02 16:41 UTC".
+fn short_utc(rfc3339: &str) -> String {
+    match (rfc3339.get(..10), rfc3339.get(11..16)) {
+        (Some(date), Some(time)) => format!("{date} {time} UTC"),
+        _ => rfc3339.to_owned(),
     }
 }
 

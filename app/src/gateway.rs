@@ -4,7 +4,7 @@
 
 use crate::{
     error::UiError,
-    types::{ConnectionView, CreatedKey, GroupView, KeyView, Me},
+    types::{ConnectionView, CreatedKey, ExpiryChoice, GroupView, KeyPolicyView, KeyView, Me},
 };
 use std::sync::Arc;
 
@@ -21,10 +21,26 @@ pub trait Gateway: Send + Sync + 'static {
 
     async fn list_keys(&self) -> Result<Vec<KeyView>>;
     async fn get_key(&self, id: String) -> Result<KeyView>;
-    async fn create_key(&self, name: String, groups: Vec<String>) -> Result<CreatedKey>;
-    async fn configure_key(&self, id: String, name: String, groups: Vec<String>)
-        -> Result<KeyView>;
+    async fn create_key(
+        &self,
+        name: String,
+        groups: Vec<String>,
+        expiry: ExpiryChoice,
+    ) -> Result<CreatedKey>;
+    /// With `activate`, a deactivated key is activated too once it has the new expiry (an
+    /// expired one needs it).
+    async fn configure_key(
+        &self,
+        id: String,
+        name: String,
+        groups: Vec<String>,
+        expiry: ExpiryChoice,
+        activate: bool,
+    ) -> Result<KeyView>;
     async fn set_key_active(&self, id: String, active: bool) -> Result<KeyView>;
+    /// A new secret, shown once; the old one keeps working for `grace_seconds`.
+    async fn rotate_key(&self, id: String, grace_seconds: u64) -> Result<CreatedKey>;
+    async fn key_policy(&self) -> Result<KeyPolicyView>;
 
     async fn list_groups(&self) -> Result<Vec<GroupView>>;
     async fn create_group(&self, name: String) -> Result<GroupView>;

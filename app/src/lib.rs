@@ -22,7 +22,7 @@ use pages::{
     groups::GroupsPage,
     key_configure::ConfigureKeyPage,
     key_new::NewKeyPage,
-    keys::{DeactivatePage, KeysPage},
+    keys::{DeactivatePage, KeysPage, RotatePage},
     layout::{ConnectionsPage, Home, SignedIn},
     login::LoginPage,
 };
@@ -74,6 +74,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/settings/api-keys/new") view=NewKeyPage ssr=SsrMode::Async/>
                     <Route path=path!("/settings/api-keys/:id/configure") view=ConfigureKeyPage ssr=SsrMode::Async/>
                     <Route path=path!("/settings/api-keys/:id/deactivate") view=DeactivatePage ssr=SsrMode::Async/>
+                    <Route path=path!("/settings/api-keys/:id/rotate") view=RotatePage ssr=SsrMode::Async/>
                     <Route path=path!("/settings/groups") view=GroupsPage ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>

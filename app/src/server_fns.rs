@@ -3,12 +3,12 @@
 
 use crate::{
     error::UiError,
-    types::{ConnectionView, CreatedKey, GroupView, KeyView, Me},
+    types::{ConnectionView, CreatedKey, GroupView, KeyPolicyView, KeyView, Me},
 };
 use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
-use crate::gateway::gateway;
+use crate::{gateway::gateway, types::ExpiryChoice};
 
 /// Where to go after logging in. `next` comes from the URL and must not send users elsewhere,
 /// so it is read the way a browser will read the redirect (WHATWG URL parsing: tabs and newlines
@@ -109,28 +109,80 @@ pub async fn get_key(id: String) -> Result<KeyView, UiError> {
     answer(gateway()?.get_key(id).await)
 }
 
-#[server(prefix = "/ui/fn", endpoint = "create_key")]
-pub async fn create_key(name: String, groups: Option<Vec<String>>) -> Result<CreatedKey, UiError> {
-    answer(
-        gateway()?
-            .create_key(name, groups.unwrap_or_default())
-            .await,
-    )
+/// The expiry picker's fields (see `ExpiryPicker`), as the service's `expires_at` field.
+#[cfg(feature = "ssr")]
+fn expiry(
+    choice: Option<String>,
+    date: Option<String>,
+    absent: ExpiryChoice,
+) -> Result<ExpiryChoice, UiError> {
+    ExpiryChoice::from_form(choice.as_deref(), date.as_deref(), absent).map_err(|message| {
+        UiError::Field {
+            field: "expires_at".into(),
+            message,
+        }
+    })
 }
 
+/// `expires` is the picker's choice (`never`, a number of days, `date`); `expires_date` is read
+/// only for `date`. Without them the key never expires, as before expiry existed.
+#[server(prefix = "/ui/fn", endpoint = "create_key")]
+pub async fn create_key(
+    name: String,
+    groups: Option<Vec<String>>,
+    expires: Option<String>,
+    expires_date: Option<String>,
+) -> Result<CreatedKey, UiError> {
+    let result = match expiry(expires, expires_date, ExpiryChoice::Never) {
+        Ok(expiry) => {
+            gateway()?
+                .create_key(name, groups.unwrap_or_default(), expiry)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    answer(result)
+}
+
+/// As [`create_key`], with `keep` (the default) for the current expiry; `activate` (sent by
+/// the page reached through "Activate API key") activates a deactivated key as well.
 #[server(prefix = "/ui/fn", endpoint = "configure_key")]
 pub async fn configure_key(
     id: String,
     name: String,
     groups: Option<Vec<String>>,
+    expires: Option<String>,
+    expires_date: Option<String>,
+    activate: Option<String>,
 ) -> Result<KeyView, UiError> {
-    let key = answer(
-        gateway()?
-            .configure_key(id, name, groups.unwrap_or_default())
-            .await,
-    )?;
+    let result = match expiry(expires, expires_date, ExpiryChoice::Keep) {
+        Ok(expiry) => {
+            gateway()?
+                .configure_key(
+                    id,
+                    name,
+                    groups.unwrap_or_default(),
+                    expiry,
+                    activate.is_some_and(|a| !a.is_empty()),
+                )
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    let key = answer(result)?;
     leptos_axum::redirect("/settings/api-keys");
     Ok(key)
+}
+
+/// Rotation shows the new secret once, in the page: like creating, it needs JavaScript.
+#[server(prefix = "/ui/fn", endpoint = "rotate_key")]
+pub async fn rotate_key(id: String, grace_seconds: Option<u64>) -> Result<CreatedKey, UiError> {
+    answer(gateway()?.rotate_key(id, grace_seconds.unwrap_or(0)).await)
+}
+
+#[server(prefix = "/ui/fn", endpoint = "key_policy")]
+pub async fn key_policy() -> Result<KeyPolicyView, UiError> {
+    answer(gateway()?.key_policy().await)
 }
 
 #[server(prefix = "/ui/fn", endpoint = "deactivate_key")]

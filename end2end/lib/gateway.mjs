@@ -23,7 +23,10 @@ function freePort() {
 export async function startGateway(extraEnv = {}) {
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'hoop-e2e-'));
-  const bin = process.env.HOOP_BIN ?? join(root, 'target', 'debug', 'hoop');
+  // The binary cargo built: in CARGO_TARGET_DIR when that is set (relative to the repository,
+  // as cargo reads it), else in target/. HOOP_BIN names another.
+  const targetDir = resolve(root, process.env.CARGO_TARGET_DIR ?? 'target');
+  const bin = process.env.HOOP_BIN ?? join(targetDir, 'debug', 'hoop');
   const env = {
     ...process.env,
     HOOP_LISTEN: `127.0.0.1:${port}`,

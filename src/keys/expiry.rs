@@ -1,7 +1,7 @@
 //! The rules a key's expiry follows: in the future, and within the operator's maximum lifetime.
 
 use crate::{domain::Violation, error::Result, policy::KeyPolicy};
-use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use chrono::{DateTime, DurationRound, NaiveDate, NaiveTime, TimeDelta, Utc};
 
 const POLICY: &str = "HOOP_API_KEY_MAX_LIFETIME_DAYS";
 
@@ -30,6 +30,32 @@ pub fn check(
             at.duration_trunc(TimeDelta::milliseconds(1)).unwrap_or(at),
         )),
     }
+}
+
+/// A date as an expiry: 00:00:00 UTC at the start of that day. The web app's date input and
+/// the CLI's `--expires 2027-01-31` read a date this one way.
+pub fn start_of_day(date: &str) -> Result<DateTime<Utc>> {
+    NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d")
+        .map(|d| d.and_time(NaiveTime::MIN).and_utc())
+        .map_err(|_| {
+            Violation::of(
+                "expires_at",
+                format!("{date:?} is not a date: give it as YYYY-MM-DD"),
+            )
+            .into()
+        })
+}
+
+/// `days` whole days after `now` ("expires in 30 days").
+pub fn in_days(now: DateTime<Utc>, days: u32) -> DateTime<Utc> {
+    now + TimeDelta::days(i64::from(days))
+}
+
+/// The latest date [`start_of_day`] may give under the policy at `now`, if there is a limit.
+pub fn latest_date(now: DateTime<Utc>, policy: KeyPolicy) -> Option<NaiveDate> {
+    policy
+        .max_lifetime_days
+        .map(|days| in_days(now, days).date_naive())
 }
 
 #[cfg(test)]
@@ -71,5 +97,25 @@ mod tests {
         assert!(field_message(check(Some(too_far), now, limited)).contains("30 days"));
         let fine = now + TimeDelta::days(30);
         assert!(check(Some(fine), now, limited).is_ok());
+    }
+
+    #[test]
+    fn a_date_is_the_start_of_that_day_in_utc() {
+        let at = start_of_day("2027-01-31").unwrap();
+        assert_eq!(at.to_rfc3339(), "2027-01-31T00:00:00+00:00");
+        assert!(start_of_day("31/01/2027").is_err());
+        let now = DateTime::parse_from_rfc3339("2026-12-02T15:00:00Z")
+            .unwrap()
+            .to_utc();
+        let limited = KeyPolicy {
+            max_lifetime_days: Some(30),
+            ..KeyPolicy::default()
+        };
+        let latest = latest_date(now, limited).unwrap();
+        assert_eq!(latest.to_string(), "2027-01-01");
+        // The latest date is allowed, the day after is not.
+        let latest_at = start_of_day(&latest.to_string()).unwrap();
+        assert!(check(Some(latest_at), now, limited).is_ok());
+        assert!(check(Some(latest_at + TimeDelta::days(1)), now, limited).is_err());
     }
 }

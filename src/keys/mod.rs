@@ -3,7 +3,7 @@
 
 mod active;
 mod cache;
-mod expiry;
+pub mod expiry;
 mod feed;
 mod leaks;
 mod lifecycle;

@@ -5,15 +5,18 @@ use crate::{
     auth::{client_addr, Credential},
     caller::Principal,
     error::Error,
-    keys::{ApiKey, KeyChanges, KeyStatus, NewApiKey},
+    keys::{expiry, Activation, ApiKey, KeyChanges, KeyStatus, NewApiKey, Rotation},
+    policy::KeyPolicy,
     secret::SecretString,
     state::AppState,
-    store,
 };
 use app::{
     error::UiError,
     gateway::{Gateway, Result},
-    types::{ConnectionView, CreatedKey, GroupView, KeyView, Me, When},
+    types::{
+        ConnectionView, CreatedKey, ExpiryChoice, GroupView, KeyPolicyView, KeyState, KeyView, Me,
+        When, WARN_DAYS,
+    },
 };
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
@@ -86,8 +89,22 @@ fn when(at: DateTime<Utc>, now: DateTime<Utc>) -> When {
 }
 
 fn relative(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    let secs = (now - at).num_seconds().max(0);
-    let plural = |n: i64, unit: &str| format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" });
+    let secs = (now - at).num_seconds();
+    // Ahead: up to the whole minute, so a key made to expire in 7 days reads "in 7 days"
+    // rather than the "in 6 days" its first seconds would floor to.
+    let (secs, future) = if secs < 0 {
+        ((-secs + 59) / 60 * 60, true)
+    } else {
+        (secs, false)
+    };
+    let plural = |n: i64, unit: &str| {
+        let s = if n == 1 { "" } else { "s" };
+        if future {
+            format!("in {n} {unit}{s}")
+        } else {
+            format!("{n} {unit}{s} ago")
+        }
+    };
     match secs {
         0..=59 => "just now".into(),
         60..=3599 => plural(secs / 60, "minute"),
@@ -97,22 +114,59 @@ fn relative(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
     }
 }
 
-fn view(key: ApiKey, now: DateTime<Utc>) -> KeyView {
+fn view(key: ApiKey, now: DateTime<Utc>, policy: KeyPolicy) -> KeyView {
+    let horizon = expiry::in_days(now, WARN_DAYS);
+    let status = match key.status {
+        KeyStatus::Active => KeyState::Active,
+        KeyStatus::Deactivated => KeyState::Deactivated,
+        KeyStatus::Expired => KeyState::Expired,
+    };
+    let active = status == KeyState::Active;
+    // The unused-key policy counts from the last use, or from the creation of a key never
+    // used; the hourly check deactivates it once that many days have passed.
+    let unused_deactivation = policy
+        .deactivate_unused_days
+        .filter(|_| active)
+        .map(|days| expiry::in_days(key.last_used_at.unwrap_or(key.created_at), days))
+        .filter(|due| *due <= horizon)
+        .map(|due| when(due.max(now), now));
     KeyView {
         id: key.id.to_string(),
         name: key.name,
         masked_key: key.masked_key,
-        active: key.status == KeyStatus::Active,
+        status,
         groups: key.groups,
         created_by: key.created_by,
         created_at: when(key.created_at, now),
         deactivated_by: key.deactivated_by,
         deactivated_at: key.deactivated_at.map(|t| when(t, now)),
         last_used_at: key.last_used_at.map(|t| when(t, now)),
+        expires_at: key.expires_at.map(|t| when(t, now)),
+        expired: key.expires_at.is_some_and(|t| t <= now),
+        expires_soon: active && key.expires_at.is_some_and(|t| t <= horizon),
+        unused_deactivation,
+        previous_masked_key: key.previous_masked_key,
+        previous_expires_at: key.previous_expires_at.map(|t| when(t, now)),
     }
 }
 
 impl WebGateway {
+    fn view(&self, key: ApiKey) -> KeyView {
+        view(key, self.state.keys.now(), self.state.keys.policy())
+    }
+
+    /// The picker's choice as an `expires_at`, from the key service's clock (the one its
+    /// limits are checked by). `None`: keep the current expiry.
+    fn expires_at(&self, choice: ExpiryChoice) -> Result<Option<Option<DateTime<Utc>>>> {
+        let now = self.state.keys.now();
+        Ok(match choice {
+            ExpiryChoice::Keep => None,
+            ExpiryChoice::Never => Some(None),
+            ExpiryChoice::Days(days) => Some(Some(expiry::in_days(now, days))),
+            ExpiryChoice::Date(date) => Some(Some(expiry::start_of_day(&date).map_err(ui_error)?)),
+        })
+    }
+
     /// Who is calling: on a page, whom the guard found; for a server function called on its
     /// own, the one check of its request.
     async fn caller(&self) -> Result<Principal> {
@@ -170,19 +224,24 @@ impl Gateway for WebGateway {
 
     async fn list_keys(&self) -> Result<Vec<KeyView>> {
         let caller = self.caller().await?;
-        let now = store::now();
         let keys = self.state.keys.list(&caller).await.map_err(ui_error)?;
-        Ok(keys.into_iter().map(|k| view(k, now)).collect())
+        Ok(keys.into_iter().map(|k| self.view(k)).collect())
     }
 
     async fn get_key(&self, id: String) -> Result<KeyView> {
         let caller = self.caller().await?;
         let key = self.state.keys.get(&caller, &id).await.map_err(ui_error)?;
-        Ok(view(key, store::now()))
+        Ok(self.view(key))
     }
 
-    async fn create_key(&self, name: String, groups: Vec<String>) -> Result<CreatedKey> {
+    async fn create_key(
+        &self,
+        name: String,
+        groups: Vec<String>,
+        expiry: ExpiryChoice,
+    ) -> Result<CreatedKey> {
         let caller = self.caller().await?;
+        let expires_at = self.expires_at(expiry)?.flatten();
         let (key, secret) = self
             .state
             .keys
@@ -191,13 +250,13 @@ impl Gateway for WebGateway {
                 NewApiKey {
                     name,
                     groups,
-                    expires_at: None,
+                    expires_at,
                 },
             )
             .await
             .map_err(ui_error)?;
         Ok(CreatedKey {
-            key: view(key, store::now()),
+            key: self.view(key),
             secret: secret.expose().to_owned(),
         })
     }
@@ -207,20 +266,35 @@ impl Gateway for WebGateway {
         id: String,
         name: String,
         groups: Vec<String>,
+        expiry: ExpiryChoice,
+        activate: bool,
     ) -> Result<KeyView> {
         let caller = self.caller().await?;
         let changes = KeyChanges {
             name: Some(name),
             groups: Some(groups),
-            expires_at: None,
+            expires_at: self.expires_at(expiry)?,
         };
+        // The PUT first: it gives an expired key its new expiry, which makes an active one
+        // work again and lets a deactivated one be activated (an activation without a new
+        // expiry refuses a key past its old one).
         let key = self
             .state
             .keys
             .configure(&caller, &id, changes)
             .await
             .map_err(ui_error)?;
-        Ok(view(key, store::now()))
+        let key = if activate && key.status == KeyStatus::Deactivated {
+            let id = key.id.to_string();
+            self.state
+                .keys
+                .activate(&caller, &id, Activation::default())
+                .await
+                .map_err(ui_error)?
+        } else {
+            key
+        };
+        Ok(self.view(key))
     }
 
     async fn set_key_active(&self, id: String, active: bool) -> Result<KeyView> {
@@ -233,7 +307,35 @@ impl Gateway for WebGateway {
         } else {
             self.state.keys.deactivate(&caller, &id).await
         };
-        Ok(view(key.map_err(ui_error)?, store::now()))
+        Ok(self.view(key.map_err(ui_error)?))
+    }
+
+    async fn rotate_key(&self, id: String, grace_seconds: u64) -> Result<CreatedKey> {
+        let caller = self.caller().await?;
+        let (key, secret) = self
+            .state
+            .keys
+            .rotate(&caller, &id, Rotation { grace_seconds })
+            .await
+            .map_err(ui_error)?;
+        Ok(CreatedKey {
+            key: self.view(key),
+            secret: secret.expose().to_owned(),
+        })
+    }
+
+    async fn key_policy(&self) -> Result<KeyPolicyView> {
+        self.caller().await?.require_admin().map_err(ui_error)?;
+        let policy = self.state.keys.policy();
+        let now = self.state.keys.now();
+        // 00:00 UTC today has passed: the first date that is still ahead is tomorrow.
+        let tomorrow = now.date_naive() + chrono::Days::new(1);
+        Ok(KeyPolicyView {
+            max_lifetime_days: policy.max_lifetime_days,
+            deactivate_unused_days: policy.deactivate_unused_days,
+            min_date: tomorrow.to_string(),
+            max_date: expiry::latest_date(now, policy).map(|d| d.to_string()),
+        })
     }
 
     async fn list_groups(&self) -> Result<Vec<GroupView>> {
@@ -292,5 +394,10 @@ mod tests {
             "2 hours ago"
         );
         assert_eq!(relative(now - chrono::Duration::days(3), now), "3 days ago");
+        assert_eq!(relative(now + chrono::Duration::days(7), now), "in 7 days");
+        assert_eq!(
+            relative(now + chrono::Duration::minutes(61), now),
+            "in 1 hour"
+        );
     }
 }

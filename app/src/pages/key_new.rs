@@ -2,9 +2,10 @@
 //! back, or any other page, and it is gone for good.
 
 use crate::{
-    components::{action_error, use_hydrated, FieldError, Forbidden, FormError},
+    components::{action_error, use_hydrated, ExpiryPicker, FieldError, Forbidden, FormError},
+    error::UiError,
     pages::layout::use_me,
-    server_fns::{list_groups, CreateKey},
+    server_fns::{key_policy, list_groups, CreateKey},
     types::{CreatedKey, GroupView, NAME_RULE},
 };
 use leptos::prelude::*;
@@ -16,6 +17,9 @@ pub fn NewKeyPage() -> impl IntoView {
         return view! { <Forbidden/> }.into_any();
     }
     let create = ServerAction::<CreateKey>::new();
+    // Owned here, not by the form: the form goes when the key is created, and the expiry
+    // picker's error (inside a Suspense) may still read this once after that.
+    let error = action_error(create);
     // A memo, so a failed attempt does not rebuild the form and lose what was typed.
     let created = Memo::new(move |_| create.value().get().and_then(|r| r.ok()));
     view! {
@@ -23,18 +27,21 @@ pub fn NewKeyPage() -> impl IntoView {
             <h1>"Create new API key"</h1>
         </header>
         {move || match created.get() {
-            Some(created) => view! { <Reveal created/> }.into_any(),
-            None => view! { <CreateForm create/> }.into_any(),
+            Some(created) => {
+                let heading = format!("API key {} created", created.key.name);
+                view! { <Reveal created heading/> }.into_any()
+            }
+            None => view! { <CreateForm create error/> }.into_any(),
         }}
     }
     .into_any()
 }
 
 #[component]
-fn CreateForm(create: ServerAction<CreateKey>) -> impl IntoView {
+fn CreateForm(create: ServerAction<CreateKey>, error: Signal<Option<UiError>>) -> impl IntoView {
     let groups = OnceResource::new(list_groups());
+    let policy = OnceResource::new(key_policy());
     let hydrated = use_hydrated();
-    let error = action_error(create);
     view! {
         <section class="panel narrow">
             // Hidden from the first paint when scripts run (see `shell`), so nothing moves when
@@ -43,7 +50,7 @@ fn CreateForm(create: ServerAction<CreateKey>) -> impl IntoView {
                 "Creating a key needs JavaScript: the key is shown once, in this page, and is "
                 "never stored anywhere it could be shown again."
             </p>
-            <FormError error fields=&["name", "groups"]/>
+            <FormError error fields=&["name", "groups", "expires_at"]/>
             <ActionForm action=create attr:class="stack">
                 <label for="name">"Name"</label>
                 <input id="name" name="name" required maxlength="64" autocomplete="off"
@@ -63,6 +70,14 @@ fn CreateForm(create: ServerAction<CreateKey>) -> impl IntoView {
                     </Suspense>
                     <FieldError error field="groups"/>
                 </fieldset>
+                <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                    {move || Suspend::new(async move {
+                        match policy.await {
+                            Ok(policy) => view! { <ExpiryPicker policy error/> }.into_any(),
+                            Err(e) => view! { <p class="form-error">{e.to_string()}</p> }.into_any(),
+                        }
+                    })}
+                </Suspense>
                 <div class="form-actions">
                     <a href="/settings/api-keys" class="button">"Cancel"</a>
                     <button type="submit" class="button primary"
@@ -133,8 +148,17 @@ fn copier(text: String, set_copied: WriteSignal<bool>) -> impl Fn(leptos::ev::Mo
     }
 }
 
+/// The new secret, shown this once, with a `.mcp.json` holding it. After a create and after a
+/// rotation. `on_done` replaces the "Done" link where the reveal is shown in place (the list).
 #[component]
-fn Reveal(created: CreatedKey) -> impl IntoView {
+pub fn Reveal(
+    created: CreatedKey,
+    heading: String,
+    /// Said under the heading (a rotation: until when the old secret works).
+    #[prop(optional)]
+    note: Option<String>,
+    #[prop(optional)] on_done: Option<Callback<()>>,
+) -> impl IntoView {
     let (copied, set_copied) = signal(false);
     let copy = copier(created.secret.clone(), set_copied);
     let (config_copied, set_config_copied) = signal(false);
@@ -142,7 +166,8 @@ fn Reveal(created: CreatedKey) -> impl IntoView {
     let copy_config = copier(config.clone(), set_config_copied);
     view! {
         <section class="panel narrow reveal" aria-live="polite">
-            <h2>"API key " {created.key.name.clone()} " created"</h2>
+            <h2 id="reveal-title" tabindex="-1">{heading}</h2>
+            {note.map(|note| view! { <p>{note}</p> })}
             <p class="warning" role="note">
                 <strong>"Copy this key now. "</strong>
                 "It will not be shown again: the gateway keeps only a hash of it. Store it in "
@@ -179,7 +204,16 @@ fn Reveal(created: CreatedKey) -> impl IntoView {
                 </button>
             </div>
             <div class="form-actions">
-                <A href="/settings/api-keys" attr:class="button primary">"Done"</A>
+                {match on_done {
+                    Some(done) => view! {
+                        <button type="button" class="button primary" on:click=move |_| done.run(())>
+                            "Done"
+                        </button>
+                    }.into_any(),
+                    None => view! {
+                        <A href="/settings/api-keys" attr:class="button primary">"Done"</A>
+                    }.into_any(),
+                }}
             </div>
         </section>
     }

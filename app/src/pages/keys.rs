@@ -1,10 +1,12 @@
-//! Settings → API Keys: the list, with deactivate (confirmed in a dialog) and activate in place.
+//! Settings → API Keys: the list, with deactivate (confirmed in a dialog), rotate (the overlap
+//! chosen in a dialog, then the new secret revealed once) and activate in place. Notices say
+//! which keys expire, or which the unused-key policy deactivates, within the next days.
 
 use crate::{
-    components::{action_error, Forbidden, FormError, StatusBadge, Time},
-    pages::layout::use_me,
-    server_fns::{get_key, list_keys, ActivateKey, DeactivateKey},
-    types::KeyView,
+    components::{action_error, use_hydrated, Forbidden, FormError, StatusBadge, Time},
+    pages::{key_new::Reveal, layout::use_me},
+    server_fns::{get_key, key_policy, list_keys, ActivateKey, DeactivateKey, RotateKey},
+    types::{CreatedKey, KeyPolicyView, KeyState, KeyView, ROTATION_OVERLAPS, WARN_DAYS},
 };
 use leptos::{html, prelude::*};
 use leptos_router::{components::A, hooks::use_params_map};
@@ -16,13 +18,26 @@ pub fn KeysPage() -> impl IntoView {
     }
     let deactivate = ServerAction::<DeactivateKey>::new();
     let activate = ServerAction::<ActivateKey>::new();
+    let rotate = ServerAction::<RotateKey>::new();
     let keys = Resource::new(
-        move || (deactivate.version().get(), activate.version().get()),
+        move || {
+            (
+                deactivate.version().get(),
+                activate.version().get(),
+                rotate.version().get(),
+            )
+        },
         |_| list_keys(),
     );
+    let policy = OnceResource::new(key_policy());
     // The key waiting for confirmation in the dialog.
     let confirming = RwSignal::new(None::<KeyView>);
     let dialog = NodeRef::<html::Dialog>::new();
+    // The key whose rotation overlap is being chosen, in the other dialog.
+    let rotating = RwSignal::new(None::<KeyView>);
+    let rotate_dialog = NodeRef::<html::Dialog>::new();
+    // The new secret of the last rotation: shown above the list until "Done".
+    let rotated = Memo::new(move |_| rotate.value().get().and_then(|r| r.ok()));
     Effect::new(move |_| {
         if deactivate.version().get() > 0 {
             if let Some(d) = dialog.get_untracked() {
@@ -30,10 +45,34 @@ pub fn KeysPage() -> impl IntoView {
             }
         }
     });
+    Effect::new(move |_| {
+        if rotated.get().is_some() {
+            if let Some(d) = rotate_dialog.get_untracked() {
+                d.close();
+            }
+            focus_reveal();
+        }
+    });
     let ask = move |key: KeyView| {
         confirming.set(Some(key));
         if let Some(d) = dialog.get_untracked() {
             let _ = d.show_modal();
+        }
+    };
+    let ask_rotate = move |key: KeyView| {
+        rotating.set(Some(key));
+        if let Some(d) = rotate_dialog.get_untracked() {
+            let _ = d.show_modal();
+        }
+    };
+    let actions = RowActions {
+        activate,
+        ask: Callback::new(ask),
+        ask_rotate: Callback::new(ask_rotate),
+    };
+    let close_rotate = move || {
+        if let Some(d) = rotate_dialog.get_untracked() {
+            d.close();
         }
     };
     view! {
@@ -45,11 +84,22 @@ pub fn KeysPage() -> impl IntoView {
             <A href="/settings/api-keys/new" attr:class="button primary">"Create new API key"</A>
         </header>
         <FormError error=action_error(activate)/>
+        {move || rotated.get().map(|created| {
+            let heading = format!("API key {} rotated", created.key.name);
+            let note = rotation_note(&created);
+            view! {
+                <Reveal created heading note on_done=Callback::new(move |_| rotate.value().set(None))/>
+            }
+        })}
         <Transition fallback=|| view! { <p class="loading">"Loading keys…"</p> }>
             {move || Suspend::new(async move {
+                let policy = policy.await.ok();
                 match keys.await {
                     Ok(keys) if keys.is_empty() => view! { <EmptyState/> }.into_any(),
-                    Ok(keys) => view! { <KeyTable keys activate ask/> }.into_any(),
+                    Ok(keys) => view! {
+                        <Notices keys=keys.clone() policy/>
+                        <KeyTable keys actions/>
+                    }.into_any(),
                     Err(e) => view! { <p class="form-error">{e.to_string()}</p> }.into_any(),
                 }
             })}
@@ -61,6 +111,209 @@ pub fn KeysPage() -> impl IntoView {
                 } cancel_href=None/>
             })}
         </dialog>
+        <dialog node_ref=rotate_dialog class="dialog" aria-labelledby="rotate-title">
+            {move || rotating.get().map(|key| view! {
+                <RotateForm key action=rotate on_cancel=close_rotate cancel_href=None/>
+            })}
+        </dialog>
+    }
+    .into_any()
+}
+
+/// What a row's menu does: activate in place, or open one of the dialogs.
+#[derive(Clone, Copy)]
+struct RowActions {
+    activate: ServerAction<ActivateKey>,
+    ask: Callback<KeyView>,
+    ask_rotate: Callback<KeyView>,
+}
+
+/// After a rotation: until when the old secret still works.
+fn rotation_note(created: &CreatedKey) -> String {
+    match &created.key.previous_expires_at {
+        Some(until) => format!(
+            "The old key {} keeps working until {} ({}): move its users to the new one before then.",
+            // The start says which key; the 39 asterisks after it say nothing.
+            created
+                .key
+                .previous_masked_key
+                .as_deref()
+                .map(|m| format!("{}…", m.chars().take(8).collect::<String>()))
+                .unwrap_or_default(),
+            until.exact,
+            until.relative
+        ),
+        None => "The old key has stopped working.".to_owned(),
+    }
+}
+
+/// Moves focus to the reveal's heading, so keyboard and screen-reader users land on it when
+/// the dialog closes.
+fn focus_reveal() {
+    #[cfg(feature = "hydrate")]
+    request_animation_frame(|| {
+        use wasm_bindgen::JsCast;
+        if let Some(el) = document()
+            .get_element_by_id("reveal-title")
+            .and_then(|el| el.dyn_into::<web_sys::HtmlElement>().ok())
+        {
+            let _ = el.focus();
+        }
+    });
+}
+
+/// How many keys expire within [`WARN_DAYS`], and which ones the unused-key policy will
+/// deactivate by then. The rows carry the same marks.
+#[component]
+fn Notices(keys: Vec<KeyView>, policy: Option<KeyPolicyView>) -> impl IntoView {
+    let expiring = keys.iter().filter(|k| k.expires_soon).count();
+    let unused: Vec<String> = keys
+        .iter()
+        .filter(|k| k.unused_deactivation.is_some())
+        .map(|k| k.name.clone())
+        .collect();
+    let unused_days = policy.and_then(|p| p.deactivate_unused_days);
+    view! {
+        {(expiring > 0).then(|| view! {
+            <p class="warning notice-expiring" role="status">
+                <strong>
+                    {if expiring == 1 {
+                        format!("1 key expires within {WARN_DAYS} days.")
+                    } else {
+                        format!("{expiring} keys expire within {WARN_DAYS} days.")
+                    }}
+                </strong>
+                {if expiring == 1 {
+                    " Give it a later expiry (Configure) before its users are locked out; it is \
+                     marked “Expires soon” below."
+                } else {
+                    " Give them a later expiry (Configure) before their users are locked out; \
+                     they are marked “Expires soon” below."
+                }}
+            </p>
+        })}
+        {(!unused.is_empty()).then(|| view! {
+            <p class="warning notice-unused" role="status">
+                <strong>
+                    {format!(
+                        "Unused-key policy: {} will be deactivated within {WARN_DAYS} days: {}.",
+                        if unused.len() == 1 { "1 key" } else { "these keys" },
+                        unused.join(", ")
+                    )}
+                </strong>
+                {format!(
+                    " Keys not used for {} days are deactivated (HOOP_API_KEY_DEACTIVATE_UNUSED_DAYS); \
+                     a request with the key keeps it active.",
+                    unused_days.unwrap_or_default()
+                )}
+            </p>
+        })}
+    }
+    .into_any()
+}
+
+/// Choose the overlap, then rotate. In the dialog with JavaScript; as a page of its own
+/// (the menu's link) otherwise.
+#[component]
+fn RotateForm(
+    key: KeyView,
+    action: ServerAction<RotateKey>,
+    on_cancel: impl Fn() + Send + Sync + 'static,
+    /// Where Cancel leads when there is no dialog to close (the page of its own).
+    cancel_href: Option<&'static str>,
+) -> impl IntoView {
+    let hydrated = use_hydrated();
+    let cancel = match cancel_href {
+        Some(href) => view! { <a href=href class="button">"Cancel"</a> }.into_any(),
+        None => view! {
+            <button type="button" class="button" on:click=move |_| on_cancel()>"Cancel"</button>
+        }
+        .into_any(),
+    };
+    let error = action_error(action);
+    view! {
+        <h2 id="rotate-title">"Rotate " {key.name.clone()}</h2>
+        <p>
+            "The key gets a new secret, shown once. Its name, groups and expiry stay. "
+            "Choose how long the current secret keeps working, so its users can move over "
+            "without an outage."
+        </p>
+        {key.previous_masked_key.clone().map(|previous| view! {
+            <p class="warning" role="note">
+                "The secret " <code>{previous}</code> " of the last rotation stops working "
+                "at once when you rotate again."
+            </p>
+        })}
+        <p class="notice needs-js">
+            "Rotating needs JavaScript: the new key is shown once, in this page, and is never "
+            "stored anywhere it could be shown again."
+        </p>
+        <FormError error/>
+        <ActionForm action attr:class="stack">
+            <input type="hidden" name="id" value=key.id.clone()/>
+            <fieldset>
+                <legend>"The current secret keeps working"</legend>
+                <div class="overlaps">
+                    {ROTATION_OVERLAPS.into_iter().map(|(label, secs)| {
+                        let id = format!("grace-{secs}");
+                        let label_for = id.clone();
+                        view! {
+                            <label class="choice" for=label_for>
+                                <input type="radio" id=id name="grace_seconds" value=secs.to_string()
+                                    checked=secs == 0/>
+                                <span>{if secs == 0 { label.to_owned() } else { format!("For {label}") }}</span>
+                            </label>
+                        }
+                    }).collect_view()}
+                </div>
+            </fieldset>
+            <div class="dialog-actions">
+                {cancel}
+                <button type="submit" class="button primary"
+                    disabled=move || !hydrated.get() || action.pending().get()>
+                    "Rotate API key"
+                </button>
+            </div>
+        </ActionForm>
+    }
+}
+
+/// The rotation as a page of its own: where the menu's link leads without JavaScript (which
+/// the reveal needs, so the page says so), and works the same with it.
+#[component]
+pub fn RotatePage() -> impl IntoView {
+    if !use_me().is_admin {
+        return view! { <Forbidden/> }.into_any();
+    }
+    let params = use_params_map();
+    let id = move || params.read().get("id").unwrap_or_default();
+    let key = Resource::new(id, get_key);
+    let rotate = ServerAction::<RotateKey>::new();
+    let rotated = Memo::new(move |_| rotate.value().get().and_then(|r| r.ok()));
+    view! {
+        <header class="page-header"><h1>"Rotate API key"</h1></header>
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match key.await {
+                    Ok(key) => view! {
+                        {move || match rotated.get() {
+                            Some(created) => {
+                                let heading = format!("API key {} rotated", created.key.name);
+                                let note = rotation_note(&created);
+                                view! { <Reveal created heading note/> }.into_any()
+                            }
+                            None => view! {
+                                <section class="panel narrow">
+                                    <RotateForm key=key.clone() action=rotate on_cancel=|| {}
+                                        cancel_href=Some("/settings/api-keys")/>
+                                </section>
+                            }.into_any(),
+                        }}
+                    }.into_any(),
+                    Err(e) => view! { <p class="form-error">{e.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
     }
     .into_any()
 }
@@ -81,11 +334,7 @@ fn EmptyState() -> impl IntoView {
 }
 
 #[component]
-fn KeyTable(
-    keys: Vec<KeyView>,
-    activate: ServerAction<ActivateKey>,
-    ask: impl Fn(KeyView) + Copy + Send + Sync + 'static,
-) -> impl IntoView {
+fn KeyTable(keys: Vec<KeyView>, actions: RowActions) -> impl IntoView {
     view! {
         <div class="table-wrap">
             <table class="keys">
@@ -95,13 +344,14 @@ fn KeyTable(
                         <th scope="col">"Key"</th>
                         <th scope="col">"Groups"</th>
                         <th scope="col">"Status"</th>
+                        <th scope="col">"Expires"</th>
                         <th scope="col">"Created"</th>
                         <th scope="col">"Last used"</th>
                         <th scope="col"><span class="visually-hidden">"Actions"</span></th>
                     </tr>
                 </thead>
                 <tbody>
-                    {keys.into_iter().map(|key| view! { <KeyRow key activate ask/> }).collect_view()}
+                    {keys.into_iter().map(|key| view! { <KeyRow key actions/> }).collect_view()}
                 </tbody>
             </table>
         </div>
@@ -109,27 +359,80 @@ fn KeyTable(
 }
 
 #[component]
-fn KeyRow(
-    key: KeyView,
-    activate: ServerAction<ActivateKey>,
-    ask: impl Fn(KeyView) + Copy + Send + Sync + 'static,
-) -> impl IntoView {
+fn KeyRow(key: KeyView, actions: RowActions) -> impl IntoView {
     let configure = format!("/settings/api-keys/{}/configure", key.id);
     let confirm_page = format!("/settings/api-keys/{}/deactivate", key.id);
+    let rotate_page = format!("/settings/api-keys/{}/rotate", key.id);
     let for_dialog = key.clone();
+    let for_rotate = key.clone();
+    let RowActions {
+        activate,
+        ask,
+        ask_rotate,
+    } = actions;
+    let menu_action = match key.status {
+        KeyState::Active => view! {
+            <a href=rotate_page on:click=move |ev| {
+                // With JavaScript, choose the overlap in a dialog; without, on a page.
+                ev.prevent_default();
+                close_menu(&ev);
+                ask_rotate.run(for_rotate.clone());
+            }>"Rotate API key"</a>
+            <a href=confirm_page class="danger" on:click=move |ev| {
+                // With JavaScript, confirm in a dialog; without, the link
+                // leads to a confirmation page.
+                ev.prevent_default();
+                close_menu(&ev);
+                ask.run(for_dialog.clone());
+            }>"Deactivate API key"</a>
+        }
+        .into_any(),
+        // Past its expiry: activating needs a new one, chosen on the configure page.
+        _ if key.expired => view! {
+            <a href=format!("{configure}?activate=1")>"Activate API key"</a>
+        }
+        .into_any(),
+        _ => view! {
+            <ActionForm action=activate>
+                <input type="hidden" name="id" value=key.id.clone()/>
+                <button type="submit" class="menu-button">"Activate API key"</button>
+            </ActionForm>
+        }
+        .into_any(),
+    };
+    let marked = key.expires_soon || key.unused_deactivation.is_some();
     view! {
-        <tr data-key=key.name.clone()>
+        <tr data-key=key.name.clone() class:marked=marked>
             <th scope="row" class="name" data-label="Name">{key.name.clone()}</th>
-            <td data-label="Key"><code class="masked">{key.masked_key.clone()}</code></td>
+            <td data-label="Key">
+                <code class="masked">{key.masked_key.clone()}</code>
+                {key.previous_masked_key.clone().map(|previous| view! {
+                    <div class="previous muted small">
+                        "Previous " <code class="masked">{previous}</code>
+                        {key.previous_expires_at.clone().map(|until| view! {
+                            " works until " <Time when=until/>
+                        })}
+                    </div>
+                })}
+            </td>
             <td data-label="Groups">
                 {key.groups.iter().map(|g| view! { <span class="chip">{g.clone()}</span> }).collect_view()}
             </td>
             <td data-label="Status">
-                <StatusBadge active=key.active/>
+                <StatusBadge status=key.status/>
                 {key.deactivated_at.clone().map(|at| view! {
                     <div class="muted small">
                         "by " {key.deactivated_by.clone().unwrap_or_default()} ", " <Time when=at/>
                     </div>
+                })}
+            </td>
+            <td data-label="Expires">
+                {match key.expires_at.clone() {
+                    Some(at) => view! { <Time when=at/> }.into_any(),
+                    None => view! { <span class="muted">"Never"</span> }.into_any(),
+                }}
+                {key.expires_soon.then(|| view! {
+                    <div><span class="chip chip-warning nowrap">"Expires soon"</span></div>
                 })}
             </td>
             <td data-label="Created">
@@ -141,35 +444,24 @@ fn KeyRow(
                     Some(at) => view! { <Time when=at/> }.into_any(),
                     None => view! { <span class="muted">"Never"</span> }.into_any(),
                 }}
+                {key.unused_deactivation.clone().map(|at| view! {
+                    <div>
+                        <span class="chip chip-warning">"Unused: deactivated " <Time when=at/></span>
+                    </div>
+                })}
             </td>
             <td class="actions">
                 <details class="menu">
                     <summary aria-label=format!("Actions for {}", key.name)>"Actions"</summary>
                     <div class="menu-items">
                         <a href=configure>"Configure"</a>
-                        {if key.active {
-                            view! {
-                                <a href=confirm_page class="danger" on:click=move |ev| {
-                                    // With JavaScript, confirm in a dialog; without, the link
-                                    // leads to a confirmation page.
-                                    ev.prevent_default();
-                                    close_menu(&ev);
-                                    ask(for_dialog.clone());
-                                }>"Deactivate API key"</a>
-                            }.into_any()
-                        } else {
-                            view! {
-                                <ActionForm action=activate>
-                                    <input type="hidden" name="id" value=key.id.clone()/>
-                                    <button type="submit" class="menu-button">"Activate API key"</button>
-                                </ActionForm>
-                            }.into_any()
-                        }}
+                        {menu_action}
                     </div>
                 </details>
             </td>
         </tr>
     }
+    .into_any()
 }
 
 /// Closes the `<details>` menu the event came from.
