@@ -2,7 +2,7 @@
 //! ("expires in 3 days").
 
 use crate::wire::keys::MAX_GRACE_SECONDS;
-use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use std::time::Duration;
 
 /// What `--expires` asks for.
@@ -38,8 +38,9 @@ fn parse_expires_at(value: &str, now: DateTime<Utc>) -> Result<Expires, String> 
     if value.eq_ignore_ascii_case("never") {
         return Ok(Expires::Never);
     }
-    if let Ok(day) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
-        return Ok(Expires::At(day.and_time(chrono::NaiveTime::MIN).and_utc()));
+    // The gateway's own rule for a date, which its web app's date input follows too.
+    if let Ok(at) = crate::keys::expiry::start_of_day(value) {
+        return Ok(Expires::At(at));
     }
     if let Ok(at) = DateTime::parse_from_rfc3339(value) {
         return Ok(Expires::At(at.to_utc()));

@@ -473,7 +473,7 @@ pub struct Noticed {
 /// Writes `api_key.expired` once for each active key whose expiry has passed by `now` and was
 /// not announced yet; whichever replica gets here first writes it.
 pub async fn note_expired(store: &Store, now: DateTime<Utc>) -> Result<Vec<Noticed>, Error> {
-    note_expiry(store, now, now, "expired_noted").await
+    note_expiry(store, now, now, Notice::Expired).await
 }
 
 /// Writes `api_key.expiring` once for each active key that expires before `horizon`.
@@ -482,17 +482,29 @@ pub async fn note_expiring(
     now: DateTime<Utc>,
     horizon: DateTime<Utc>,
 ) -> Result<Vec<Noticed>, Error> {
-    note_expiry(store, now, horizon, "expiring_noted").await
+    note_expiry(store, now, horizon, Notice::Expiring).await
+}
+
+/// Which announcement of an expiry: each has the column recording the expiry it announced.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Notice {
+    Expired,
+    Expiring,
 }
 
 async fn note_expiry(
     store: &Store,
     now: DateTime<Utc>,
     before: DateTime<Utc>,
-    column: &'static str,
+    notice: Notice,
 ) -> Result<Vec<Noticed>, Error> {
     let at = super::now();
-    let expired = column == "expired_noted";
+    let expired = notice == Notice::Expired;
+    let column = if expired {
+        "expired_noted"
+    } else {
+        "expiring_noted"
+    };
     let noticed = in_tx!(store, tx => {
         // The row lock of the UPDATE settles a race between replicas: the second finds the
         // expiry noted already.
