@@ -5,7 +5,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use futures_util::FutureExt;
 use hoop::{
     caller::{Caller, Identity, Principal},
-    keys::{KeyService, NewApiKey, RawApiKey},
+    keys::{KeyService, NewApiKey, RawApiKey, Seen},
     store::{self, identity::Org, Store},
 };
 use sha2::{Digest, Sha256};
@@ -76,7 +76,7 @@ fn bench(c: &mut Criterion) {
         let before = rss_kib();
         for raw in &raws {
             let key = RawApiKey::parse(raw).unwrap();
-            rt.block_on(service.verify(&key)).unwrap();
+            rt.block_on(service.verify(&key, &Seen::NOBODY)).unwrap();
         }
         let after = rss_kib();
         if extra == MANY {
@@ -93,7 +93,7 @@ fn bench(c: &mut Criterion) {
         c.bench_function(&format!("verify, cache hit, {n} keys cached"), |b| {
             b.iter(|| {
                 service
-                    .verify(black_box(&parsed))
+                    .verify(black_box(&parsed), &Seen::NOBODY)
                     .now_or_never()
                     .unwrap()
                     .unwrap()
@@ -104,7 +104,11 @@ fn bench(c: &mut Criterion) {
             |b| {
                 b.iter(|| {
                     let key = RawApiKey::parse(black_box(&raw)).unwrap();
-                    service.verify(&key).now_or_never().unwrap().unwrap()
+                    service
+                        .verify(&key, &Seen::NOBODY)
+                        .now_or_never()
+                        .unwrap()
+                        .unwrap()
                 })
             },
         );
@@ -142,7 +146,7 @@ fn bench_cold(c: &mut Criterion) {
     let raw = raws.last().unwrap().clone();
     let header = format!("Bearer {raw}");
     // In the cache, as on a server that has seen the key before.
-    rt.block_on(service.verify(&RawApiKey::parse(&raw).unwrap()))
+    rt.block_on(service.verify(&RawApiKey::parse(&raw).unwrap(), &Seen::NOBODY))
         .unwrap();
     let mut buffer = vec![0u8; 4 << 20];
     c.bench_function("cold: nothing (timer and loop)", |b| {
@@ -161,7 +165,13 @@ fn bench_cold(c: &mut Criterion) {
                 .strip_prefix(b"Bearer ")
                 .unwrap();
             let key = RawApiKey::parse_bytes(value).unwrap();
-            black_box(service.verify(&key).now_or_never().unwrap().unwrap());
+            black_box(
+                service
+                    .verify(&key, &Seen::NOBODY)
+                    .now_or_never()
+                    .unwrap()
+                    .unwrap(),
+            );
         })
     });
 }

@@ -88,7 +88,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .await?;
     // The unauthenticated route answers for this very key, so both routes send the same body.
-    let _ = fixed.set(state.keys.verify(&raw).await?);
+    let _ = fixed.set(state.keys.verify(&raw, &hoop::keys::Seen::NOBODY).await?);
     println!("{} {}", app.local_addr()?, raw.expose());
     app.run_until(async {
         let _ = tokio::signal::ctrl_c().await;

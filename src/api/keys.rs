@@ -6,10 +6,12 @@ use crate::{
     keys::{ApiKey, KeyChanges, NewApiKey, RawApiKey},
     secret::SecretString,
     state::AppState,
-    wire::keys::{Activation, CreatedApiKey, LeakReceipt, LeakReport, Rotation},
+    wire::keys::{
+        Activation, CreatedApiKey, LeakReceipt, LeakReport, Rotation, UsageDay, UsageQuery,
+    },
 };
 use axum::{
-    extract::{Path, State},
+    extract::{rejection::QueryRejection, Path, Query, State},
     http::StatusCode,
     response::IntoResponse,
 };
@@ -34,6 +36,26 @@ pub async fn create(
     let (api_key, secret) = s.keys.create(&caller, req).await?;
     with_secret(StatusCode::CREATED, api_key, secret)
 }
+
+/// A key's use per UTC day, oldest first, zeros included: requests accepted, requests refused
+/// because it was deactivated or expired, and execs. Counts reach the database within about a
+/// second, summed over every replica (admins only).
+#[utoipa::path(get, path = "/api-keys/{name_or_id}/usage", operation_id = "api_key_usage", tag = "api-keys", security(("bearer" = []), ("api_key" = [])),
+    params(("name_or_id" = String, Path, description = "The key's name or id"), UsageQuery),
+    responses((status = 200, body = [UsageDay]), (status = 404, body = crate::error::ErrorBody),
+        (status = 422, description = "days out of range", body = crate::error::ErrorBody)))]
+pub async fn usage(
+    State(s): State<AppState>,
+    caller: Principal,
+    Path(name_or_id): Path<String>,
+    query: std::result::Result<Query<UsageQuery>, QueryRejection>,
+) -> Result<Json<Vec<UsageDay>>> {
+    let Query(query) = query.map_err(|e| Error::BadRequest(e.body_text()))?;
+    let days = query.days.unwrap_or(DEFAULT_USAGE_DAYS);
+    Ok(Json(s.keys.usage(&caller, &name_or_id, days).await?))
+}
+
+const DEFAULT_USAGE_DAYS: u32 = 30;
 
 /// A key with its new secret: the one answer that carries one.
 fn with_secret(

@@ -37,6 +37,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(keys::activate))
         .routes(routes!(keys::reactivate))
         .routes(routes!(keys::rotate))
+        .routes(routes!(keys::usage))
         .routes(routes!(keys::report_leaked))
         .routes(routes!(audit::list))
         .routes(routes!(connections::list, connections::create))

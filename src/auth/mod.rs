@@ -18,7 +18,7 @@ use crate::{
     caller::{Caller, CallerNote, Identity, Principal, UserAuth},
     domain::{Email, ADMIN_GROUP},
     error::{Error, Result},
-    keys::{KeyService, RawApiKey},
+    keys::{KeyService, RawApiKey, Seen},
     secret::{random_token, sha256_hex, SecretString},
     security::proxies::ClientIp,
     security::throttle::FailureLimiter,
@@ -181,20 +181,29 @@ impl Authenticator {
         credential: &Credential,
         parts: &Parts,
     ) -> Result<Principal> {
-        let principal = self.authenticate(credential, client_addr(parts)).await?;
+        let seen = Seen {
+            ip: client_addr(parts),
+            user_agent: parts.headers.get(header::USER_AGENT).map(|v| v.as_bytes()),
+        };
+        let principal = self.authenticate(credential, &seen).await?;
         CallerNote::record(parts, &principal, self.keys.now_ms());
         Ok(principal)
     }
 
-    /// The one function that decides who is calling, `from` the client address failures are
-    /// counted against. A managed key is the hot path: a hash and a map lookup, and the counter
+    /// The one function that decides who is calling; `client` is who presented the credential
+    /// (its address is what failures are counted against). A managed key is the hot path: a hash and a map lookup, and the counter
     /// is not touched unless it fails. Every other credential needs the database; that path is
     /// boxed so its much larger future is not set up and moved on every key request.
-    pub async fn authenticate(&self, credential: &Credential, from: IpAddr) -> Result<Principal> {
+    pub async fn authenticate(
+        &self,
+        credential: &Credential,
+        client: &Seen<'_>,
+    ) -> Result<Principal> {
+        let from = client.ip;
         // What a failure means unless the check says otherwise (an expired token).
         let mut failed = Outcome::Unknown;
         let (method, checked) = match credential {
-            Credential::ApiKey(key) => (Method::ApiKey, self.keys.verify(key).await),
+            Credential::ApiKey(key) => (Method::ApiKey, self.keys.verify(key, client).await),
             // Nothing was presented, so nothing was guessed.
             Credential::None => return Err(Error::Unauthenticated),
             Credential::Legacy(_) => {
@@ -231,7 +240,8 @@ impl Authenticator {
     ) -> Result<Principal> {
         self.lookups.fetch_add(1, Ordering::Relaxed);
         match credential {
-            Credential::ApiKey(key) => self.keys.verify(key).await,
+            // Never reached: a key is matched above. Counted as nobody's use.
+            Credential::ApiKey(key) => self.keys.verify(key, &Seen::NOBODY).await,
             Credential::Bearer(token) => self.user_by_token(token, failed).await,
             Credential::Legacy(value) => match &self.legacy {
                 Some(legacy) if legacy.matches(value.expose()) => Ok(Principal::from(Caller {

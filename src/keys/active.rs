@@ -51,21 +51,36 @@ pub fn prefix_of_hex(hex_hash: &str) -> Option<Prefix> {
     Prefix::from_str_radix(head, 16).ok()
 }
 
-/// The prefixes of every active key, from the database.
-pub async fn read(store: &Store) -> Result<Vec<Prefix>> {
-    let hex = store::keys::active_hash_prefixes(store).await?;
-    hex.iter()
-        .map(|h| {
-            // Left out, its key would be refused for good: fail the load instead.
-            prefix_of_hex(h)
-                .ok_or_else(|| Error::Internal(anyhow::anyhow!("a stored key hash is not hex")))
-        })
-        .collect()
+/// The set as the database has it.
+pub struct Loaded {
+    pub active: Vec<Prefix>,
+    pub retired: Vec<Prefix>,
+}
+
+/// The prefixes of every active key, and of every retired secret, from the database.
+pub async fn read(store: &Store) -> Result<Loaded> {
+    let parse = |hex: Vec<String>| -> Result<Vec<Prefix>> {
+        hex.iter()
+            .map(|h| {
+                // Left out, an active key would be refused for good: fail the load instead.
+                prefix_of_hex(h)
+                    .ok_or_else(|| Error::Internal(anyhow::anyhow!("a stored key hash is not hex")))
+            })
+            .collect()
+    };
+    Ok(Loaded {
+        active: parse(store::keys::active_hash_prefixes(store).await?)?,
+        retired: parse(store::keys::retired_hash_prefixes(store).await?)?,
+    })
 }
 
 #[derive(Default)]
 pub struct ActiveKeys {
     prefixes: RwLock<HashSet<Prefix, Identity>>,
+    /// Secrets that worked once (deactivated keys, old secrets of rotations): a request that
+    /// still presents one is counted as refused for its key, which is worth knowing. Only
+    /// consulted for a digest already found absent above.
+    retired: RwLock<HashSet<Prefix, Identity>>,
     trusted: AtomicBool,
 }
 
@@ -84,15 +99,30 @@ impl ActiveKeys {
 
     pub fn insert(&self, prefix: Prefix) {
         self.write().insert(prefix);
+        self.retired_mut().remove(&prefix);
     }
 
+    /// A secret nobody ever had (a creation that failed).
     pub fn remove(&self, prefix: Prefix) {
         self.write().remove(&prefix);
     }
 
+    /// A secret that stopped working (deactivation, the end of a rotation's overlap).
+    pub fn retire(&self, prefix: Prefix) {
+        self.write().remove(&prefix);
+        self.retired_mut().insert(prefix);
+    }
+
+    /// Whether an absent digest is a secret that once worked.
+    pub fn is_retired(&self, digest: &[u8; 32]) -> bool {
+        let retired = self.retired.read().unwrap_or_else(|e| e.into_inner());
+        retired.contains(&prefix_of(digest))
+    }
+
     /// Replaces the contents with a fresh read of the database and trusts them.
-    pub fn install(&self, prefixes: impl IntoIterator<Item = Prefix>) {
-        let fresh: HashSet<Prefix, Identity> = prefixes.into_iter().collect();
+    pub fn install(&self, loaded: Loaded) {
+        let fresh: HashSet<Prefix, Identity> = loaded.active.into_iter().collect();
+        *self.retired_mut() = loaded.retired.into_iter().collect();
         let mut set = self.write();
         *set = fresh;
         self.trusted.store(true, Ordering::Release);
@@ -113,6 +143,10 @@ impl ActiveKeys {
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashSet<Prefix, Identity>> {
         self.prefixes.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn retired_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashSet<Prefix, Identity>> {
+        self.retired.write().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -153,14 +187,27 @@ mod tests {
         let set = ActiveKeys::default();
         let digest = [7u8; 32];
         assert_eq!(set.check(&digest), Presence::Unknown);
-        set.install([prefix_of(&digest)]);
+        set.install(Loaded {
+            active: vec![prefix_of(&digest)],
+            retired: vec![],
+        });
         assert_eq!(set.check(&digest), Presence::Maybe);
         assert_eq!(set.check(&[8u8; 32]), Presence::Absent);
-        set.remove(prefix_of(&digest));
+        set.retire(prefix_of(&digest));
         assert_eq!(set.check(&digest), Presence::Absent);
+        assert!(set.is_retired(&digest));
+        assert!(
+            !set.is_retired(&[8u8; 32]),
+            "an unknown secret is not a retired one"
+        );
+        set.insert(prefix_of(&digest));
+        assert!(!set.is_retired(&digest), "reactivated");
         set.distrust();
         assert_eq!(set.check(&digest), Presence::Unknown);
-        set.install([]);
+        set.install(Loaded {
+            active: vec![],
+            retired: vec![],
+        });
         assert_eq!(set.len(), 0);
     }
 

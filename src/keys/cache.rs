@@ -6,12 +6,16 @@
 //! while they were in flight. While the feed is down the cache is not trusted at all and every
 //! request goes to the database.
 
+use super::{
+    active::Prefix,
+    tally::{Seen, Tally},
+};
 use crate::caller::Principal;
 use std::{
     collections::HashMap,
     hash::{BuildHasher, Hasher},
     sync::{
-        atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         Arc, Mutex, RwLock,
     },
 };
@@ -27,10 +31,8 @@ pub struct CachedKey {
     /// When the secret stops working (unix ms; `i64::MAX`: never). A change of the key's
     /// expiry invalidates it like any other change.
     live_until_ms: i64,
-    /// Last use (unix ms) and what of it is already in the database: a request only stores an
-    /// integer, the flusher writes what changed.
-    used_ms: AtomicI64,
-    flushed_ms: AtomicI64,
+    /// Uses since the last flush (see [`Tally`]).
+    tally: Mutex<Tally>,
 }
 
 impl CachedKey {
@@ -39,8 +41,7 @@ impl CachedKey {
             id,
             principal,
             live_until_ms,
-            used_ms: AtomicI64::new(0),
-            flushed_ms: AtomicI64::new(0),
+            tally: Mutex::new(Tally::default()),
         }
     }
 
@@ -51,18 +52,24 @@ impl CachedKey {
         self.live_until_ms == i64::MAX || clock.precise_now_ms() < self.live_until_ms
     }
 
-    /// Records a use. Reads before writing, so a busy key does not bounce its cache line
-    /// between cores on every request.
-    pub fn touch(&self, now_ms: i64) {
-        if self.used_ms.load(Ordering::Relaxed) < now_ms {
-            self.used_ms.fetch_max(now_ms, Ordering::Relaxed);
-        }
+    /// Records a request the key was admitted for.
+    pub fn served(&self, now_ms: i64, seen: &Seen<'_>) {
+        self.tally().served(now_ms, seen);
     }
 
-    /// The use not yet written, if any; marks it written.
-    fn unflushed(&self) -> Option<(Uuid, i64)> {
-        let used = self.used_ms.load(Ordering::Relaxed);
-        (used > self.flushed_ms.swap(used, Ordering::Relaxed)).then_some((self.id, used))
+    /// Records a request that presented the key after its secret stopped working.
+    pub fn refused(&self, now_ms: i64) {
+        self.tally().refused(now_ms);
+    }
+
+    fn tally(&self) -> std::sync::MutexGuard<'_, Tally> {
+        self.tally.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The uses not yet written, if any; they are the flusher's from now on.
+    fn unflushed(&self) -> Option<(Uuid, Tally)> {
+        let mut tally = self.tally();
+        (!tally.is_empty()).then(|| (self.id, std::mem::take(&mut *tally)))
     }
 }
 
@@ -110,11 +117,20 @@ pub struct KeyCache {
     changing: AtomicU64,
     trusted: AtomicBool,
     /// Uses of keys no longer in the map (evicted, or verified while the cache was not
-    /// trusted), waiting for the flusher.
-    orphan_uses: Mutex<Vec<(Uuid, i64)>>,
+    /// trusted), and refusals of keys never cached (deactivated), waiting for the flusher.
+    orphans: Mutex<HashMap<Uuid, Tally>>,
+    /// Refusals of retired secrets known only by their digest prefix (see
+    /// [`super::active::ActiveKeys::is_retired`]); the flusher finds their keys.
+    refusals: Mutex<HashMap<Prefix, Tally>>,
     /// Registered once: the hot path adds to a counter it holds, with no lookup by name.
     hits: metrics::Counter,
     fills: metrics::Counter,
+}
+
+/// What the flusher takes: tallies by key, and refusals of retired secrets by digest prefix.
+pub struct Uses {
+    pub by_key: Vec<(Uuid, Tally)>,
+    pub by_prefix: Vec<(Prefix, Tally)>,
 }
 
 /// A key change being committed; see [`KeyCache::begin_change`].
@@ -144,29 +160,54 @@ impl KeyCache {
             generation: AtomicU64::new(0),
             changing: AtomicU64::new(0),
             trusted: AtomicBool::new(trusted),
-            orphan_uses: Mutex::new(Vec::new()),
+            orphans: Mutex::new(HashMap::new()),
+            refusals: Mutex::new(HashMap::new()),
             hits: metrics::counter!("hoop_key_cache_hits_total"),
             fills: metrics::counter!("hoop_key_cache_fills_total"),
         }
     }
 
-    /// Keeps the use of a key that is not (or no longer) in the map.
+    /// Keeps the uses of a key that is not (or no longer) in the map.
     pub fn orphan_use(&self, key: &CachedKey) {
-        if let Some(usage) = key.unflushed() {
-            self.orphan_uses
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(usage);
+        if let Some((id, tally)) = key.unflushed() {
+            self.orphan(id, tally);
         }
     }
 
-    /// Every use not yet written: the flusher's work list.
-    pub fn take_uses(&self) -> Vec<(Uuid, i64)> {
-        let mut uses =
-            std::mem::take(&mut *self.orphan_uses.lock().unwrap_or_else(|e| e.into_inner()));
-        let maps = self.maps.read().unwrap_or_else(|e| e.into_inner());
-        uses.extend(maps.by_hash.values().filter_map(|k| k.unflushed()));
-        uses
+    fn orphan(&self, id: Uuid, tally: Tally) {
+        let mut orphans = self.orphans.lock().unwrap_or_else(|e| e.into_inner());
+        orphans.entry(id).or_default().merge(tally);
+    }
+
+    /// A refused request for a key read from the database (not cached: deactivated).
+    pub fn refused(&self, id: Uuid, now_ms: i64) {
+        let mut orphans = self.orphans.lock().unwrap_or_else(|e| e.into_inner());
+        orphans.entry(id).or_default().refused(now_ms);
+    }
+
+    /// A refused request for a retired secret known by its digest prefix. Only prefixes of
+    /// stored secrets reach this (the caller checks), so the map is bounded by the keys.
+    pub fn refused_prefix(&self, prefix: Prefix, now_ms: i64) {
+        let mut refusals = self.refusals.lock().unwrap_or_else(|e| e.into_inner());
+        refusals.entry(prefix).or_default().refused(now_ms);
+    }
+
+    /// Every use not yet written, by key and by retired prefix: the flusher's work list.
+    pub fn take_uses(&self) -> Uses {
+        let mut by_key =
+            std::mem::take(&mut *self.orphans.lock().unwrap_or_else(|e| e.into_inner()));
+        {
+            let maps = self.maps.read().unwrap_or_else(|e| e.into_inner());
+            for (id, tally) in maps.by_hash.values().filter_map(|k| k.unflushed()) {
+                by_key.entry(id).or_default().merge(tally);
+            }
+        }
+        let by_prefix =
+            std::mem::take(&mut *self.refusals.lock().unwrap_or_else(|e| e.into_inner()));
+        Uses {
+            by_key: by_key.into_iter().collect(),
+            by_prefix: by_prefix.into_iter().collect(),
+        }
     }
 
     fn orphan_all(&self, maps: &Maps) {
@@ -310,16 +351,30 @@ mod tests {
         let cache = KeyCache::new(true);
         let k = key();
         cache.fill(cache.ticket(), [1; 32], k.clone());
-        k.touch(1_000);
-        k.touch(900); // late and older: never moves back
-        assert_eq!(cache.take_uses(), [(Uuid::from_u128(7), 1_000)]);
+        k.served(1_000, &Seen::NOBODY);
+        k.served(900, &Seen::NOBODY); // late and older: the last sighting never moves back
+        let uses = cache.take_uses().by_key;
+        assert_eq!(uses.len(), 1);
+        assert_eq!(uses[0].0, Uuid::from_u128(7));
+        assert_eq!(uses[0].1.days[0].requests, 2);
+        assert_eq!(uses[0].1.last_client().map(|c| c.last_seen_ms), Some(1_000));
         assert!(
-            cache.take_uses().is_empty(),
+            cache.take_uses().by_key.is_empty(),
             "written uses are not written again"
         );
-        k.touch(2_000);
+        k.served(2_000, &Seen::NOBODY);
         cache.invalidate(Uuid::from_u128(7));
-        assert_eq!(cache.take_uses(), [(Uuid::from_u128(7), 2_000)]);
+        cache.refused(Uuid::from_u128(7), 2_001);
+        let uses = cache.take_uses().by_key;
+        assert_eq!(
+            uses.len(),
+            1,
+            "an evicted key's uses and its refusals are one entry"
+        );
+        assert_eq!(
+            (uses[0].1.days[0].requests, uses[0].1.days[0].refused),
+            (1, 1)
+        );
     }
 
     /// The race a rotation's overlap opened: both secrets of one key cached, and a change

@@ -144,12 +144,12 @@ async fn listen(store: Store, feed: Feed, to: Followers) {
         match feed.subscribe(&[CHANNEL, &own]).await {
             // Read after LISTEN: whatever commits from now on is announced to us as well.
             Ok(mut listener) => match active::read(&store).await {
-                Ok(prefixes) => {
+                Ok(loaded) => {
                     let (Some(cache), Some(active)) = (to.cache.upgrade(), to.active.upgrade())
                     else {
                         return;
                     };
-                    active.install(prefixes);
+                    active.install(loaded);
                     cache.trust();
                     drop((cache, active));
                     tracing::debug!("key change feed listening");
@@ -213,7 +213,7 @@ async fn follow(listener: &mut Subscription, to: &Followers, own: &str) {
             if active {
                 set.insert(prefix);
             } else {
-                set.remove(prefix);
+                set.retire(prefix);
             }
         } else if payload != PING {
             tracing::warn!("key change feed: unexpected payload");

@@ -38,6 +38,7 @@ pub fn spawn(service: WeakKeyService) {
             let now = keys.now();
             if unused_checked.is_none_or(|at| now - at >= UNUSED_EVERY) {
                 keys.sweep_unused().await;
+                keys.prune_usage().await;
                 unused_checked = Some(now);
             }
         }
@@ -70,6 +71,14 @@ impl KeyService {
             Ok(ended) if order.is_some() => self.forget_prefixes(&ended),
             Ok(_) => {}
             Err(e) => e.report(),
+        }
+    }
+
+    /// Forgets client addresses unseen for 30 days and daily counts past what can be asked.
+    async fn prune_usage(&self) {
+        let keep = i64::from(super::MAX_USAGE_DAYS);
+        if let Err(e) = crate::store::usage::prune(&self.store, self.now(), keep).await {
+            tracing::warn!(error = %e, "could not prune key usage");
         }
     }
 

@@ -8,7 +8,10 @@ mod feed;
 mod leaks;
 mod lifecycle;
 pub mod secret;
+mod tally;
 mod usage;
+
+pub use tally::Seen;
 
 use crate::{
     caller::{Caller, Identity, Principal},
@@ -37,8 +40,12 @@ use uuid::Uuid;
 
 /// The key service speaks the API's own types: a key as callers see it is what it returns.
 pub use crate::wire::keys::{
-    Activation, ApiKey, KeyChanges, KeyStatus, NewApiKey, Rotation, MAX_GRACE_SECONDS,
+    Activation, ApiKey, KeyChanges, KeyStatus, NewApiKey, RecentClient, Rotation, UsageDay,
+    MAX_GRACE_SECONDS,
 };
+
+/// The longest usage history one can ask for (and what is kept).
+pub const MAX_USAGE_DAYS: u32 = 365;
 
 /// A key as callers see it at `now`: "expired" is read from the time, and the previous secret
 /// of a rotation is shown while it still works.
@@ -63,6 +70,17 @@ fn api_key(r: KeyRecord, now: DateTime<Utc>) -> ApiKey {
         deactivated_by: r.row.deactivated_by,
         deactivated_at: r.row.deactivated_at,
         last_used_at: r.row.last_used_at,
+        last_used_ip: r.row.last_used_ip,
+        last_used_user_agent: r.row.last_used_user_agent,
+        recent_clients: r
+            .clients
+            .into_iter()
+            .map(|c| RecentClient {
+                ip: c.ip,
+                user_agent: c.user_agent,
+                last_seen_at: c.last_seen_at,
+            })
+            .collect(),
         expires_at: r.row.expires_at,
         previous_masked_key: r.row.previous_masked_key.filter(|_| previous_lives),
         previous_expires_at: r.row.previous_expires_at.filter(|_| previous_lives),
@@ -217,6 +235,58 @@ impl KeyService {
         caller.require_admin()?;
         let key = self.find(caller, name_or_id).await?;
         Ok(api_key(key, self.now()))
+    }
+
+    /// A key's use per UTC day, the `days` ending today, oldest first, days without use
+    /// included as zeros. Counts reach the database with each replica's usage flush.
+    pub async fn usage(
+        &self,
+        caller: &Principal,
+        name_or_id: &str,
+        days: u32,
+    ) -> Result<Vec<UsageDay>> {
+        caller.require_admin()?;
+        if !(1..=MAX_USAGE_DAYS).contains(&days) {
+            return Err(Violation::of(
+                "days",
+                format!("days must be between 1 and {MAX_USAGE_DAYS}"),
+            )
+            .into());
+        }
+        let key = self.find(caller, name_or_id).await?;
+        let today = self.now().date_naive();
+        let first = today - chrono::Days::new(u64::from(days - 1));
+        let counted = store::usage::daily(&self.store, caller.org_id, key.row.id, first).await?;
+        let execs = store::usage::daily_execs(
+            &self.store,
+            caller.org_id,
+            key.row.id,
+            first.and_time(chrono::NaiveTime::MIN).and_utc(),
+        )
+        .await?;
+        let mut out: Vec<UsageDay> = first
+            .iter_days()
+            .take_while(|d| *d <= today)
+            .map(|date| UsageDay {
+                date,
+                requests: 0,
+                refused: 0,
+                execs: 0,
+            })
+            .collect();
+        let at = |date: chrono::NaiveDate| usize::try_from((date - first).num_days()).ok();
+        for (date, requests, refused) in counted {
+            if let Some(day) = at(date).and_then(|i| out.get_mut(i)) {
+                day.requests = u64::try_from(requests).unwrap_or(0);
+                day.refused = u64::try_from(refused).unwrap_or(0);
+            }
+        }
+        for (date, n) in execs {
+            if let Some(day) = at(date).and_then(|i| out.get_mut(i)) {
+                day.execs = u64::try_from(n).unwrap_or(0);
+            }
+        }
+        Ok(out)
     }
 
     /// Creates a key. The returned secret is the only copy that will ever exist.
@@ -418,44 +488,56 @@ impl KeyService {
     fn forget_prefixes(&self, hex_prefixes: &[String]) {
         for hex in hex_prefixes {
             if let Some(prefix) = active::prefix_of_hex(hex) {
-                self.active.remove(prefix);
+                self.active.retire(prefix);
             }
         }
     }
 
     /// Who a presented key belongs to. Unknown and deactivated keys fail alike, so a caller
     /// cannot probe which keys exist. The hot path: a hash and a map lookup, no database.
-    pub async fn verify(&self, key: &RawApiKey) -> Result<Principal> {
+    pub async fn verify(&self, key: &RawApiKey, seen: &Seen<'_>) -> Result<Principal> {
         let digest = key.digest();
-        if let Some(admitted) = self.cache.get_with(&digest, |k| admit(k, &self.clock)) {
+        if let Some(admitted) = self
+            .cache
+            .get_with(&digest, |k| admit(k, &self.clock, seen))
+        {
             return admitted;
         }
         self.misses.increment(1);
         // Boxed: the slow path is a large future, and inlining it would make every call,
         // cache hits included, set up and move that much state.
-        Box::pin(self.verify_uncached(digest)).await
+        Box::pin(self.verify_uncached(digest, seen)).await
     }
 
     /// A key not in the cache: only one the set of active keys may hold reaches the database.
     /// Unknown and deactivated keys are absent alike and take the same path to the same 401.
-    async fn verify_uncached(&self, digest: [u8; 32]) -> Result<Principal> {
+    async fn verify_uncached(&self, digest: [u8; 32], seen: &Seen<'_>) -> Result<Principal> {
         if self.active.check(&digest) == Presence::Absent {
-            let Some(barrier) = &self.barrier else {
-                return Err(Error::Unauthenticated);
-            };
-            // Possibly created on another replica a moment ago: wait for the feed to bring
-            // every change committed before this request, then ask again.
-            barrier.catch_up().await;
+            if let Some(barrier) = &self.barrier {
+                // Possibly created on another replica a moment ago: wait for the feed to bring
+                // every change committed before this request, then ask again.
+                barrier.catch_up().await;
+            }
             if self.active.check(&digest) == Presence::Absent {
+                if self.active.is_retired(&digest) {
+                    let now = self.clock.now_ms();
+                    self.cache.refused_prefix(active::prefix_of(&digest), now);
+                }
                 return Err(Error::Unauthenticated);
             }
         }
-        let cached = self.load(digest).await?;
-        admit(&cached, &self.clock)
+        let (cached, kept) = self.load(digest).await?;
+        let admitted = admit(&cached, &self.clock, seen);
+        if !kept {
+            // Not in the map, so the flusher would not find this use there.
+            self.cache.orphan_use(&cached);
+        }
+        admitted
     }
 
-    /// Reads a key from the database and caches it, unless it changed meanwhile.
-    async fn load(&self, digest: [u8; 32]) -> Result<Arc<CachedKey>> {
+    /// Reads a key from the database and caches it, unless it changed meanwhile. Says whether
+    /// the cache kept it.
+    async fn load(&self, digest: [u8; 32]) -> Result<(Arc<CachedKey>, bool)> {
         let ticket = self.cache.ticket();
         let hash = hex::encode(digest);
         let found = store::keys::by_hash(&self.store, &hash).await?;
@@ -470,6 +552,7 @@ impl KeyService {
         }
         if found.status != store::keys::KeyStatus::Active {
             // Not cached: a deactivated key takes the path of an unknown one every time.
+            self.cache.refused(found.id, self.clock.now_ms());
             return Err(Error::Unauthenticated);
         }
         // When this secret stops working: the key's expiry, or for the previous secret of a
@@ -488,14 +571,8 @@ impl KeyService {
         });
         let live_until_ms = ends.map_or(i64::MAX, |at| at.timestamp_millis());
         let cached = Arc::new(CachedKey::new(found.id, principal, live_until_ms));
-        if !self.cache.fill(ticket, digest, cached.clone()) {
-            // Not kept (the cache is not trusted now): record this use the slow way.
-            if cached.is_live(&self.clock) {
-                cached.touch(self.clock.now_ms());
-                self.cache.orphan_use(&cached);
-            }
-        }
-        Ok(cached)
+        let kept = self.cache.fill(ticket, digest, cached.clone());
+        Ok((cached, kept))
     }
 
     /// Writes pending `last_used_at` updates now; called on graceful shutdown.
@@ -524,11 +601,11 @@ fn spawn_loader(store: Store, cache: Weak<KeyCache>, set: Weak<ActiveKeys>, orde
             let loaded = {
                 let _order = order.lock().await;
                 match active::read(&store).await {
-                    Ok(prefixes) => {
+                    Ok(loaded) => {
                         let (Some(cache), Some(set)) = (cache.upgrade(), set.upgrade()) else {
                             return;
                         };
-                        set.install(prefixes);
+                        set.install(loaded);
                         cache.trust();
                         true
                     }
@@ -561,11 +638,12 @@ fn secret_ends(found: &store::keys::KeyIdentity) -> Option<DateTime<Utc>> {
 
 /// The caller an active key stands for (only active keys are cached), if its secret has not
 /// expired by the gateway's clock (which "last used" is recorded in too); records the use.
-fn admit(key: &CachedKey, clock: &Clock) -> Result<Principal> {
+fn admit(key: &CachedKey, clock: &Clock, seen: &Seen<'_>) -> Result<Principal> {
     if !key.is_live(clock) {
+        key.refused(clock.now_ms());
         return Err(Error::Unauthenticated);
     }
-    key.touch(clock.now_ms());
+    key.served(clock.now_ms(), seen);
     Ok(key.principal.clone())
 }
 

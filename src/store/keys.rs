@@ -1,5 +1,6 @@
 //! API key rows. Only hashes and masked previews are stored here, never a raw key.
 
+pub use super::usage::ClientRow;
 use super::{
     audit::{self, Change, FromTo},
     in_tx, on_pool, or_taken, require_groups,
@@ -48,6 +49,8 @@ pub struct KeyRow {
     pub deactivated_by: Option<String>,
     pub deactivated_at: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
+    pub last_used_ip: Option<String>,
+    pub last_used_user_agent: Option<String>,
     pub expires_at: Option<DateTime<Utc>>,
     pub previous_masked_key: Option<String>,
     pub previous_expires_at: Option<DateTime<Utc>>,
@@ -62,6 +65,8 @@ pub struct KeyRow {
 pub struct KeyRecord {
     pub row: KeyRow,
     pub groups: Vec<String>,
+    /// The addresses it was used from most recently, newest first.
+    pub clients: Vec<ClientRow>,
 }
 
 /// What authentication needs to know about the key behind a hash.
@@ -93,12 +98,15 @@ pub struct NewKey<'a> {
 }
 
 const COLUMNS: &str = "id, org_id, name, masked_key, status, created_by, created_at, \
-                       deactivated_by, deactivated_at, last_used_at, expires_at, \
+                       deactivated_by, deactivated_at, last_used_at, last_used_ip, \
+                       last_used_user_agent, expires_at, \
                        previous_masked_key, previous_expires_at, version, \
                        substr(key_hash, 1, 16) AS hash_prefix, \
                        substr(previous_key_hash, 1, 16) AS previous_hash_prefix";
 const GROUPS_OF: &str =
     "SELECT group_name FROM api_key_groups WHERE api_key_id = $1 ORDER BY group_name";
+const CLIENTS_OF: &str = "SELECT api_key_id, ip, user_agent, last_seen_at FROM api_key_clients \
+                          WHERE api_key_id = $1 ORDER BY last_seen_at DESC, ip LIMIT $2";
 
 /// Reads one key and its groups on `$conn` (a pool or a transaction).
 macro_rules! fetch_record {
@@ -116,7 +124,16 @@ macro_rules! fetch_record {
                     .bind(row.id)
                     .fetch_all(&mut *$conn)
                     .await?;
-                Some(KeyRecord { row, groups })
+                let clients: Vec<ClientRow> = sqlx::query_as(CLIENTS_OF)
+                    .bind(row.id)
+                    .bind(super::usage::RECENT_CLIENTS)
+                    .fetch_all(&mut *$conn)
+                    .await?;
+                Some(KeyRecord {
+                    row,
+                    groups,
+                    clients,
+                })
             }
             None => None,
         }
@@ -137,10 +154,13 @@ pub async fn list(store: &Store, org_id: Uuid) -> Result<Vec<KeyRecord>, Error> 
     for (key_id, group) in memberships {
         by_key.entry(key_id).or_default().push(group);
     }
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let mut clients = super::usage::recent_clients(store, &ids).await?;
     Ok(rows
         .into_iter()
         .map(|row| KeyRecord {
             groups: by_key.remove(&row.id).unwrap_or_default(),
+            clients: clients.remove(&row.id).unwrap_or_default(),
             row,
         })
         .collect())
@@ -203,6 +223,19 @@ pub async fn active_hash_prefixes(store: &Store) -> Result<Vec<String>, Error> {
              SELECT substr(previous_key_hash, 1, 16) FROM api_keys \
              WHERE status = $1 AND previous_key_hash IS NOT NULL")
             .bind(KeyStatus::Active).fetch_all(pool).await?
+    }))
+}
+
+/// The prefixes of secrets that worked once and no longer do: deactivated keys' and old
+/// secrets of rotations (some of which may still be in their overlap, and active as well).
+pub async fn retired_hash_prefixes(store: &Store) -> Result<Vec<String>, Error> {
+    Ok(on_pool!(store, pool => {
+        sqlx::query_scalar(
+            "SELECT substr(key_hash, 1, 16) FROM api_keys WHERE status = $1 \
+             UNION ALL \
+             SELECT substr(previous_key_hash, 1, 16) FROM api_keys \
+             WHERE previous_key_hash IS NOT NULL")
+            .bind(KeyStatus::Deactivated).fetch_all(pool).await?
     }))
 }
 
@@ -577,19 +610,6 @@ pub async fn unused_since(store: &Store, cutoff: DateTime<Utc>) -> Result<Vec<No
 
 /// The actor of changes the gateway makes on its own (expiry, the unused-key policy).
 pub const SYSTEM_ACTOR: &str = "system";
-
-/// Records use of keys. Never moves `last_used_at` backwards, whichever writer comes last.
-pub async fn touch(store: &Store, uses: &[(Uuid, DateTime<Utc>)]) -> Result<(), Error> {
-    on_pool!(store, pool => {
-        for (id, at) in uses {
-            sqlx::query(
-                "UPDATE api_keys SET last_used_at = $1 \
-                 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)")
-                .bind(at).bind(id).execute(pool).await?;
-        }
-    });
-    Ok(())
-}
 
 /// Tells other replicas that a key changed. Runs inside the changing transaction, so the
 /// announcement goes out only when the change commits. SQLite has one process: nothing to tell.

@@ -12,6 +12,7 @@ pub mod keys;
 pub mod own;
 pub mod sessions;
 mod text_enum;
+pub mod usage;
 pub mod webhooks;
 
 pub use file_lock::{FileId, LockError};

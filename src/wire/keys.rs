@@ -5,7 +5,7 @@ use crate::{
     domain::{ApiKeyName, GroupName},
     secret::SecretString,
 };
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -49,12 +49,58 @@ pub struct ApiKey {
     pub deactivated_at: Option<DateTime<Utc>>,
     /// When it last authenticated a request (written about once a second); null if never.
     pub last_used_at: Option<DateTime<Utc>>,
+    /// The client address of that request (behind trusted proxies, the address they
+    /// forwarded); null if never used.
+    #[serde(default)]
+    pub last_used_ip: Option<String>,
+    /// The `User-Agent` of that request (control characters replaced, at most 256
+    /// characters); null if never used or none was sent.
+    #[serde(default)]
+    pub last_used_user_agent: Option<String>,
+    /// The last 5 distinct addresses it was used from, most recent first.
+    #[serde(default)]
+    pub recent_clients: Vec<RecentClient>,
     /// When it stops working (RFC 3339, UTC); null: never.
     pub expires_at: Option<DateTime<Utc>>,
     /// After a rotation with an overlap: the old secret's preview, while it still works.
     pub previous_masked_key: Option<String>,
     /// When the old secret stops working; null when there is none.
     pub previous_expires_at: Option<DateTime<Utc>>,
+}
+
+/// An address a key was used from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RecentClient {
+    #[schema(example = "203.0.113.7")]
+    pub ip: String,
+    /// The `User-Agent` last sent from there; null if none.
+    pub user_agent: Option<String>,
+    /// When the key was last used from there.
+    pub last_seen_at: DateTime<Utc>,
+}
+
+/// One UTC day of a key's use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UsageDay {
+    /// The UTC day, `YYYY-MM-DD`.
+    #[schema(value_type = String, format = Date, example = "2026-12-02")]
+    pub date: NaiveDate,
+    /// Requests the key was accepted for.
+    pub requests: u64,
+    /// Requests that presented it while it was deactivated or expired (or an old secret
+    /// after its overlap).
+    pub refused: u64,
+    /// Scripts run with it (its recorded sessions).
+    pub execs: u64,
+}
+
+/// `GET /api-keys/{name_or_id}/usage` parameters.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UsageQuery {
+    /// How many days, ending today (UTC); default 30.
+    #[param(minimum = 1, maximum = 365)]
+    pub days: Option<u32>,
 }
 
 /// The create response: the key plus, this once, its secret.

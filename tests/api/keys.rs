@@ -18,7 +18,7 @@ both_backends!(
     no_key_name_reads_as_another_keys_id,
 );
 
-const API_KEY_FIELDS: [&str; 14] = [
+const API_KEY_FIELDS: [&str; 17] = [
     "id",
     "org_id",
     "name",
@@ -30,6 +30,9 @@ const API_KEY_FIELDS: [&str; 14] = [
     "deactivated_by",
     "deactivated_at",
     "last_used_at",
+    "last_used_ip",
+    "last_used_user_agent",
+    "recent_clients",
     "expires_at",
     "previous_masked_key",
     "previous_expires_at",

@@ -13,6 +13,7 @@ mod faults;
 mod hangups;
 mod helpers;
 mod identity;
+mod key_usage;
 mod keys;
 mod layering;
 mod lifecycle;

@@ -75,6 +75,13 @@ pub enum Change<'a> {
         reporter: &'a str,
         masked_key: &'a str,
     },
+    /// First use from an address the key had not been used from in 30 days.
+    ApiKeyNewClient {
+        id: Uuid,
+        name: &'a str,
+        ip: &'a str,
+        user_agent: Option<&'a str>,
+    },
     UserCreated {
         id: Uuid,
         email: &'a Email,
@@ -118,6 +125,7 @@ impl Change<'_> {
             Change::ApiKeyExpired { .. } => "api_key.expired",
             Change::ApiKeyExpiring { .. } => "api_key.expiring",
             Change::ApiKeyLeakReported { .. } => "api_key.leak_reported",
+            Change::ApiKeyNewClient { .. } => "api_key.new_client",
             Change::UserCreated { .. } => "user.created",
             Change::GroupCreated { .. } => "group.created",
             Change::ConnectionCreated { .. } => "connection.created",
@@ -135,7 +143,8 @@ impl Change<'_> {
             | Change::ApiKeyRotated { .. }
             | Change::ApiKeyExpired { .. }
             | Change::ApiKeyExpiring { .. }
-            | Change::ApiKeyLeakReported { .. } => "api_key",
+            | Change::ApiKeyLeakReported { .. }
+            | Change::ApiKeyNewClient { .. } => "api_key",
             Change::UserCreated { .. } => "user",
             Change::GroupCreated { .. } => "group",
             Change::ConnectionCreated { .. }
@@ -155,6 +164,7 @@ impl Change<'_> {
             | Change::ApiKeyExpired { id, .. }
             | Change::ApiKeyExpiring { id, .. }
             | Change::ApiKeyLeakReported { id, .. }
+            | Change::ApiKeyNewClient { id, .. }
             | Change::UserCreated { id, .. }
             | Change::ConnectionCreated { id, .. }
             | Change::ConnectionUpdated { id, .. }
@@ -174,6 +184,7 @@ impl Change<'_> {
             | Change::ApiKeyExpired { name, .. }
             | Change::ApiKeyExpiring { name, .. }
             | Change::ApiKeyLeakReported { name, .. }
+            | Change::ApiKeyNewClient { name, .. }
             | Change::ConnectionDeleted { name, .. } => name,
             Change::UserCreated { email, .. } => email.as_str(),
             Change::GroupCreated { name } => name.as_str(),
@@ -243,6 +254,9 @@ impl Change<'_> {
             }),
             Change::ApiKeyExpired { expires_at, .. }
             | Change::ApiKeyExpiring { expires_at, .. } => json!({ "expires_at": expires_at }),
+            Change::ApiKeyNewClient { ip, user_agent, .. } => {
+                json!({ "ip": ip, "user_agent": user_agent })
+            }
             Change::ApiKeyLeakReported {
                 reporter,
                 masked_key,
