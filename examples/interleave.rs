@@ -18,7 +18,7 @@ fn main() -> anyhow::Result<()> {
     };
     let pairs: usize = args.next().map_or(Ok(100_000), |n| n.parse())?;
     let request = |path: &str| {
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\n\r\n")
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nUser-Agent: hoop-bench/1.0\r\n\r\n")
             .into_bytes()
     };
     let path_a = args.next().unwrap_or_else(|| "/api/userinfo".into());

@@ -27,11 +27,16 @@ pub async fn flush(store: &Store, cache: &KeyCache) {
             Err(e) => tracing::warn!(error = %e, "could not record refused key uses"),
         }
     }
-    for (id, tally) in by_key {
-        if let Err(e) = store::usage::record(store, id, &key_use(&tally)).await {
-            // Losing a count is better than failing requests over it.
-            tracing::warn!(error = %e, key = %id, "could not record key use");
-        }
+    let uses: Vec<_> = by_key
+        .iter()
+        .map(|(id, tally)| (*id, key_use(tally)))
+        .collect();
+    if uses.is_empty() {
+        return;
+    }
+    if let Err(e) = store::usage::record(store, &uses).await {
+        // Losing counts is better than failing requests over them.
+        tracing::warn!(error = %e, keys = uses.len(), "could not record key use");
     }
 }
 

@@ -33,76 +33,131 @@ pub struct KeyUse {
     pub clients: Vec<ClientSeen>,
 }
 
-/// Adds `used` to what the database has for key `id`: last use, daily counts, clients, and an
-/// `api_key.new_client` event for each address the key had not used in
-/// [`NEW_CLIENT_AFTER`]. Concurrent flushes of two replicas seeing one new address write one
-/// event: the row that makes an address known is inserted (or revived) by exactly one of them.
-pub async fn record(store: &Store, id: Uuid, used: &KeyUse) -> Result<(), Error> {
-    let last = used.clients.iter().max_by_key(|c| c.at);
-    let mut new_clients = Vec::new();
-    in_tx!(store, tx => {
+/// One key's share of [`record`], on `$tx` (either backend's transaction).
+macro_rules! record_one {
+    ($tx:ident, $id:expr, $used:expr, $events:ident) => {{
+        let id: Uuid = $id;
+        let used: &KeyUse = $used;
         let key: Option<(Uuid, String)> =
             sqlx::query_as("SELECT org_id, name FROM api_keys WHERE id = $1")
-                .bind(id).fetch_optional(&mut *tx).await?;
+                .bind(id)
+                .fetch_optional(&mut *$tx)
+                .await?;
         // Deleted meanwhile: its uses go with it.
-        let Some((org_id, name)) = key else { return Ok(()) };
-        if let Some(last) = last {
-            sqlx::query(
-                "UPDATE api_keys SET last_used_at = $1, last_used_ip = $2, last_used_user_agent = $3 \
-                 WHERE id = $4 AND (last_used_at IS NULL OR last_used_at < $1)")
-                .bind(last.at).bind(&last.ip).bind(&last.user_agent).bind(id)
-                .execute(&mut *tx).await?;
-        }
-        for (day, requests, refused) in &used.days {
-            sqlx::query(
-                "INSERT INTO api_key_usage (api_key_id, day, requests, refused) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (api_key_id, day) DO UPDATE SET \
-                 requests = api_key_usage.requests + excluded.requests, \
-                 refused = api_key_usage.refused + excluded.refused")
-                .bind(id).bind(day).bind(requests).bind(refused)
-                .execute(&mut *tx).await?;
-        }
-        for client in &used.clients {
-            let cutoff = client.at - NEW_CLIENT_AFTER;
-            // Known and seen recently: move its sighting forward (never back).
-            let known = sqlx::query(
-                "UPDATE api_key_clients SET \
-                 user_agent = CASE WHEN last_seen_at <= $3 THEN $4 ELSE user_agent END, \
-                 last_seen_at = CASE WHEN last_seen_at <= $3 THEN $3 ELSE last_seen_at END \
-                 WHERE api_key_id = $1 AND ip = $2 AND last_seen_at >= $5")
-                .bind(id).bind(&client.ip).bind(client.at).bind(&client.user_agent).bind(cutoff)
-                .execute(&mut *tx).await?.rows_affected() > 0;
-            if known {
-                continue;
-            }
-            // New, or back after a long absence: whoever inserts or revives the row says so.
-            let fresh = sqlx::query(
-                "INSERT INTO api_key_clients (api_key_id, ip, user_agent, last_seen_at) \
-                 VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (api_key_id, ip) DO UPDATE SET \
-                 user_agent = excluded.user_agent, last_seen_at = excluded.last_seen_at \
-                 WHERE api_key_clients.last_seen_at < $5")
-                .bind(id).bind(&client.ip).bind(&client.user_agent).bind(client.at).bind(cutoff)
-                .execute(&mut *tx).await?.rows_affected() > 0;
-            if fresh {
-                let change = Change::ApiKeyNewClient {
-                    id,
-                    name: &name,
-                    ip: &client.ip,
-                    user_agent: client.user_agent.as_deref(),
-                };
-                audit::insert(org_id, client.at, &name, &change).execute(&mut *tx).await?;
-                new_clients.push(change.action());
-            } else {
-                // Another replica made it known a moment ago.
+        if let Some((org_id, name)) = key {
+            if let Some(last) = used.clients.iter().max_by_key(|c| c.at) {
                 sqlx::query(
-                    "UPDATE api_key_clients SET \
-                     user_agent = CASE WHEN last_seen_at <= $3 THEN $4 ELSE user_agent END, \
-                     last_seen_at = CASE WHEN last_seen_at <= $3 THEN $3 ELSE last_seen_at END \
-                     WHERE api_key_id = $1 AND ip = $2")
-                    .bind(id).bind(&client.ip).bind(client.at).bind(&client.user_agent)
-                    .execute(&mut *tx).await?;
+                    "UPDATE api_keys SET last_used_at = $1, last_used_ip = $2, \
+                     last_used_user_agent = $3 \
+                     WHERE id = $4 AND (last_used_at IS NULL OR last_used_at < $1)",
+                )
+                .bind(last.at)
+                .bind(&last.ip)
+                .bind(&last.user_agent)
+                .bind(id)
+                .execute(&mut *$tx)
+                .await?;
             }
+            for (day, requests, refused) in &used.days {
+                sqlx::query(
+                    "INSERT INTO api_key_usage (api_key_id, day, requests, refused) \
+                     VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (api_key_id, day) DO UPDATE SET \
+                     requests = api_key_usage.requests + excluded.requests, \
+                     refused = api_key_usage.refused + excluded.refused",
+                )
+                .bind(id)
+                .bind(day)
+                .bind(requests)
+                .bind(refused)
+                .execute(&mut *$tx)
+                .await?;
+            }
+            for client in &used.clients {
+                let cutoff = client.at - NEW_CLIENT_AFTER;
+                // Known and seen recently: move its sighting forward (never back).
+                let known = sqlx::query(&format!("{SEEN_AGAIN} AND last_seen_at >= $5"))
+                    .bind(id)
+                    .bind(&client.ip)
+                    .bind(client.at)
+                    .bind(&client.user_agent)
+                    .bind(cutoff)
+                    .execute(&mut *$tx)
+                    .await?
+                    .rows_affected()
+                    > 0;
+                if known {
+                    continue;
+                }
+                // New, or back after a long absence: whoever inserts or revives the row says so.
+                let fresh = sqlx::query(
+                    "INSERT INTO api_key_clients (api_key_id, ip, user_agent, last_seen_at) \
+                     VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (api_key_id, ip) DO UPDATE SET \
+                     user_agent = excluded.user_agent, last_seen_at = excluded.last_seen_at \
+                     WHERE api_key_clients.last_seen_at < $5",
+                )
+                .bind(id)
+                .bind(&client.ip)
+                .bind(&client.user_agent)
+                .bind(client.at)
+                .bind(cutoff)
+                .execute(&mut *$tx)
+                .await?
+                .rows_affected()
+                    > 0;
+                if fresh {
+                    let change = Change::ApiKeyNewClient {
+                        id,
+                        name: &name,
+                        ip: &client.ip,
+                        user_agent: client.user_agent.as_deref(),
+                    };
+                    audit::insert(org_id, client.at, &name, &change)
+                        .execute(&mut *$tx)
+                        .await?;
+                    $events.push(change.action());
+                } else {
+                    // Another replica made it known a moment ago.
+                    sqlx::query(SEEN_AGAIN)
+                        .bind(id)
+                        .bind(&client.ip)
+                        .bind(client.at)
+                        .bind(&client.user_agent)
+                        .execute(&mut *$tx)
+                        .await?;
+                }
+            }
+        }
+    }};
+}
+
+/// Adds what one flush saw to the database, in one transaction: per key its last use, daily
+/// counts, clients, and an `api_key.new_client` event for each address the key had not used
+/// in [`NEW_CLIENT_AFTER`]. Concurrent flushes of two replicas seeing one new address write
+/// one event: the row that makes an address known is inserted (or revived) by exactly one.
+/// Should the batch fail (a key deleted at that very moment), each key is tried on its own.
+pub async fn record(store: &Store, uses: &[(Uuid, KeyUse)]) -> Result<(), Error> {
+    match record_batch(store, uses).await {
+        Err(e) if uses.len() > 1 => {
+            tracing::debug!(error = %e, "usage batch failed; recording key by key");
+            let mut last = Ok(());
+            for one in uses {
+                if let Err(e) = record_batch(store, std::slice::from_ref(one)).await {
+                    last = Err(e);
+                }
+            }
+            last
+        }
+        done => done,
+    }
+}
+
+async fn record_batch(store: &Store, uses: &[(Uuid, KeyUse)]) -> Result<(), Error> {
+    let mut new_clients = Vec::new();
+    in_tx!(store, tx => {
+        for (id, used) in uses {
+            record_one!(tx, *id, used, new_clients);
         }
     });
     for action in new_clients {
@@ -110,6 +165,12 @@ pub async fn record(store: &Store, id: Uuid, used: &KeyUse) -> Result<(), Error>
     }
     Ok(())
 }
+
+/// Moves a known address's sighting to `$3` with agent `$4`, unless it was seen later already.
+const SEEN_AGAIN: &str = "UPDATE api_key_clients SET \
+     user_agent = CASE WHEN last_seen_at <= $3 THEN $4 ELSE user_agent END, \
+     last_seen_at = CASE WHEN last_seen_at <= $3 THEN $3 ELSE last_seen_at END \
+     WHERE api_key_id = $1 AND ip = $2";
 
 /// The keys whose current or previous secret starts with this 16-hex-digit prefix (normally
 /// one; two keys sharing 8 bytes of digest is a one in 2^64 chance per key).
