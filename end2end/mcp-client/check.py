@@ -28,7 +28,7 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 
 BASE = os.environ["HOOP_URL"]
 WORK = os.environ["HOOP_WORK_DIR"]
-ADMIN_TOOLS = {"list_api_keys", "deactivate_api_key", "activate_api_key"}
+ADMIN_TOOLS = {"list_api_keys", "api_key_usage", "deactivate_api_key", "activate_api_key"}
 AGENT_TOOLS = {"whoami", "list_connections", "exec", "describe_schema", "list_sessions", "get_session"}
 
 

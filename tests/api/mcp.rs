@@ -238,6 +238,35 @@ async fn tools_run_as_the_caller_of_each_request(app: &TestApp) {
         app.api_key("mcp-admin").await.status,
         hoop::wire::keys::KeyStatus::Active
     );
+    let nosy = tool(
+        app,
+        &agent,
+        &session,
+        "api_key_usage",
+        json!({"name_or_id": "mcp-admin"}),
+    )
+    .await;
+    assert_eq!(nosy["isError"], true, "{nosy}");
+
+    // The admin reads the agent's use: the calls it just made are in today's count.
+    app.state.keys.flush_usage().await;
+    let usage = tool(
+        app,
+        &admin,
+        &admin_session,
+        "api_key_usage",
+        json!({"name_or_id": "mcp-agent", "days": 2}),
+    )
+    .await;
+    assert_eq!(usage["isError"], false, "{usage}");
+    let days = usage["structuredContent"]["days"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(days.len(), 2, "{usage}");
+    assert!(days[1]["requests"].as_u64().unwrap() >= 4, "{usage}");
+    // The exec it was refused ran nothing and is no exec.
+    assert_eq!(days[1]["execs"], 1, "{usage}");
 
     // Deactivated in the middle of the session: refused on the very next call.
     let off = tool(

@@ -23,7 +23,12 @@ use serde::{Deserialize, Serialize};
 
 /// Tools only the admin group may use: hidden from everyone else's `tools/list`, and refused
 /// by the key service if called anyway.
-const ADMIN_TOOLS: [&str; 3] = ["list_api_keys", "deactivate_api_key", "activate_api_key"];
+const ADMIN_TOOLS: [&str; 4] = [
+    "list_api_keys",
+    "api_key_usage",
+    "deactivate_api_key",
+    "activate_api_key",
+];
 
 #[derive(Clone)]
 pub struct Tools {
@@ -55,6 +60,14 @@ pub struct SessionArg {
 pub struct KeyArg {
     /// The key's name or id, as `list_api_keys` gives them. Example: "ai-agent-sre".
     pub name_or_id: String,
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+pub struct UsageArgs {
+    /// The key's name or id, as `list_api_keys` gives them. Example: "ai-agent-sre".
+    pub name_or_id: String,
+    /// How many days, ending today (UTC), 1 to 365. Default 30. Example: 7.
+    pub days: Option<u32>,
 }
 
 /// The caller of this HTTP request, put there by the middleware in front of the service.
@@ -216,6 +229,23 @@ impl Tools {
         let keys = self.state.keys.list(&me).await;
         Ok(answer(
             keys.map(|keys| serde_json::json!({ "api_keys": keys })),
+        ))
+    }
+
+    #[tool(
+        description = "Admins only: how much an API key was used per UTC day, oldest first, zeros included: requests served, requests refused because it was deactivated or expired (something still holds a retired key), and execs. Where it is used from is in list_api_keys (last_used_ip, recent_clients). Example: {\"name_or_id\": \"payments-automation\", \"days\": 7}",
+        annotations(read_only_hint = true)
+    )]
+    async fn api_key_usage(
+        &self,
+        Parameters(args): Parameters<UsageArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let me = caller(&ctx)?;
+        let days = args.days.unwrap_or(30);
+        let usage = self.state.keys.usage(&me, &args.name_or_id, days).await;
+        Ok(answer(
+            usage.map(|days| serde_json::json!({ "days": days })),
         ))
     }
 
