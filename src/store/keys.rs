@@ -154,8 +154,7 @@ pub async fn list(store: &Store, org_id: Uuid) -> Result<Vec<KeyRecord>, Error> 
     for (key_id, group) in memberships {
         by_key.entry(key_id).or_default().push(group);
     }
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-    let mut clients = super::usage::recent_clients(store, &ids).await?;
+    let mut clients = super::usage::recent_clients_in_org(store, org_id).await?;
     Ok(rows
         .into_iter()
         .map(|row| KeyRecord {

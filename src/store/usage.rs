@@ -278,6 +278,28 @@ pub async fn recent_clients(
     Ok(by_key)
 }
 
+/// [`recent_clients`] for every key of an organization, in one query.
+pub async fn recent_clients_in_org(
+    store: &Store,
+    org_id: Uuid,
+) -> Result<HashMap<Uuid, Vec<ClientRow>>, Error> {
+    let sql = format!(
+        "SELECT api_key_id, ip, user_agent, last_seen_at FROM ( \
+           SELECT c.api_key_id, c.ip, c.user_agent, c.last_seen_at, ROW_NUMBER() OVER \
+             (PARTITION BY c.api_key_id ORDER BY c.last_seen_at DESC, c.ip) AS n \
+           FROM api_key_clients c JOIN api_keys k ON k.id = c.api_key_id \
+           WHERE k.org_id = $1) recent \
+         WHERE n <= {RECENT_CLIENTS} ORDER BY api_key_id, last_seen_at DESC, ip"
+    );
+    let rows: Vec<ClientRow> =
+        on_pool!(store, pool => sqlx::query_as(&sql).bind(org_id).fetch_all(pool).await?);
+    let mut by_key: HashMap<Uuid, Vec<ClientRow>> = HashMap::new();
+    for row in rows {
+        by_key.entry(row.api_key_id).or_default().push(row);
+    }
+    Ok(by_key)
+}
+
 /// Forgets addresses unseen for [`NEW_CLIENT_AFTER`] and counts older than `keep_days`.
 pub async fn prune(store: &Store, now: DateTime<Utc>, keep_days: i64) -> Result<(), Error> {
     let oldest_day = (now - TimeDelta::days(keep_days)).date_naive();
