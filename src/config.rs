@@ -170,6 +170,15 @@ pub struct HttpConfig {
     )]
     pub idle_timeout_secs: u64,
 
+    /// Seconds a web page may take to render; then it is answered 503 (and logged). A page whose
+    /// rendering cannot finish would otherwise hold its connection, and the browser, for ever.
+    #[arg(
+        long = "page-timeout-secs",
+        env = "HOOP_PAGE_TIMEOUT_SECS",
+        default_value_t = 30
+    )]
+    pub page_timeout_secs: u64,
+
     /// Client connections open at once (also capped by the open-file limit); beyond, new ones
     /// wait in the listen backlog until one closes.
     #[arg(
@@ -230,6 +239,7 @@ impl Default for HttpConfig {
         Self {
             header_read_timeout_secs: 10,
             idle_timeout_secs: 75,
+            page_timeout_secs: 30,
             max_connections: 4096,
             trusted_proxies: Vec::new(),
             mcp_max_sessions: 256,

@@ -16,6 +16,11 @@ pub struct Violation {
     pub message: String,
 }
 
+/// A query parameter left blank (an empty field of a submitted GET form) is not given.
+pub fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
 impl Violation {
     /// A rule that belongs to one field of the request.
     pub fn of(field: &'static str, message: impl Into<String>) -> Self {

@@ -1,6 +1,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod caller;
 pub mod cli;

@@ -121,7 +121,7 @@ pub fn Time(when: When) -> impl IntoView {
 }
 
 /// "2027-03-02T16:41:12Z" as "2027-03-02 16:41 UTC".
-fn short_utc(rfc3339: &str) -> String {
+pub fn short_utc(rfc3339: &str) -> String {
     match (rfc3339.get(..10), rfc3339.get(11..16)) {
         (Some(date), Some(time)) => format!("{date} {time} UTC"),
         _ => rfc3339.to_owned(),

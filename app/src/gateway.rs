@@ -4,7 +4,11 @@
 
 use crate::{
     error::UiError,
-    types::{ConnectionView, CreatedKey, ExpiryChoice, GroupView, KeyPolicyView, KeyView, Me},
+    types::{
+        AuditFilter, AuditPage, ConnectionView, CreatedKey, ExpiryChoice, GroupView, KeyDetailView,
+        KeyFilter, KeyNoticesView, KeyPageView, KeyPolicyView, KeyView, Me, SessionFilter,
+        SessionsPage,
+    },
 };
 use std::sync::Arc;
 
@@ -20,6 +24,10 @@ pub trait Gateway: Send + Sync + 'static {
     async fn logout(&self) -> Result<()>;
 
     async fn list_keys(&self) -> Result<Vec<KeyView>>;
+    /// One page of the key list, as the URL's state selects it.
+    async fn list_key_page(&self, filter: KeyFilter) -> Result<KeyPageView>;
+    /// The list page's warnings, counted without reading every key.
+    async fn key_notices(&self) -> Result<KeyNoticesView>;
     async fn get_key(&self, id: String) -> Result<KeyView>;
     async fn create_key(
         &self,
@@ -47,6 +55,13 @@ pub trait Gateway: Send + Sync + 'static {
 
     /// The connections the caller can reach.
     async fn list_connections(&self) -> Result<Vec<ConnectionView>>;
+
+    /// A key with its clients, its usage, its newest audit events and exec sessions (admins).
+    async fn key_page(&self, id: String) -> Result<KeyDetailView>;
+    /// A page of the audit log, newest first (admins).
+    async fn audit_log(&self, filter: AuditFilter) -> Result<AuditPage>;
+    /// A page of exec sessions, newest first: all for admins, their own for others.
+    async fn sessions(&self, filter: SessionFilter) -> Result<SessionsPage>;
 }
 
 pub type SharedGateway = Arc<dyn Gateway>;

@@ -4,6 +4,10 @@
 //! Nothing here depends on sqlx, tokio or the server crate: the server hands what the
 //! server functions need through Leptos context ([`gateway::Gateway`]).
 
+// The key page's usage chart is one deeply nested view type; the wasm build's layout query
+// for it needs more than the default depth of 128.
+#![recursion_limit = "256"]
+
 pub mod components;
 pub mod error;
 #[cfg(feature = "ssr")]
@@ -19,12 +23,15 @@ use leptos_router::{
     path, SsrMode,
 };
 use pages::{
+    audit::AuditLogPage,
     groups::GroupsPage,
     key_configure::ConfigureKeyPage,
     key_new::NewKeyPage,
+    key_page::KeyDetailPage,
     keys::{DeactivatePage, KeysPage, RotatePage},
     layout::{ConnectionsPage, Home, SignedIn},
     login::LoginPage,
+    sessions::SessionsListPage,
 };
 
 /// The HTML document around every page, rendered on the server only.
@@ -72,10 +79,13 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/connections") view=ConnectionsPage ssr=SsrMode::Async/>
                     <Route path=path!("/settings/api-keys") view=KeysPage ssr=SsrMode::Async/>
                     <Route path=path!("/settings/api-keys/new") view=NewKeyPage ssr=SsrMode::Async/>
+                    <Route path=path!("/settings/api-keys/:id") view=KeyDetailPage ssr=SsrMode::Async/>
                     <Route path=path!("/settings/api-keys/:id/configure") view=ConfigureKeyPage ssr=SsrMode::Async/>
                     <Route path=path!("/settings/api-keys/:id/deactivate") view=DeactivatePage ssr=SsrMode::Async/>
                     <Route path=path!("/settings/api-keys/:id/rotate") view=RotatePage ssr=SsrMode::Async/>
                     <Route path=path!("/settings/groups") view=GroupsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/settings/audit") view=AuditLogPage ssr=SsrMode::Async/>
+                    <Route path=path!("/sessions") view=SessionsListPage ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>
         </Router>

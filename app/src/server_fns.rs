@@ -3,12 +3,18 @@
 
 use crate::{
     error::UiError,
-    types::{ConnectionView, CreatedKey, GroupView, KeyPolicyView, KeyView, Me},
+    types::{
+        AuditPage, ConnectionView, CreatedKey, GroupView, KeyDetailView, KeyFilter, KeyNoticesView,
+        KeyPageView, KeyPolicyView, KeyView, Me, SessionsPage,
+    },
 };
 use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
-use crate::{gateway::gateway, types::ExpiryChoice};
+use crate::{
+    gateway::gateway,
+    types::{AuditFilter, ExpiryChoice, SessionFilter},
+};
 
 /// Where to go after logging in. `next` comes from the URL and must not send users elsewhere,
 /// so it is read the way a browser will read the redirect (WHATWG URL parsing: tabs and newlines
@@ -102,6 +108,16 @@ pub async fn logout() -> Result<(), UiError> {
 #[server(prefix = "/ui/fn", endpoint = "list_keys")]
 pub async fn list_keys() -> Result<Vec<KeyView>, UiError> {
     answer(gateway()?.list_keys().await)
+}
+
+#[server(prefix = "/ui/fn", endpoint = "list_key_page")]
+pub async fn list_key_page(filter: KeyFilter) -> Result<KeyPageView, UiError> {
+    answer(gateway()?.list_key_page(filter).await)
+}
+
+#[server(prefix = "/ui/fn", endpoint = "key_notices")]
+pub async fn key_notices() -> Result<KeyNoticesView, UiError> {
+    answer(gateway()?.key_notices().await)
 }
 
 #[server(prefix = "/ui/fn", endpoint = "get_key")]
@@ -212,6 +228,43 @@ pub async fn create_group(name: String) -> Result<GroupView, UiError> {
 #[server(prefix = "/ui/fn", endpoint = "list_connections")]
 pub async fn list_connections() -> Result<Vec<ConnectionView>, UiError> {
     answer(gateway()?.list_connections().await)
+}
+
+#[server(prefix = "/ui/fn", endpoint = "key_page")]
+pub async fn key_page(id: String) -> Result<KeyDetailView, UiError> {
+    answer(gateway()?.key_page(id).await)
+}
+
+/// The filters come from the page's URL: blank ones are no filter. Flat arguments, each
+/// optional, so a call with none of them is a valid request.
+#[server(prefix = "/ui/fn", endpoint = "audit_log")]
+pub async fn audit_log(
+    actor: Option<String>,
+    action: Option<String>,
+    target: Option<String>,
+    before: Option<i64>,
+) -> Result<AuditPage, UiError> {
+    let filter = AuditFilter {
+        actor,
+        action,
+        target,
+        before,
+    };
+    answer(gateway()?.audit_log(filter).await)
+}
+
+#[server(prefix = "/ui/fn", endpoint = "list_sessions")]
+pub async fn list_sessions(
+    caller: Option<String>,
+    connection: Option<String>,
+    before: Option<String>,
+) -> Result<SessionsPage, UiError> {
+    let filter = SessionFilter {
+        caller,
+        connection,
+        before,
+    };
+    answer(gateway()?.sessions(filter).await)
 }
 
 #[cfg(all(test, feature = "ssr"))]

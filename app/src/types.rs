@@ -176,3 +176,213 @@ pub struct GroupView {
 /// Shown next to the name field wherever keys, groups or connections are named.
 pub const NAME_RULE: &str =
     "1–64 characters: letters, digits, '-', '_' or '.', starting with a letter or digit.";
+
+/// A place a key was used from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientView {
+    pub ip: String,
+    pub user_agent: Option<String>,
+    pub last_seen: When,
+}
+
+/// One UTC day of a key's use.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UsageDayView {
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    pub requests: u64,
+    pub refused: u64,
+    pub execs: u64,
+}
+
+/// One recorded field of an audit event, as text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum DetailView {
+    Value {
+        field: String,
+        value: String,
+    },
+    Change {
+        field: String,
+        from: String,
+        to: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEventView {
+    pub id: i64,
+    pub at: When,
+    pub actor: String,
+    pub action: String,
+    /// `api_key`, `user`, `group` or `connection`.
+    pub target_kind: String,
+    pub target_id: String,
+    pub target_name: String,
+    /// Where the target is shown: its key page, the connections or groups page, or the
+    /// events about a user.
+    pub target_href: String,
+    pub details: Vec<DetailView>,
+}
+
+/// A recorded exec run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionView {
+    pub id: String,
+    pub actor: String,
+    /// `api_key`, `user_token`, `session` or `legacy_api_key`.
+    pub auth_method: String,
+    pub connection: String,
+    pub succeeded: bool,
+    pub exit_code: i64,
+    pub duration_ms: i64,
+    pub at: When,
+}
+
+/// Everything a key's own page shows, in one call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyDetailView {
+    pub key: KeyView,
+    pub last_used_ip: Option<String>,
+    pub last_used_user_agent: Option<String>,
+    pub recent_clients: Vec<ClientView>,
+    /// The last [`USAGE_DAYS`] days, oldest first, ending today (UTC).
+    pub usage: Vec<UsageDayView>,
+    /// Its newest audit events (at most [`KEY_PAGE_ROWS`]).
+    pub events: Vec<AuditEventView>,
+    /// Its newest exec sessions (at most [`KEY_PAGE_ROWS`]).
+    pub sessions: Vec<SessionView>,
+}
+
+pub const USAGE_DAYS: u32 = 30;
+pub const KEY_PAGE_ROWS: i64 = 10;
+/// Rows per page of the audit log and the sessions list.
+pub const PAGE_ROWS: i64 = 50;
+
+/// The audit log's filters, as the page's URL carries them. Blank means no filter.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuditFilter {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub target: Option<String>,
+    /// Only events older than this event id.
+    pub before: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditPage {
+    pub events: Vec<AuditEventView>,
+    /// The `before` for the next, older page; `None` on the last one.
+    pub older: Option<i64>,
+}
+
+/// The sessions list's filters, as the page's URL carries them. Blank means no filter.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SessionFilter {
+    /// The caller's name, or a key's id.
+    pub caller: Option<String>,
+    pub connection: Option<String>,
+    /// Only sessions older than this session id.
+    pub before: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionsPage {
+    pub sessions: Vec<SessionView>,
+    /// The `before` for the next, older page; `None` on the last one.
+    pub older: Option<String>,
+}
+
+/// The key list's state, as the page's URL carries it (`?q=&status=&group=&sort=&cursor=`):
+/// the raw values, parsed by the server. Empty means not given.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct KeyFilter {
+    pub q: String,
+    pub status: String,
+    pub group: String,
+    pub sort: String,
+    pub cursor: String,
+}
+
+impl KeyFilter {
+    /// Whether anything narrows the list (the sort and the page do not).
+    pub fn is_filtered(&self) -> bool {
+        !(self.q.trim().is_empty() && self.status.is_empty() && self.group.is_empty())
+    }
+
+    /// The list page's URL for this state; `cursor` replaces this one's (`None`: first page).
+    pub fn href(&self, cursor: Option<&str>) -> String {
+        let pairs = [
+            ("q", self.q.as_str()),
+            ("status", self.status.as_str()),
+            ("group", self.group.as_str()),
+            ("sort", self.sort.as_str()),
+            ("cursor", cursor.unwrap_or_default()),
+        ];
+        let query: Vec<String> = pairs
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| format!("{k}={}", encode_component(v)))
+            .collect();
+        match query.is_empty() {
+            true => KEYS_PATH.to_owned(),
+            false => format!("{KEYS_PATH}?{}", query.join("&")),
+        }
+    }
+}
+
+pub const KEYS_PATH: &str = "/settings/api-keys";
+
+/// Percent-encodes all but the unreserved characters (RFC 3986), for a query value.
+fn encode_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// One page of the key list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyPageView {
+    pub keys: Vec<KeyView>,
+    /// The next page's cursor; `None` on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// What the list page warns about, counted on the server over all keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyNoticesView {
+    /// Active keys expiring within [`WARN_DAYS`].
+    pub expiring: u64,
+    /// Keys the unused-key policy deactivates within [`WARN_DAYS`].
+    pub unused: u64,
+    /// The first few of them, longest idle first.
+    pub unused_names: Vec<String>,
+    /// `HOOP_API_KEY_DEACTIVATE_UNUSED_DAYS`.
+    pub unused_days: Option<u32>,
+}
+
+#[cfg(test)]
+mod key_filter_tests {
+    use super::KeyFilter;
+
+    #[test]
+    fn href_carries_the_state_encoded() {
+        let f = KeyFilter {
+            q: "a b&c".into(),
+            status: "active".into(),
+            sort: "-name".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            f.href(Some("eyJ=")),
+            "/settings/api-keys?q=a%20b%26c&status=active&sort=-name&cursor=eyJ%3D"
+        );
+        assert_eq!(KeyFilter::default().href(None), "/settings/api-keys");
+    }
+}

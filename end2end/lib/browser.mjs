@@ -20,10 +20,12 @@ export function launch() {
 
 /// A page at desktop width that fails the test on any uncaught script error or anything the
 /// Content Security Policy blocked.
-export async function newPage(browser, { width = 1280, javaScript = true } = {}) {
+/// `bypassCSP` only for injecting test tools (axe), never for the pages' own behaviour.
+export async function newPage(browser, { width = 1280, javaScript = true, bypassCSP = false } = {}) {
   const context = await browser.newContext({
     viewport: { width, height: 860 },
     javaScriptEnabled: javaScript,
+    bypassCSP,
   });
   const page = await context.newPage();
   page.errors = [];
@@ -54,5 +56,16 @@ export async function screenshot(page, name) {
   await page.screenshot({ path: join(shots, `${name}-1280.png`), fullPage: true });
   await page.setViewportSize({ width: 390, height: 844 });
   await page.screenshot({ path: join(shots, `${name}-390.png`), fullPage: true });
+  await page.setViewportSize(size);
+}
+
+/// Saves one element at desktop and phone widths (scrolled into view first).
+export async function screenshotElement(page, locator, name) {
+  const size = page.viewportSize();
+  await locator.scrollIntoViewIfNeeded();
+  await locator.screenshot({ path: join(shots, `${name}-1280.png`) });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await locator.scrollIntoViewIfNeeded();
+  await locator.screenshot({ path: join(shots, `${name}-390.png`) });
   await page.setViewportSize(size);
 }

@@ -56,8 +56,23 @@ check(
   !("key" in read.data) && !read.data.masked_key.includes(key),
   "the secret is shown once only",
 );
+// Without parameters the answer is the plain array; with any, a page. The schema says
+// "one of": a client tells them apart by shape.
 const listed = await api.GET("/api/api-keys", { headers: admin });
-check(listed.data?.some((k) => k.id === id) === true, "the key is listed");
+check(
+  Array.isArray(listed.data) && listed.data.some((k) => k.id === id),
+  "the key is listed",
+);
+const found = await api.GET("/api/api-keys", {
+  headers: admin,
+  params: { query: { q: "client-lifecycle", limit: 10 } },
+});
+check(
+  found.data !== undefined && !Array.isArray(found.data) &&
+    found.data.items.length === 1 && found.data.items[0]?.id === id &&
+    (found.data.next_cursor ?? null) === null,
+  "a search answers a page holding the key",
+);
 
 const me = await api.GET("/api/userinfo", { headers: asKey });
 check(me.response.status === 200 && me.data !== undefined, "the key authenticates");

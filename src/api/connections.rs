@@ -2,13 +2,12 @@ use super::json::Json;
 use crate::{
     caller::Principal,
     connections::{Connection, ConnectionChanges, ConnectionSpec, ExecResult},
-    error::Result,
+    error::{Error, Result},
     state::AppState,
-    store::connections::SessionRow,
-    wire::sessions::{NewSession, Script, Session},
+    wire::sessions::{NewSession, Script, Session, SessionQuery},
 };
 use axum::{
-    extract::{Path, State},
+    extract::{rejection::QueryRejection, Path, Query, State},
     http::StatusCode,
 };
 
@@ -86,12 +85,17 @@ pub async fn create_session(
     ))
 }
 
-/// Recorded script runs: the caller's own, or everyone's for admins.
-#[utoipa::path(get, path = "/sessions", operation_id = "list_sessions", tag = "connections", security(("bearer" = []), ("api_key" = [])),
-    responses((status = 200, body = [Session])))]
-pub async fn sessions(State(s): State<AppState>, caller: Principal) -> Result<Json<Vec<Session>>> {
-    let rows = s.connections.sessions(&caller).await?;
-    Ok(Json(rows.into_iter().map(Session::from).collect()))
+/// Recorded script runs, newest first, narrowed by caller and connection: the caller's own, or
+/// everyone's for admins.
+#[utoipa::path(get, path = "/sessions", operation_id = "list_sessions", tag = "connections", security(("bearer" = []), ("api_key" = [])), params(SessionQuery),
+    responses((status = 200, body = [Session]), (status = 400, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn sessions(
+    State(s): State<AppState>,
+    caller: Principal,
+    query: std::result::Result<Query<SessionQuery>, QueryRejection>,
+) -> Result<Json<Vec<Session>>> {
+    let Query(query) = query.map_err(|e| Error::BadRequest(e.body_text()))?;
+    Ok(Json(s.connections.sessions(&caller, &query).await?))
 }
 
 /// One recorded script run: the caller's own, or anyone's for admins.
@@ -103,22 +107,5 @@ pub async fn session(
     caller: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Session>> {
-    Ok(Json(s.connections.session(&caller, &id).await?.into()))
-}
-
-/// The record without whom it is filed under (`actor_id`, the store's key for "own sessions").
-impl From<SessionRow> for Session {
-    fn from(row: SessionRow) -> Self {
-        Session {
-            id: row.id,
-            actor: row.actor,
-            auth_method: row.auth_method,
-            connection: row.connection,
-            script: row.script,
-            status: row.status.into(),
-            exit_code: row.exit_code,
-            execution_time_ms: row.execution_time_ms,
-            created_at: row.created_at,
-        }
-    }
+    Ok(Json(s.connections.session(&caller, &id).await?))
 }

@@ -3,11 +3,12 @@ use crate::{
     auth::ClientAddr,
     caller::Principal,
     error::{Error, Result},
-    keys::{ApiKey, KeyChanges, NewApiKey, RawApiKey},
+    keys::{listing::KeyQuery, ApiKey, KeyChanges, NewApiKey, RawApiKey},
     secret::SecretString,
     state::AppState,
     wire::keys::{
-        Activation, CreatedApiKey, LeakReceipt, LeakReport, Rotation, UsageDay, UsageQuery,
+        Activation, ApiKeyList, CreatedApiKey, KeyListQuery, LeakReceipt, LeakReport, Rotation,
+        UsageDay, UsageQuery,
     },
 };
 use axum::{
@@ -17,11 +18,27 @@ use axum::{
 };
 use std::time::{Duration, Instant};
 
-/// All keys of the caller's organization (admins only).
+/// The caller's organization's keys (admins only). Without parameters: all of them, as a plain
+/// array (what hoop's clients read). With any: one page, filtered and sorted as asked, with
+/// the cursor of the next.
 #[utoipa::path(get, path = "/api-keys", operation_id = "list_api_keys", tag = "api-keys", security(("bearer" = []), ("api_key" = [])),
-    responses((status = 200, body = [ApiKey])))]
-pub async fn list(State(s): State<AppState>, caller: Principal) -> Result<Json<Vec<ApiKey>>> {
-    Ok(Json(s.keys.list(&caller).await?))
+    params(KeyListQuery),
+    responses((status = 200, description = "A plain array without parameters; a page with any", body = ApiKeyList),
+        (status = 400, description = "The query string cannot be read", body = crate::error::ErrorBody),
+        (status = 422, description = "A parameter's value is invalid (the field names it)", body = crate::error::ErrorBody)))]
+pub async fn list(
+    State(s): State<AppState>,
+    caller: Principal,
+    query: std::result::Result<Query<KeyListQuery>, QueryRejection>,
+) -> Result<Json<ApiKeyList>> {
+    let Query(query) = query.map_err(|e| Error::BadRequest(e.body_text()))?;
+    if !query.wants_page() {
+        return Ok(Json(ApiKeyList::All(s.keys.list(&caller).await?)));
+    }
+    // Admins only, before a parameter's error could tell anyone else anything.
+    caller.require_admin()?;
+    let query = KeyQuery::parse(&query).map_err(Error::Invalid)?;
+    Ok(Json(ApiKeyList::Page(s.keys.page(&caller, &query).await?)))
 }
 
 /// Creates a key; the answer carries its secret, the only time it is sent (admins only).

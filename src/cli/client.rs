@@ -45,10 +45,17 @@ pub enum CliError {
     Usage(String),
 }
 
+/// What the CLI calls itself in `User-Agent`.
+const USER_AGENT: &str = concat!("hoop-cli/", env!("CARGO_PKG_VERSION"));
+
 impl Client {
     pub fn new(base: &str, token: Option<SecretString>) -> Self {
         Self {
-            http: reqwest::Client::new(),
+            // Named, as clients should be: a key's page shows which program used it.
+            http: reqwest::Client::builder()
+                .user_agent(USER_AGENT)
+                .build()
+                .unwrap_or_default(),
             base: base.trim_end_matches('/').to_owned(),
             token,
             saved_key: None,

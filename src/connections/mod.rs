@@ -24,8 +24,28 @@ use uuid::Uuid;
 /// The service speaks the API's own types: a connection as callers see it is what it returns.
 pub use crate::wire::{
     connections::{Connection, ConnectionChanges, ConnectionSpec},
-    sessions::{ExecResult, SessionStatus},
+    sessions::{ExecResult, Session, SessionQuery, SessionStatus},
 };
+
+/// Without a limit, a page of sessions is as long as the whole list used to be.
+const DEFAULT_SESSIONS: i64 = 500;
+
+/// The record without whom it is filed under (`actor_id`, the store's key for "own sessions").
+impl From<SessionRow> for Session {
+    fn from(row: SessionRow) -> Self {
+        Session {
+            id: row.id,
+            actor: row.actor,
+            auth_method: row.auth_method,
+            connection: row.connection,
+            script: row.script,
+            status: row.status.into(),
+            exit_code: row.exit_code,
+            execution_time_ms: row.execution_time_ms,
+            created_at: row.created_at,
+        }
+    }
+}
 
 impl From<store::connections::SessionStatus> for SessionStatus {
     fn from(status: store::connections::SessionStatus) -> Self {
@@ -331,20 +351,30 @@ impl ConnectionService {
         })
     }
 
-    /// Admins see every session of the organization, others their own.
-    pub async fn sessions(&self, caller: &Principal) -> Result<Vec<SessionRow>> {
-        let only = (!caller.is_admin()).then(|| actor_id(caller));
-        store::connections::list_sessions(&self.store, caller.org_id, only.as_deref(), 500).await
+    /// A page of recorded runs, newest first: admins see every session of the organization,
+    /// others their own, either narrowed by the query's filters.
+    pub async fn sessions(&self, caller: &Principal, query: &SessionQuery) -> Result<Vec<Session>> {
+        let limit = crate::audit::page_limit(query.limit, DEFAULT_SESSIONS)?;
+        let own = (!caller.is_admin()).then(|| actor_id(caller));
+        let filter = store::connections::SessionFilter {
+            own: own.as_deref(),
+            caller: crate::domain::given(&query.caller),
+            connection: crate::domain::given(&query.connection),
+            before: query.before,
+        };
+        let rows =
+            store::connections::list_sessions(&self.store, caller.org_id, &filter, limit).await?;
+        Ok(rows.into_iter().map(Session::from).collect())
     }
 
-    pub async fn session(&self, caller: &Principal, id: &str) -> Result<SessionRow> {
+    pub async fn session(&self, caller: &Principal, id: &str) -> Result<Session> {
         let not_found = || Error::NotFound("session not found".into());
         let id = Uuid::parse_str(id).map_err(|_| not_found())?;
         let session = store::connections::get_session(&self.store, caller.org_id, id)
             .await?
             .ok_or_else(not_found)?;
         if caller.is_admin() || session.actor_id == actor_id(caller) {
-            Ok(session)
+            Ok(session.into())
         } else {
             Err(not_found())
         }

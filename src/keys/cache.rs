@@ -122,6 +122,10 @@ pub struct KeyCache {
     /// Refusals of retired secrets known only by their digest prefix (see
     /// [`super::active::ActiveKeys::is_retired`]); the flusher finds their keys.
     refusals: Mutex<HashMap<Prefix, Tally>>,
+    /// Held by a flush from taking the uses until they are written: a flush that starts
+    /// while another is writing waits for it, so when it returns every earlier use is stored
+    /// (shutdown and tests rely on that), and writes land in the order they were taken.
+    flushing: tokio::sync::Mutex<()>,
     /// Registered once: the hot path adds to a counter it holds, with no lookup by name.
     hits: metrics::Counter,
     fills: metrics::Counter,
@@ -162,6 +166,7 @@ impl KeyCache {
             trusted: AtomicBool::new(trusted),
             orphans: Mutex::new(HashMap::new()),
             refusals: Mutex::new(HashMap::new()),
+            flushing: tokio::sync::Mutex::new(()),
             hits: metrics::counter!("hoop_key_cache_hits_total"),
             fills: metrics::counter!("hoop_key_cache_fills_total"),
         }
@@ -190,6 +195,11 @@ impl KeyCache {
     pub fn refused_prefix(&self, prefix: Prefix, now_ms: i64) {
         let mut refusals = self.refusals.lock().unwrap_or_else(|e| e.into_inner());
         refusals.entry(prefix).or_default().refused(now_ms);
+    }
+
+    /// One flush at a time; see `flushing`.
+    pub async fn flush_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.flushing.lock().await
     }
 
     /// Every use not yet written, by key and by retired prefix: the flusher's work list.

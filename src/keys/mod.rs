@@ -7,6 +7,7 @@ pub mod expiry;
 mod feed;
 mod leaks;
 mod lifecycle;
+pub mod listing;
 pub mod secret;
 mod tally;
 mod usage;
@@ -43,6 +44,20 @@ pub use crate::wire::keys::{
     Activation, ApiKey, KeyChanges, KeyStatus, NewApiKey, RecentClient, Rotation, UsageDay,
     MAX_GRACE_SECONDS,
 };
+
+pub use crate::wire::keys::ApiKeyPage as KeyPage;
+
+/// How many names of keys the unused-key policy is about to deactivate the notice lists.
+const NOTICE_NAMES: u32 = 10;
+
+/// See [`KeyService::notices`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyNotices {
+    pub expiring: u64,
+    pub unused: u64,
+    /// The first [`NOTICE_NAMES`] of them, longest idle first (the first to go).
+    pub unused_names: Vec<String>,
+}
 
 /// The longest usage history one can ask for (and what is kept).
 pub const MAX_USAGE_DAYS: u32 = 365;
@@ -229,6 +244,66 @@ impl KeyService {
         let keys = store::keys::list(&self.store, caller.org_id).await?;
         let now = self.now();
         Ok(keys.into_iter().map(|k| api_key(k, now)).collect())
+    }
+
+    /// One page of the organization's keys: those `query` selects, in its order, after its
+    /// cursor; with the cursor of the next page when there is one.
+    pub async fn page(&self, caller: &Principal, query: &listing::KeyQuery) -> Result<KeyPage> {
+        caller.require_admin()?;
+        let now = self.now();
+        let filter = store::key_list::Filter {
+            name_contains: query.name_contains.as_deref(),
+            state: query.state(),
+            group: query.group.as_ref().map(|g| g.as_str()),
+        };
+        // One more than asked for says whether another page follows.
+        let mut records = store::key_list::page(
+            &self.store,
+            caller.org_id,
+            &filter,
+            query.order,
+            query.after.as_ref(),
+            query.limit + 1,
+            now,
+        )
+        .await?;
+        let more = records.len() > query.limit as usize;
+        records.truncate(query.limit as usize);
+        let next_cursor = match records.last() {
+            Some(last) if more => Some(listing::cursor_after(
+                query.order,
+                &store::key_list::After::of(&last.row, query.order.column),
+            )),
+            _ => None,
+        };
+        Ok(KeyPage {
+            items: records.into_iter().map(|k| api_key(k, now)).collect(),
+            next_cursor,
+        })
+    }
+
+    /// What the list page warns about, counted without reading every key: how many active keys
+    /// expire within `days`, and how many (with the first few names) the unused-key policy
+    /// deactivates by then.
+    pub async fn notices(&self, caller: &Principal, days: u32) -> Result<KeyNotices> {
+        caller.require_admin()?;
+        let now = self.now();
+        let horizon = expiry::in_days(now, days);
+        let expiring =
+            store::key_list::count_expiring(&self.store, caller.org_id, now, horizon).await?;
+        let (unused, unused_names) = match self.policy.deactivate_unused_days {
+            Some(unused_days) => {
+                let idle_since = horizon - TimeDelta::days(i64::from(unused_days));
+                store::key_list::idle(&self.store, caller.org_id, now, idle_since, NOTICE_NAMES)
+                    .await?
+            }
+            None => (0, Vec::new()),
+        };
+        Ok(KeyNotices {
+            expiring: u64::try_from(expiring).unwrap_or_default(),
+            unused: u64::try_from(unused).unwrap_or_default(),
+            unused_names,
+        })
     }
 
     pub async fn get(&self, caller: &Principal, name_or_id: &str) -> Result<ApiKey> {
@@ -575,7 +650,8 @@ impl KeyService {
         Ok((cached, kept))
     }
 
-    /// Writes pending `last_used_at` updates now; called on graceful shutdown.
+    /// Writes every use recorded so far, waiting for a background flush already writing;
+    /// called on graceful shutdown.
     pub async fn flush_usage(&self) {
         usage::flush(&self.store, &self.cache).await;
     }

@@ -14,6 +14,7 @@ use std::{collections::HashMap, sync::Weak, time::Duration};
 use uuid::Uuid;
 
 pub async fn flush(store: &Store, cache: &KeyCache) {
+    let _turn = cache.flush_turn().await;
     let uses = cache.take_uses();
     let mut by_key: HashMap<Uuid, Tally> = uses.by_key.into_iter().collect();
     // Refusals of retired secrets were counted by digest prefix: find their keys.

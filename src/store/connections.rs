@@ -249,18 +249,59 @@ where
         .bind(s.created_at)
 }
 
-/// Newest first; only `actor_id`'s when given.
+/// Which runs a page of sessions holds; `None` leaves a field out.
+#[derive(Debug, Default)]
+pub struct SessionFilter<'a> {
+    /// Only this caller's own (the rule for non-admins): its `actor_id`.
+    pub own: Option<&'a str>,
+    /// A caller by name or by id.
+    pub caller: Option<&'a str>,
+    pub connection: Option<&'a str>,
+    /// A session id from a previous page: only older runs (a session that does not exist
+    /// leaves nothing older, rather than restarting at the newest).
+    pub before: Option<Uuid>,
+}
+
+/// Newest first (ties by id). The SQL names only the filters given, so each can use its index.
 pub async fn list_sessions(
     store: &Store,
     org_id: Uuid,
-    actor_id: Option<&str>,
+    filter: &SessionFilter<'_>,
     limit: i64,
 ) -> Result<Vec<SessionRow>, Error> {
-    Ok(on_pool!(store, pool => sqlx::query_as(&format!(
-        "SELECT {SESSION_COLUMNS} FROM sessions WHERE org_id = $1 AND ($2 IS NULL OR actor_id = $2) \
-         ORDER BY created_at DESC LIMIT $3"))
-        .bind(org_id).bind(actor_id).bind(limit)
-        .fetch_all(pool).await)?)
+    let mut sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE org_id = $1");
+    let mut texts: Vec<&str> = Vec::new();
+    if let Some(own) = filter.own {
+        texts.push(own);
+        sql.push_str(&format!(" AND actor_id = ${}", texts.len() + 1));
+    }
+    if let Some(caller) = filter.caller {
+        texts.push(caller);
+        let n = texts.len() + 1;
+        sql.push_str(&format!(" AND (actor = ${n} OR actor_id = ${n})"));
+    }
+    if let Some(connection) = filter.connection {
+        texts.push(connection);
+        sql.push_str(&format!(" AND connection = ${}", texts.len() + 1));
+    }
+    let mut next = texts.len() + 2;
+    if filter.before.is_some() {
+        sql.push_str(&format!(
+            " AND (created_at, id) < (SELECT created_at, id FROM sessions WHERE org_id = $1 AND id = ${next})"
+        ));
+        next += 1;
+    }
+    sql.push_str(&format!(" ORDER BY created_at DESC, id DESC LIMIT ${next}"));
+    Ok(on_pool!(store, pool => {
+        let mut query = sqlx::query_as(&sql).bind(org_id);
+        for text in &texts {
+            query = query.bind(*text);
+        }
+        if let Some(before) = filter.before {
+            query = query.bind(before);
+        }
+        query.bind(limit).fetch_all(pool).await
+    })?)
 }
 
 pub async fn get_session(

@@ -97,7 +97,7 @@ pub struct NewKey<'a> {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str = "id, org_id, name, masked_key, status, created_by, created_at, \
+pub(super) const COLUMNS: &str = "id, org_id, name, masked_key, status, created_by, created_at, \
                        deactivated_by, deactivated_at, last_used_at, last_used_ip, \
                        last_used_user_agent, expires_at, \
                        previous_masked_key, previous_expires_at, version, \

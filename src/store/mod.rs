@@ -8,6 +8,7 @@ pub mod connections;
 pub mod feed;
 mod file_lock;
 pub mod identity;
+pub mod key_list;
 pub mod keys;
 pub mod own;
 pub mod sessions;
@@ -48,6 +49,14 @@ pub struct SqliteStore {
 }
 
 /// Runs `$body` with `$pool` bound to the concrete pool, once per backend.
+/// `$1, $2, …, $n`: the markers of an `IN (…)` list of `n` bound values, on either backend.
+fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 macro_rules! on_pool {
     ($store:expr, $pool:ident => $body:expr) => {
         match $store {

@@ -253,10 +253,7 @@ pub async fn recent_clients(
     let mut by_key: HashMap<Uuid, Vec<ClientRow>> = HashMap::new();
     // Bounded batches: both backends limit the number of bound parameters.
     for chunk in ids.chunks(500) {
-        let marks = (1..=chunk.len())
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let marks = super::placeholders(chunk.len());
         let sql = format!(
             "SELECT api_key_id, ip, user_agent, last_seen_at FROM ( \
                SELECT api_key_id, ip, user_agent, last_seen_at, ROW_NUMBER() OVER \

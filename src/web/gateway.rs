@@ -5,17 +5,21 @@ use crate::{
     auth::{client_addr, Credential},
     caller::Principal,
     error::Error,
-    keys::{expiry, Activation, ApiKey, KeyChanges, KeyStatus, NewApiKey, Rotation},
+    keys::{
+        expiry, listing::KeyQuery, Activation, ApiKey, KeyChanges, KeyStatus, NewApiKey, Rotation,
+    },
     policy::KeyPolicy,
     secret::SecretString,
     state::AppState,
+    wire::keys::KeyListQuery,
 };
 use app::{
     error::UiError,
     gateway::{Gateway, Result},
     types::{
-        ConnectionView, CreatedKey, ExpiryChoice, GroupView, KeyPolicyView, KeyState, KeyView, Me,
-        When, WARN_DAYS,
+        AuditFilter, AuditPage, ConnectionView, CreatedKey, ExpiryChoice, GroupView, KeyDetailView,
+        KeyFilter, KeyNoticesView, KeyPageView, KeyPolicyView, KeyState, KeyView, Me,
+        SessionFilter, SessionsPage, When, WARN_DAYS,
     },
 };
 use axum::http::request::Parts;
@@ -38,7 +42,7 @@ fn session() -> Result<tower_sessions::Session> {
         .ok_or_else(|| UiError::Other("no session layer".into()))
 }
 
-fn ui_error(e: Error) -> UiError {
+pub(super) fn ui_error(e: Error) -> UiError {
     match e {
         Error::Unauthenticated => UiError::Unauthenticated,
         Error::Forbidden(m) => UiError::Forbidden(m),
@@ -81,7 +85,7 @@ fn ui_error(e: Error) -> UiError {
     }
 }
 
-fn when(at: DateTime<Utc>, now: DateTime<Utc>) -> When {
+pub(super) fn when(at: DateTime<Utc>, now: DateTime<Utc>) -> When {
     When {
         exact: at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         relative: relative(at, now),
@@ -151,7 +155,7 @@ fn view(key: ApiKey, now: DateTime<Utc>, policy: KeyPolicy) -> KeyView {
 }
 
 impl WebGateway {
-    fn view(&self, key: ApiKey) -> KeyView {
+    pub(super) fn view(&self, key: ApiKey) -> KeyView {
         view(key, self.state.keys.now(), self.state.keys.policy())
     }
 
@@ -169,7 +173,7 @@ impl WebGateway {
 
     /// Who is calling: on a page, whom the guard found; for a server function called on its
     /// own, the one check of its request.
-    async fn caller(&self) -> Result<Principal> {
+    pub(super) async fn caller(&self) -> Result<Principal> {
         let parts = parts()?;
         if let Some(super::PageCaller(principal)) = parts.extensions.get() {
             return Ok(principal.clone());
@@ -226,6 +230,47 @@ impl Gateway for WebGateway {
         let caller = self.caller().await?;
         let keys = self.state.keys.list(&caller).await.map_err(ui_error)?;
         Ok(keys.into_iter().map(|k| self.view(k)).collect())
+    }
+
+    async fn list_key_page(&self, filter: KeyFilter) -> Result<KeyPageView> {
+        let caller = self.caller().await?;
+        caller.require_admin().map_err(ui_error)?;
+        // Blank fields of the form are read as not given by the parse, as over REST.
+        let raw = KeyListQuery {
+            limit: None,
+            cursor: Some(filter.cursor),
+            q: Some(filter.q),
+            status: Some(filter.status),
+            group: Some(filter.group),
+            sort: Some(filter.sort),
+        };
+        let query = KeyQuery::parse(&raw).map_err(|v| ui_error(Error::Invalid(v)))?;
+        let page = self
+            .state
+            .keys
+            .page(&caller, &query)
+            .await
+            .map_err(ui_error)?;
+        Ok(KeyPageView {
+            keys: page.items.into_iter().map(|k| self.view(k)).collect(),
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    async fn key_notices(&self) -> Result<KeyNoticesView> {
+        let caller = self.caller().await?;
+        let notices = self
+            .state
+            .keys
+            .notices(&caller, WARN_DAYS)
+            .await
+            .map_err(ui_error)?;
+        Ok(KeyNoticesView {
+            expiring: notices.expiring,
+            unused: notices.unused,
+            unused_names: notices.unused_names,
+            unused_days: self.state.keys.policy().deactivate_unused_days,
+        })
     }
 
     async fn get_key(&self, id: String) -> Result<KeyView> {
@@ -374,6 +419,18 @@ impl Gateway for WebGateway {
                 privileged: c.privileged,
             })
             .collect())
+    }
+
+    async fn key_page(&self, id: String) -> Result<KeyDetailView> {
+        super::activity::key_page(self, id).await
+    }
+
+    async fn audit_log(&self, filter: AuditFilter) -> Result<AuditPage> {
+        super::activity::audit_log(self, filter).await
+    }
+
+    async fn sessions(&self, filter: SessionFilter) -> Result<SessionsPage> {
+        super::activity::sessions(self, filter).await
     }
 }
 

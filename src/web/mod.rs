@@ -1,5 +1,6 @@
 //! The Leptos web app, rendered on the server and hydrated by the wasm client in `pkg/`.
 
+mod activity;
 mod assets;
 mod gateway;
 #[cfg(test)]
@@ -9,15 +10,18 @@ use crate::{auth::Credential, caller::Principal, config::ServeConfig, state::App
 use app::{gateway::SharedGateway, shell, App};
 use axum::{
     extract::{Request, State},
-    http::{header, HeaderValue},
+    http::{header, HeaderValue, StatusCode},
     middleware::{self, Next},
-    response::{IntoResponse, Redirect, Response},
+    response::{Html, IntoResponse, Redirect, Response},
     Router,
 };
 use gateway::WebGateway;
 use leptos::prelude::*;
-use leptos_axum::{generate_route_list, LeptosRoutes};
-use std::sync::Arc;
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
+use std::{
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 /// Paths anyone may load: the login page, the server functions (they check the caller
 /// themselves), and the static client files.
@@ -42,7 +46,7 @@ pub fn router(config: &ServeConfig, state: AppState) -> Router {
         .hash_files(hash_files)
         .hash_file(hash_file.to_string_lossy().as_ref().into())
         .build();
-    let routes = generate_route_list(App);
+    let routes = routes();
     let web: SharedGateway = Arc::new(WebGateway {
         state: state.clone(),
     });
@@ -55,8 +59,49 @@ pub fn router(config: &ServeConfig, state: AppState) -> Router {
         .with_state(options)
         .merge(assets::router(&config.site_root, "pkg"))
         .layer(middleware::from_fn_with_state(state, guard))
+        .layer(middleware::from_fn_with_state(
+            Duration::from_secs(config.http.page_timeout_secs.max(1)),
+            bound_render,
+        ))
         .layer(middleware::from_fn(crate::telemetry::note_route))
         .layer(middleware::from_fn(limit_body))
+}
+
+/// The app's routes, listed once per process. Listing them runs the app with resource loading
+/// switched off for the whole process (leptos_server's `SuppressResourceLoad` is a global, leptos
+/// issue #4773): a page whose data first loaded in that window waited for ever. Listed once, and
+/// before any router exists, no page can be rendering while it happens, however many gateways
+/// one process starts (the tests start hundreds).
+fn routes() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
+/// A page has `limit` to render; then it is answered 503. One whose rendering cannot finish (a
+/// framework fault, a database lock held elsewhere) would otherwise keep its connection, a
+/// connection slot and the browser waiting for ever. Only reads are cut short: a server function
+/// that may change state runs to completion (see `security::hangup`).
+async fn bound_render(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    if !request.method().is_safe() {
+        return next.run(request).await;
+    }
+    let path = request.uri().path().to_owned();
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(%path, limit_secs = limit.as_secs(), "a page took too long to render and was answered 503");
+            let mut response = (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Html("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Try again</title></head>\
+                      <body><h1>This page took too long to load</h1><p>Reload it in a moment.</p></body></html>"),
+            )
+                .into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            no_store(response)
+        }
+    }
 }
 
 /// Server functions read whole bodies with no limit of their own, and a body that fails while

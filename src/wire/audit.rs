@@ -4,6 +4,23 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// `GET /audit` parameters: a page of the log, newest first, narrowed by any of the filters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Only events by this actor (an email, a key's name, or `legacy-api-key`).
+    pub actor: Option<String>,
+    /// Only events of this action, such as `api_key.created`.
+    pub action: Option<String>,
+    /// Only events about this target: its id, or its name when the event happened.
+    pub target: Option<String>,
+    /// Events per page (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// Only events older than this event id (the last `id` of the previous page).
+    pub before: Option<i64>,
+}
+
 /// What an event is about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Target {
@@ -41,11 +58,30 @@ pub enum Detail {
 }
 
 /// A field's value before and after a change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Change {
     pub from: DetailValue,
     pub to: DetailValue,
+}
+
+impl<'de> Deserialize<'de> for Change {
+    /// Only from an object: serde's derived struct also reads a two-item array as `[from, to]`,
+    /// which would turn a recorded list of two groups into a change.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Fields {
+            from: DetailValue,
+            to: DetailValue,
+        }
+        let value = serde_json::Value::deserialize(deserializer)?;
+        if !value.is_object() {
+            return Err(D::Error::custom("a change is an object {from, to}"));
+        }
+        let Fields { from, to } = Fields::deserialize(value).map_err(D::Error::custom)?;
+        Ok(Self { from, to })
+    }
 }
 
 /// A recorded value: never an object, so a `Detail` is a change exactly when it is one.
@@ -99,6 +135,7 @@ mod tests {
             json!({"name": {"from": "a", "to": "b"}, "groups": {"from": ["a"], "to": ["b", "c"]}}),
             json!({"status": {"from": "active", "to": "deactivated"}}),
             json!({"count": 3}),
+            json!({"groups": ["admin", "ops"]}),
             json!({"expires_at": {"from": null, "to": "2027-01-31T00:00:00Z"}}),
             json!({"masked_key": {"from": "hpk_a***", "to": "hpk_b***"}, "grace_seconds": 3600, "previous_expires_at": null}),
         ] {
@@ -108,6 +145,9 @@ mod tests {
         let typed: BTreeMap<String, Detail> =
             serde_json::from_value(json!({"name": {"from": "a", "to": "b"}})).unwrap();
         assert_eq!(typed["name"], Detail::change("a", "b"));
+        let typed: BTreeMap<String, Detail> =
+            serde_json::from_value(json!({"groups": ["admin", "ops"]})).unwrap();
+        assert_eq!(typed["groups"], Detail::Value(["admin", "ops"].into()));
     }
 
     /// An object that is not exactly `{from, to}` is not silently read as a change.

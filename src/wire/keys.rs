@@ -200,3 +200,67 @@ mod double_option {
         Option::<T>::deserialize(deserializer).map(Some)
     }
 }
+
+/// `GET /api/api-keys` parameters. Without any of them the answer is the whole list as a plain
+/// array (what hoop's clients expect); with any, one page: [`ApiKeyPage`]. Values are read as
+/// text and parsed by the key service, so a bad one is a 422 that names its field.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct KeyListQuery {
+    /// Keys per page, 1 to 500; default 50.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<String>,
+    /// The previous page's `next_cursor`: the page after it. Opaque.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// Keys whose name contains this, ignoring case; taken literally (`%` and `_` are no
+    /// wildcards).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub q: Option<String>,
+    /// Keys in this state: `active`, `deactivated` or `expired`.
+    #[param(value_type = Option<KeyStatus>)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Keys in this group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// `name`, `created_at` (the default) or `last_used_at`; a leading `-` sorts descending.
+    /// Keys never used sort as used before any that were: first ascending, last descending.
+    /// Ties are broken by id.
+    #[param(pattern = "^-?(name|created_at|last_used_at)$")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sort: Option<String>,
+}
+
+impl KeyListQuery {
+    /// Whether the caller asked for a page (any parameter given) rather than the plain list.
+    pub fn wants_page(&self) -> bool {
+        [
+            &self.limit,
+            &self.cursor,
+            &self.q,
+            &self.status,
+            &self.group,
+            &self.sort,
+        ]
+        .iter()
+        .any(|p| p.is_some())
+    }
+}
+
+/// One page of keys, in the order asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ApiKeyPage {
+    pub items: Vec<ApiKey>,
+    /// Pass as `cursor` for the next page; null on the last one.
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /api/api-keys`: the plain array without parameters, a page with any.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum ApiKeyList {
+    All(Vec<ApiKey>),
+    Page(ApiKeyPage),
+}

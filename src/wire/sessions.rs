@@ -54,6 +54,21 @@ pub struct ExecResult {
     pub execution_time_ms: u64,
 }
 
+/// `GET /sessions` parameters: a page of runs, newest first, narrowed by any of the filters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SessionQuery {
+    /// Only runs by this caller: its name (an email, a key's name) or its id (a key's id).
+    pub caller: Option<String>,
+    /// Only runs on this connection (its name when they ran).
+    pub connection: Option<String>,
+    /// Runs per page (default 500).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// Only runs older than this session (the last `id` of the previous page).
+    pub before: Option<Uuid>,
+}
+
 /// A recorded run: who ran what where, and how it ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Session {

@@ -138,6 +138,11 @@ async fn a_key_logs_in_and_works_within_its_groups() {
     .await;
     assert!(r.ok, "{}", r.stderr);
     assert_eq!(r.stdout, "id\tlabel\n1\teng one\n");
+    // The CLI names itself, so the key's page says which program used it.
+    app.state.keys.flush_usage().await;
+    let (_, used) = app.get("/api/api-keys/eng-bot", &app.admin_token).await;
+    let agent = used["last_used_user_agent"].as_str().unwrap_or_default();
+    assert!(agent.starts_with("hoop-cli/"), "{used}");
     let r = hoop(
         home.path(),
         &[],

@@ -41,6 +41,8 @@ pub struct TestApp {
     /// The SQLite file, to scan its bytes for secrets.
     pub sqlite_path: Option<PathBuf>,
     pub admin_token: String,
+    /// What this gateway was started with.
+    pub config: ServeConfig,
     /// The running gateway's services, to read what only the process knows (how many
     /// credentials it looked up, say); tests still act through HTTP.
     pub state: hoop::state::AppState,
@@ -152,6 +154,7 @@ async fn start(
         database_url,
         sqlite_path,
         admin_token: String::new(),
+        config,
         state,
         clock,
         key_policy,

@@ -37,6 +37,7 @@ on_both!(
     a_new_address_is_audited_once_then_again_after_30_days,
     daily_counts_include_refusals_execs_and_empty_days,
     bad_usage_requests_are_refused_clearly,
+    a_flush_waits_for_the_one_under_way,
 );
 
 fn behind_proxy(config: &mut ServeConfig) {
@@ -325,6 +326,24 @@ async fn daily_counts_include_refusals_execs_and_empty_days(app: TestApp) {
         .collect();
     assert_eq!(counts, [(6, 2, 2), (0, 0, 0), (0, 1, 0)], "{days:?}");
     assert_eq!(days[0].date, first_day);
+    app.stop().await;
+}
+
+/// A flush (the tests', shutdown's) returns only once every earlier use is written, even
+/// when the background flusher took them a moment before and is still writing them.
+async fn a_flush_waits_for_the_one_under_way(app: TestApp) {
+    let (_, key) = app.create_key("busy", &["admin"]).await;
+    // Long enough for several background flushes to overlap ours.
+    let until = tokio::time::Instant::now() + Duration::from_millis(3_500);
+    let mut i = 0u32;
+    while tokio::time::Instant::now() < until {
+        i += 1;
+        let ip = format!("10.2.{}.{}", i / 250, i % 250 + 1);
+        assert_eq!(call_from(&app, &key, &ip, "loop").await, StatusCode::OK);
+        flush(&app).await;
+        let seen = app.api_key("busy").await;
+        assert_eq!(seen.last_used_ip.as_deref(), Some(ip.as_str()), "use {i}");
+    }
     app.stop().await;
 }
 

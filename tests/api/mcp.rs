@@ -364,6 +364,12 @@ async fn describe_schema_runs_as_an_exec(app: &TestApp) {
             .starts_with("-- describe_schema")),
         "{sessions}"
     );
+    // The same filters as GET /api/sessions.
+    let one = tool(app, &agent, &session, "list_sessions", json!({"limit": 1})).await;
+    assert_eq!(one["structuredContent"]["sessions"], json!([recorded[0]]));
+    let elsewhere = json!({"connection": "no-such-connection"});
+    let none = tool(app, &agent, &session, "list_sessions", elsewhere).await;
+    assert_eq!(none["structuredContent"]["sessions"], json!([]), "{none}");
 }
 
 /// The API's cross-origin rule and body limit hold for the MCP route too.

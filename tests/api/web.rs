@@ -13,7 +13,73 @@ both_backends!(
     admin_session_creates_a_working_key_once,
     the_sessions_table_holds_no_cookie_id,
     a_page_looks_its_caller_up_once,
+    the_activity_pages_show_what_the_services_hold,
 );
+
+/// Building a web router lists the app's routes by running the app with resource loading
+/// switched off for the whole process (leptos_server's `SuppressResourceLoad`, a global). A page
+/// whose data first loaded inside that window waited for ever: a CI run's keys page hung for
+/// 120 s while other tests started their gateways. Another gateway starting in the same process
+/// (a test harness, an embedder) must not stall the pages of one already serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_render_while_another_gateway_starts() {
+    use std::sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    };
+    let app = spawn_app(Backend::Sqlite).await;
+    app.create_key("listed-while-routers-build", &["admin"])
+        .await;
+    let cookie = app.browser_login().await;
+    let building = Arc::new(AtomicBool::new(true));
+    // Routers built back to back: on the old code the switch was on most of the time.
+    let builder = tokio::task::spawn_blocking({
+        let (building, config, state) = (building.clone(), app.config.clone(), app.state.clone());
+        move || {
+            let mut built = 0u32;
+            while building.load(Ordering::Relaxed) {
+                drop(hoop::web::router(&config, state.clone()));
+                built += 1;
+            }
+            built
+        }
+    });
+    let client = Client::builder()
+        .redirect(Policy::none())
+        .timeout(std::time::Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let mut pages = Vec::new();
+    for _ in 0..20 {
+        let page = match client
+            .get(app.url("/settings/api-keys"))
+            .header(header::COOKIE, &cookie)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+        {
+            Ok(page) => page.text().await,
+            Err(e) => Err(e),
+        };
+        let failed = page.is_err();
+        pages.push(page);
+        if failed {
+            break;
+        }
+    }
+    // Stopped before any assertion: a panic would leave the loop running.
+    building.store(false, Ordering::Relaxed);
+    let built = builder.await.unwrap();
+    assert!(
+        built > 1,
+        "routers were built while pages rendered ({built})"
+    );
+    for page in pages {
+        let page = page.unwrap_or_else(|e| panic!("the keys page stalled: {e}"));
+        assert!(page.contains("listed-while-routers-build"));
+    }
+    app.stop().await;
+}
 
 fn no_redirects() -> Client {
     Client::builder()
@@ -377,6 +443,64 @@ async fn the_sessions_table_holds_no_cookie_id(app: &TestApp) {
     assert!(!app.dump_database().await.contains(id));
 }
 
+/// A page that cannot finish (here its query waits on a table another session holds locked) is
+/// answered 503 after `HOOP_PAGE_TIMEOUT_SECS`, not left holding its connection and the browser
+/// for ever; once the lock is gone the page renders. PostgreSQL only: SQLite readers
+/// never wait for a lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_page_is_answered_503_postgres() {
+    use sqlx::Connection;
+    let app = spawn_app_with(Backend::Postgres, |c| c.http.page_timeout_secs = 1).await;
+    app.create_key("behind-a-lock", &["admin"]).await;
+    let cookie = app.browser_login().await;
+    let mut locker = sqlx::PgConnection::connect(&app.database_url)
+        .await
+        .unwrap();
+    sqlx::raw_sql("BEGIN; LOCK TABLE api_keys IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    // Well past the stall bound, well short of the lock's end: only the gateway can end it.
+    let client = Client::builder()
+        .redirect(Policy::none())
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let page = |client: Client| {
+        let (url, cookie) = (app.url("/settings/api-keys"), cookie.clone());
+        async move {
+            let response = client
+                .get(url)
+                .header(header::COOKIE, cookie)
+                .send()
+                .await
+                .expect("the gateway answers before the client gives up");
+            (
+                response.status(),
+                response.headers().clone(),
+                response.text().await.unwrap(),
+            )
+        }
+    };
+    let (status, headers, body) = page(client.clone()).await;
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(headers[header::RETRY_AFTER], "1");
+    assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+    assert!(body.contains("took too long"), "{body}");
+    let (status, _, page) = page(client).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the page renders once the lock is gone"
+    );
+    assert!(page.contains("behind-a-lock"));
+    app.stop().await;
+}
+
 /// The page guard's answer is handed to the server functions the page renders: one lookup
 /// of the session per page, not one more per function (the keys page renders two).
 async fn a_page_looks_its_caller_up_once(app: &TestApp) {
@@ -396,4 +520,132 @@ async fn a_page_looks_its_caller_up_once(app: &TestApp) {
         "the page renders its server functions' answers (the key list, who is signed in)"
     );
     assert_eq!(app.state.auth.lookups() - before, 1, "lookups for one page");
+}
+
+/// The key page, the audit log and the sessions list read what the services recorded, each in
+/// one call, and only for whom the services allow.
+async fn the_activity_pages_show_what_the_services_hold(app: &TestApp) {
+    use crate::connections::{exec, make_connection, sqlite_target};
+    let dir = tempfile::tempdir().unwrap();
+    make_connection(
+        app,
+        "db",
+        "sqlite",
+        &sqlite_target(dir.path(), "db").await,
+        &["admin"],
+    )
+    .await;
+    let (key, raw) = app.create_key("worker", &["admin"]).await;
+    let id = key.id.to_string();
+    assert_eq!(app.userinfo(&raw).await.name, "worker");
+    for script in ["SELECT 1", "SELECT * FROM nothing_here"] {
+        assert_eq!(exec(app, &raw, "db", script).await.0, StatusCode::OK);
+    }
+    assert_eq!(
+        exec(app, &app.admin_token, "db", "SELECT 2").await.0,
+        StatusCode::OK
+    );
+    app.state.keys.flush_usage().await;
+
+    let admin = session_login(app, ADMIN_EMAIL, ADMIN_PASSWORD, None).await;
+    let (status, page) = server_fn(app, Some(&admin), "key_page", &[("id", &id)]).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["key"]["name"], "worker");
+    assert_eq!(page["recent_clients"][0]["ip"], "127.0.0.1");
+    assert_eq!(page["last_used_ip"], "127.0.0.1");
+    let usage = page["usage"].as_array().unwrap();
+    assert_eq!(usage.len(), 30);
+    let today = usage.last().unwrap();
+    assert_eq!(
+        (today["requests"].as_u64(), today["execs"].as_u64()),
+        (Some(3), Some(2))
+    );
+    assert!(strings(&page["events"], "action").contains(&"api_key.created"));
+    let sessions = page["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2, "only the key's own runs: {page}");
+    assert_eq!(sessions[0]["succeeded"], false, "newest first");
+    assert_eq!(sessions[1]["succeeded"], true);
+
+    // Filters, and blank ones as a submitted form sends them.
+    let (_, log) = server_fn(
+        app,
+        Some(&admin),
+        "audit_log",
+        &[
+            ("actor", ""),
+            ("action", "api_key.created"),
+            ("target", &id),
+        ],
+    )
+    .await;
+    assert_eq!(strings(&log["events"], "target_name"), ["worker"]);
+    assert_eq!(
+        log["events"][0]["target_href"],
+        format!("/settings/api-keys/{id}")
+    );
+    assert_eq!(log["older"], Value::Null);
+    let (status, all) = server_fn(app, Some(&admin), "audit_log", &[]).await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    let (_, runs) = server_fn(app, Some(&admin), "list_sessions", &[("caller", &id)]).await;
+    assert_eq!(runs["sessions"].as_array().unwrap().len(), 2, "{runs}");
+    let (_, runs) = server_fn(app, Some(&admin), "list_sessions", &[]).await;
+    assert_eq!(runs["sessions"].as_array().unwrap().len(), 3, "{runs}");
+    let (status, _) = server_fn(
+        app,
+        Some(&admin),
+        "key_page",
+        &[("id", "00000000-0000-4000-8000-000000000000")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The pages render it on the server, the chart included.
+    let html = no_redirects()
+        .get(app.url(&format!("/settings/api-keys/{id}")))
+        .header(header::COOKIE, &admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains(r#"role="img""#) && html.contains("3 requests accepted"),
+        "{html}"
+    );
+    assert!(!html.contains(&raw[8..]), "the key page shows the secret");
+
+    // Others: no key page, no audit log, and only their own sessions.
+    app.create_group("engineering").await;
+    app.post(
+        "/api/users",
+        &app.admin_token,
+        json!({"email": "dev@example.com", "name": "Dev", "password": "dev password", "groups": ["engineering"]}),
+    )
+    .await;
+    let dev = session_login(app, "dev@example.com", "dev password", None).await;
+    for (name, form) in [
+        ("key_page", vec![("id", id.as_str())]),
+        ("audit_log", vec![]),
+    ] {
+        let (status, body) = server_fn(app, Some(&dev), name, &form).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{name}: {body}");
+        let (status, _) = server_fn(app, None, name, &form).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{name}");
+    }
+    let (status, mine) = server_fn(app, Some(&dev), "list_sessions", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(mine["sessions"], json!([]));
+    for (path, status) in [
+        ("/settings/audit", StatusCode::FORBIDDEN),
+        ("/sessions", StatusCode::OK),
+    ] {
+        let response = no_redirects()
+            .get(app.url(path))
+            .header(header::COOKIE, &dev)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{path}");
+    }
 }

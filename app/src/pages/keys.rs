@@ -5,11 +5,19 @@
 use crate::{
     components::{action_error, use_hydrated, Forbidden, FormError, StatusBadge, Time},
     pages::{key_new::Reveal, layout::use_me},
-    server_fns::{get_key, key_policy, list_keys, ActivateKey, DeactivateKey, RotateKey},
-    types::{CreatedKey, KeyPolicyView, KeyState, KeyView, ROTATION_OVERLAPS, WARN_DAYS},
+    server_fns::{
+        get_key, key_notices, list_groups, list_key_page, ActivateKey, DeactivateKey, RotateKey,
+    },
+    types::{
+        CreatedKey, KeyFilter, KeyNoticesView, KeyState, KeyView, KEYS_PATH, ROTATION_OVERLAPS,
+        WARN_DAYS,
+    },
 };
 use leptos::{html, prelude::*};
-use leptos_router::{components::A, hooks::use_params_map};
+use leptos_router::{
+    components::A,
+    hooks::{use_params_map, use_query_map},
+};
 
 #[component]
 pub fn KeysPage() -> impl IntoView {
@@ -19,17 +27,33 @@ pub fn KeysPage() -> impl IntoView {
     let deactivate = ServerAction::<DeactivateKey>::new();
     let activate = ServerAction::<ActivateKey>::new();
     let rotate = ServerAction::<RotateKey>::new();
+    // The list's state lives in the URL, so a filtered view is a link that works without
+    // JavaScript; the server reads one page of it, never the whole list.
+    let query = use_query_map();
+    let filter = Memo::new(move |_| {
+        let q = query.read();
+        let get = |k: &str| q.get(k).unwrap_or_default();
+        KeyFilter {
+            q: get("q"),
+            status: get("status"),
+            group: get("group"),
+            sort: get("sort"),
+            cursor: get("cursor"),
+        }
+    });
+    let changed = move || {
+        (
+            deactivate.version().get(),
+            activate.version().get(),
+            rotate.version().get(),
+        )
+    };
     let keys = Resource::new(
-        move || {
-            (
-                deactivate.version().get(),
-                activate.version().get(),
-                rotate.version().get(),
-            )
-        },
-        |_| list_keys(),
+        move || (filter.get(), changed()),
+        |(filter, _)| list_key_page(filter),
     );
-    let policy = OnceResource::new(key_policy());
+    let notices = Resource::new(changed, |_| key_notices());
+    let groups = OnceResource::new(list_groups());
     // The key waiting for confirmation in the dialog.
     let confirming = RwSignal::new(None::<KeyView>);
     let dialog = NodeRef::<html::Dialog>::new();
@@ -93,15 +117,42 @@ pub fn KeysPage() -> impl IntoView {
         })}
         <Transition fallback=|| view! { <p class="loading">"Loading keys…"</p> }>
             {move || Suspend::new(async move {
-                let policy = policy.await.ok();
-                match keys.await {
-                    Ok(keys) if keys.is_empty() => view! { <EmptyState/> }.into_any(),
-                    Ok(keys) => view! {
-                        <Notices keys=keys.clone() policy/>
-                        <KeyTable keys actions/>
+                let notices = notices.await.ok();
+                let groups: Vec<String> = groups
+                    .await
+                    .map(|g| g.into_iter().map(|g| g.name).collect())
+                    .unwrap_or_default();
+                let filter = filter.get();
+                let list = match keys.await {
+                    Ok(page) if page.keys.is_empty() && !filter.is_filtered()
+                        && filter.cursor.is_empty() => {
+                        return view! { <EmptyState/> }.into_any();
+                    }
+                    Ok(page) if page.keys.is_empty() => view! {
+                        <section class="panel empty no-match" role="status">
+                            <h2>"No API keys match these filters"</h2>
+                            <p>"Try another name, status or group."</p>
+                            <a href=KEYS_PATH class="button">"Clear filters"</a>
+                        </section>
                     }.into_any(),
-                    Err(e) => view! { <p class="form-error">{e.to_string()}</p> }.into_any(),
-                }
+                    Ok(page) => {
+                        let next = page.next_cursor.as_deref().map(|c| filter.href(Some(c)));
+                        let first = (!filter.cursor.is_empty()).then(|| filter.href(None));
+                        view! {
+                            <KeyTable keys=page.keys actions/>
+                            <nav class="pager" aria-label="Pages of API keys">
+                                {first.map(|href| view! { <a href=href class="button">"First page"</a> })}
+                                {next.map(|href| view! { <a href=href class="button" rel="next">"Next page"</a> })}
+                            </nav>
+                        }.into_any()
+                    }
+                    Err(e) => view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any(),
+                };
+                view! {
+                    {notices.map(|notices| view! { <Notices notices/> })}
+                    <FilterForm filter groups/>
+                    {list}
+                }.into_any()
             })}
         </Transition>
         <dialog node_ref=dialog class="dialog" aria-labelledby="confirm-title">
@@ -163,16 +214,17 @@ fn focus_reveal() {
 }
 
 /// How many keys expire within [`WARN_DAYS`], and which ones the unused-key policy will
-/// deactivate by then. The rows carry the same marks.
+/// deactivate by then (counted over all keys, whatever the filter). The rows carry the same
+/// marks.
 #[component]
-fn Notices(keys: Vec<KeyView>, policy: Option<KeyPolicyView>) -> impl IntoView {
-    let expiring = keys.iter().filter(|k| k.expires_soon).count();
-    let unused: Vec<String> = keys
-        .iter()
-        .filter(|k| k.unused_deactivation.is_some())
-        .map(|k| k.name.clone())
-        .collect();
-    let unused_days = policy.and_then(|p| p.deactivate_unused_days);
+fn Notices(notices: KeyNoticesView) -> impl IntoView {
+    let KeyNoticesView {
+        expiring,
+        unused,
+        unused_names,
+        unused_days,
+    } = notices;
+    let more = unused.saturating_sub(unused_names.len() as u64);
     view! {
         {(expiring > 0).then(|| view! {
             <p class="warning notice-expiring" role="status">
@@ -192,13 +244,16 @@ fn Notices(keys: Vec<KeyView>, policy: Option<KeyPolicyView>) -> impl IntoView {
                 }}
             </p>
         })}
-        {(!unused.is_empty()).then(|| view! {
+        {(unused > 0).then(|| view! {
             <p class="warning notice-unused" role="status">
                 <strong>
                     {format!(
-                        "Unused-key policy: {} will be deactivated within {WARN_DAYS} days: {}.",
-                        if unused.len() == 1 { "1 key" } else { "these keys" },
-                        unused.join(", ")
+                        "Unused-key policy: {} will be deactivated within {WARN_DAYS} days: {}{}.",
+                        if unused == 1 { "1 key".to_owned() } else if more > 0 {
+                            format!("{unused} keys")
+                        } else { "these keys".to_owned() },
+                        unused_names.join(", "),
+                        if more > 0 { format!(" and {more} more") } else { String::new() },
                     )}
                 </strong>
                 {format!(
@@ -210,6 +265,74 @@ fn Notices(keys: Vec<KeyView>, policy: Option<KeyPolicyView>) -> impl IntoView {
         })}
     }
     .into_any()
+}
+
+/// The list's search, filters and order: a plain GET form, so its state is the URL's.
+#[component]
+fn FilterForm(filter: KeyFilter, groups: Vec<String>) -> impl IntoView {
+    const STATUSES: [(&str, &str); 4] = [
+        ("", "Any status"),
+        ("active", "Active"),
+        ("deactivated", "Deactivated"),
+        ("expired", "Expired"),
+    ];
+    const SORTS: [(&str, &str); 6] = [
+        ("", "Oldest first"),
+        ("-created_at", "Newest first"),
+        ("name", "Name, A to Z"),
+        ("-name", "Name, Z to A"),
+        ("-last_used_at", "Recently used first"),
+        ("last_used_at", "Least recently used first"),
+    ];
+    let option = |current: &str, (value, label): (String, String)| {
+        let selected = current == value;
+        view! { <option value=value selected=selected>{label}</option> }
+    };
+    let own = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+        list.iter()
+            .map(|(v, l)| ((*v).to_owned(), (*l).to_owned()))
+            .collect()
+    };
+    let mut group_options = vec![(String::new(), "Any group".to_owned())];
+    group_options.extend(groups.into_iter().map(|g| (g.clone(), g)));
+    let sort = if filter.sort == "created_at" {
+        String::new()
+    } else {
+        filter.sort.clone()
+    };
+    let filtered = filter.is_filtered();
+    view! {
+        <form method="get" action=KEYS_PATH class="key-filters" role="search"
+            aria-label="Search and filter API keys">
+            <div class="field grow">
+                <label for="key-q">"Name contains"</label>
+                <input type="search" id="key-q" name="q" value=filter.q.clone()
+                    placeholder="Search by name" maxlength="64"/>
+            </div>
+            <div class="field">
+                <label for="key-status">"Status"</label>
+                <select id="key-status" name="status">
+                    {own(&STATUSES).into_iter().map(|o| option(&filter.status, o)).collect_view()}
+                </select>
+            </div>
+            <div class="field">
+                <label for="key-group">"Group"</label>
+                <select id="key-group" name="group">
+                    {group_options.into_iter().map(|o| option(&filter.group, o)).collect_view()}
+                </select>
+            </div>
+            <div class="field">
+                <label for="key-sort">"Sort by"</label>
+                <select id="key-sort" name="sort">
+                    {own(&SORTS).into_iter().map(|o| option(&sort, o)).collect_view()}
+                </select>
+            </div>
+            <div class="filter-actions">
+                <button type="submit" class="button primary">"Apply"</button>
+                {filtered.then(|| view! { <a href=KEYS_PATH class="button">"Clear filters"</a> })}
+            </div>
+        </form>
+    }
 }
 
 /// Choose the overlap, then rotate. In the dialog with JavaScript; as a page of its own
@@ -363,6 +486,7 @@ fn KeyRow(key: KeyView, actions: RowActions) -> impl IntoView {
     let configure = format!("/settings/api-keys/{}/configure", key.id);
     let confirm_page = format!("/settings/api-keys/{}/deactivate", key.id);
     let rotate_page = format!("/settings/api-keys/{}/rotate", key.id);
+    let details = format!("{KEYS_PATH}/{}", key.id);
     let for_dialog = key.clone();
     let for_rotate = key.clone();
     let RowActions {
@@ -403,7 +527,9 @@ fn KeyRow(key: KeyView, actions: RowActions) -> impl IntoView {
     let marked = key.expires_soon || key.unused_deactivation.is_some();
     view! {
         <tr data-key=key.name.clone() class:marked=marked>
-            <th scope="row" class="name" data-label="Name">{key.name.clone()}</th>
+            <th scope="row" class="name" data-label="Name">
+                <a href=details>{key.name.clone()}</a>
+            </th>
             <td data-label="Key">
                 <code class="masked">{key.masked_key.clone()}</code>
                 {key.previous_masked_key.clone().map(|previous| view! {

@@ -36,10 +36,12 @@ fn Layout(me: Me) -> impl IntoView {
                 <a class="brand" href="/">"hoop"</a>
                 <ul>
                     <li><A href="/connections">"Connections"</A></li>
+                    <li><A href="/sessions">"Sessions"</A></li>
                     <Show when=move || is_admin>
                         <li class="nav-heading">"Settings"</li>
                         <li><A href="/settings/api-keys">"API Keys"</A></li>
                         <li><A href="/settings/groups">"Groups"</A></li>
+                        <li><A href="/settings/audit">"Audit log"</A></li>
                     </Show>
                 </ul>
                 <div class="whoami">

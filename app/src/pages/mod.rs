@@ -1,6 +1,10 @@
+pub mod audit;
 pub mod groups;
 pub mod key_configure;
 pub mod key_new;
+pub mod key_page;
 pub mod keys;
 pub mod layout;
 pub mod login;
+pub mod sessions;
+pub mod usage_chart;

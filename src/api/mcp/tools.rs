@@ -8,7 +8,6 @@ use crate::{
     connections::{ExecResult, SessionStatus},
     error::Error,
     state::AppState,
-    wire::sessions::Session,
 };
 use rmcp::{
     handler::server::{router::tool::ToolRouter, tool::ToolCallContext, wrapper::Parameters},
@@ -23,6 +22,10 @@ use serde::{Deserialize, Serialize};
 
 /// Tools only the admin group may use: hidden from everyone else's `tools/list`, and refused
 /// by the key service if called anyway.
+/// An agent's list of runs, unless it asks for more: enough to find its last ones without
+/// filling its context.
+const AGENT_SESSIONS: i64 = 50;
+
 const ADMIN_TOOLS: [&str; 4] = [
     "list_api_keys",
     "api_key_usage",
@@ -48,6 +51,16 @@ pub struct ExecArgs {
 pub struct ConnectionArg {
     /// The connection's name, as `list_connections` gives it. Example: "demo".
     pub connection: String,
+}
+
+#[derive(Deserialize, schemars::JsonSchema, Default)]
+pub struct SessionsArgs {
+    /// Only runs by this caller: an email, a key's name or a key's id. Example: "ai-agent-sre".
+    pub caller: Option<String>,
+    /// Only runs on this connection. Example: "demo".
+    pub connection: Option<String>,
+    /// How many, newest first (1 to 500; default 50).
+    pub limit: Option<i64>,
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -188,19 +201,25 @@ impl Tools {
     }
 
     #[tool(
-        description = "Your recorded script runs, newest first (admins: everyone's): id, actor, connection, script, status, exit_code, execution_time_ms, created_at. The output of a run is not kept. Takes no arguments.",
+        description = "Your recorded script runs, newest first (admins: everyone's): id, actor, connection, script, status, exit_code, execution_time_ms, created_at. The output of a run is not kept. Optional filters: caller, connection, limit (default 50). Example: {\"connection\": \"demo\", \"limit\": 10}",
         annotations(read_only_hint = true)
     )]
     async fn list_sessions(
         &self,
+        Parameters(args): Parameters<SessionsArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let me = caller(&ctx)?;
-        let rows = self.state.connections.sessions(&me).await;
-        Ok(answer(rows.map(|rows| {
-            let sessions: Vec<Session> = rows.into_iter().map(Session::from).collect();
-            serde_json::json!({ "sessions": sessions })
-        })))
+        let query = crate::wire::sessions::SessionQuery {
+            caller: args.caller,
+            connection: args.connection,
+            limit: Some(args.limit.unwrap_or(AGENT_SESSIONS)),
+            before: None,
+        };
+        let rows = self.state.connections.sessions(&me, &query).await;
+        Ok(answer(rows.map(
+            |sessions| serde_json::json!({ "sessions": sessions }),
+        )))
     }
 
     #[tool(
@@ -214,7 +233,7 @@ impl Tools {
     ) -> Result<CallToolResult, ErrorData> {
         let me = caller(&ctx)?;
         let row = self.state.connections.session(&me, &args.id).await;
-        Ok(answer(row.map(Session::from)))
+        Ok(answer(row))
     }
 
     #[tool(
