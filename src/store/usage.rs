@@ -46,10 +46,12 @@ macro_rules! record_one {
         // Deleted meanwhile: its uses go with it.
         if let Some((org_id, name)) = key {
             if let Some(last) = used.clients.iter().max_by_key(|c| c.at) {
+                // `<=`: the clock ticks every 10 ms, so two flushes can carry one instant;
+                // a replica's flushes land in the order they were taken, the later wins.
                 sqlx::query(
                     "UPDATE api_keys SET last_used_at = $1, last_used_ip = $2, \
                      last_used_user_agent = $3 \
-                     WHERE id = $4 AND (last_used_at IS NULL OR last_used_at < $1)",
+                     WHERE id = $4 AND (last_used_at IS NULL OR last_used_at <= $1)",
                 )
                 .bind(last.at)
                 .bind(&last.ip)

@@ -38,6 +38,7 @@ on_both!(
     daily_counts_include_refusals_execs_and_empty_days,
     bad_usage_requests_are_refused_clearly,
     a_flush_waits_for_the_one_under_way,
+    of_two_flushes_at_one_instant_the_later_is_the_last_use,
 );
 
 fn behind_proxy(config: &mut ServeConfig) {
@@ -344,6 +345,35 @@ async fn a_flush_waits_for_the_one_under_way(app: TestApp) {
         let seen = app.api_key("busy").await;
         assert_eq!(seen.last_used_ip.as_deref(), Some(ip.as_str()), "use {i}");
     }
+    app.stop().await;
+}
+
+/// The request path's clock ticks every 10 ms (slower when the machine is busy), so two
+/// flushes can carry uses at the same instant: the one written later is the last use.
+async fn of_two_flushes_at_one_instant_the_later_is_the_last_use(app: TestApp) {
+    use hoop::store::usage::{record, ClientSeen, KeyUse};
+    let (_, key) = app.create_key("tied", &["admin"]).await;
+    assert_eq!(
+        call_from(&app, &key, "10.3.0.1", "first").await,
+        StatusCode::OK
+    );
+    flush(&app).await;
+    let id = app.api_key("tied").await.id;
+    let at = app.api_key("tied").await.last_used_at.expect("used");
+    let seen = |ip: &str, agent: &str| KeyUse {
+        days: vec![],
+        clients: vec![ClientSeen {
+            ip: ip.to_owned(),
+            user_agent: Some(agent.to_owned()),
+            at,
+        }],
+    };
+    record(&app.state.store, &[(id, seen("10.3.0.2", "second"))])
+        .await
+        .expect("recorded");
+    let last = app.api_key("tied").await;
+    assert_eq!(last.last_used_ip.as_deref(), Some("10.3.0.2"));
+    assert_eq!(last.last_used_user_agent.as_deref(), Some("second"));
     app.stop().await;
 }
 
