@@ -157,6 +157,29 @@ pub fn FormError(
     }
 }
 
+/// One text filter of a list's search form: its label, the input the URL fills, and a hint
+/// the input is described by. `list` names a `<datalist>` of suggestions, passed as children.
+#[component]
+pub fn FilterField(
+    name: &'static str,
+    label: &'static str,
+    hint: &'static str,
+    value: Option<String>,
+    #[prop(optional)] list: Option<&'static str>,
+    #[prop(optional)] children: Option<Children>,
+) -> impl IntoView {
+    let id = format!("filter-{name}");
+    let hint_id = format!("filter-{name}-hint");
+    view! {
+        <div class="filter-field">
+            <label for=id.clone()>{label}</label>
+            <input id=id name=name list=list value=value aria-describedby=hint_id.clone()/>
+            {children.map(|c| c())}
+            <p class="hint" id=hint_id>{hint}</p>
+        </div>
+    }
+}
+
 /// What a non-admin sees on an admin page. The server also answers 403.
 #[component]
 pub fn Forbidden() -> impl IntoView {

@@ -269,6 +269,13 @@ pub struct AuditFilter {
     pub before: Option<i64>,
 }
 
+impl AuditFilter {
+    /// Whether any filter narrows the log (paging does not).
+    pub fn narrows(&self) -> bool {
+        self.actor.is_some() || self.action.is_some() || self.target.is_some()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditPage {
     pub events: Vec<AuditEventView>,
@@ -284,6 +291,13 @@ pub struct SessionFilter {
     pub connection: Option<String>,
     /// Only sessions older than this session id.
     pub before: Option<String>,
+}
+
+impl SessionFilter {
+    /// Whether any filter narrows the list (paging does not).
+    pub fn narrows(&self) -> bool {
+        self.caller.is_some() || self.connection.is_some()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -3,7 +3,7 @@
 //! and works without JavaScript.
 
 use crate::{
-    components::{Forbidden, Time},
+    components::{FilterField, Forbidden, Time},
     pages::layout::use_me,
     server_fns::audit_log,
     types::{AuditEventView, AuditFilter, DetailView},
@@ -78,31 +78,20 @@ pub fn AuditLogPage() -> impl IntoView {
         // fields along with the list.
         {move || {
             let current = filter();
-            let filtered = current.actor.is_some() || current.action.is_some() || current.target.is_some();
+            let filtered = current.narrows();
             view! {
                 <form method="get" action="/settings/audit" class="filters panel" role="search"
                     aria-label="Filter the audit log">
-                    <div class="filter-field">
-                        <label for="filter-actor">"Actor"</label>
-                        <input id="filter-actor" name="actor" value=current.actor.clone()
-                            aria-describedby="filter-actor-hint"/>
-                        <p class="hint" id="filter-actor-hint">"An email or a key's name"</p>
-                    </div>
-                    <div class="filter-field">
-                        <label for="filter-action">"Action"</label>
-                        <input id="filter-action" name="action" list="audit-actions"
-                            value=current.action.clone() aria-describedby="filter-action-hint"/>
+                    <FilterField name="actor" label="Actor" hint="An email or a key's name"
+                        value=current.actor.clone()/>
+                    <FilterField name="action" label="Action" hint="Such as api_key.rotated"
+                        value=current.action.clone() list="audit-actions">
                         <datalist id="audit-actions">
                             {ACTIONS.map(|a| view! { <option value=a></option> }).collect_view()}
                         </datalist>
-                        <p class="hint" id="filter-action-hint">"Such as api_key.rotated"</p>
-                    </div>
-                    <div class="filter-field">
-                        <label for="filter-target">"Target"</label>
-                        <input id="filter-target" name="target" value=current.target.clone()
-                            aria-describedby="filter-target-hint"/>
-                        <p class="hint" id="filter-target-hint">"Its name or id"</p>
-                    </div>
+                    </FilterField>
+                    <FilterField name="target" label="Target" hint="Its name or id"
+                        value=current.target.clone()/>
                     <div class="filter-actions">
                         <button type="submit" class="button primary">"Filter"</button>
                         {filtered.then(|| view! { <a href="/settings/audit" class="button">"Clear"</a> })}
@@ -113,8 +102,7 @@ pub fn AuditLogPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p class="loading">"Loading the audit log…"</p> }>
             {move || Suspend::new(async move {
                 let current = filter();
-                let filtered =
-                    current.actor.is_some() || current.action.is_some() || current.target.is_some();
+                let filtered = current.narrows();
                 match page.await {
                     Ok(page) if page.events.is_empty() => view! {
                         <section class="panel empty">

@@ -2,7 +2,7 @@
 //! by caller and connection. Admins see everyone's, others their own: the service decides.
 
 use crate::{
-    components::Time,
+    components::{FilterField, Time},
     pages::{audit::Pager, layout::use_me},
     server_fns::list_sessions,
     types::{SessionFilter, SessionView},
@@ -70,22 +70,14 @@ pub fn SessionsListPage() -> impl IntoView {
         // fields along with the list.
         {move || {
             let current = filter();
-            let filtered = current.caller.is_some() || current.connection.is_some();
+            let filtered = current.narrows();
             view! {
                 <form method="get" action="/sessions" class="filters panel" role="search"
                     aria-label="Filter the sessions">
-                    <div class="filter-field">
-                        <label for="filter-caller">"Caller"</label>
-                        <input id="filter-caller" name="caller" value=current.caller.clone()
-                            aria-describedby="filter-caller-hint"/>
-                        <p class="hint" id="filter-caller-hint">"An email, a key's name or a key's id"</p>
-                    </div>
-                    <div class="filter-field">
-                        <label for="filter-connection">"Connection"</label>
-                        <input id="filter-connection" name="connection" value=current.connection.clone()
-                            aria-describedby="filter-connection-hint"/>
-                        <p class="hint" id="filter-connection-hint">"Its name"</p>
-                    </div>
+                    <FilterField name="caller" label="Caller"
+                        hint="An email, a key's name or a key's id" value=current.caller.clone()/>
+                    <FilterField name="connection" label="Connection" hint="Its name"
+                        value=current.connection.clone()/>
                     <div class="filter-actions">
                         <button type="submit" class="button primary">"Filter"</button>
                         {filtered.then(|| view! { <a href="/sessions" class="button">"Clear"</a> })}
@@ -96,7 +88,7 @@ pub fn SessionsListPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p class="loading">"Loading sessions…"</p> }>
             {move || Suspend::new(async move {
                 let current = filter();
-                let filtered = current.caller.is_some() || current.connection.is_some();
+                let filtered = current.narrows();
                 match page.await {
                     Ok(page) if page.sessions.is_empty() => view! {
                         <section class="panel empty">
