@@ -81,6 +81,16 @@ async fn pages_render_while_another_gateway_starts() {
     app.stop().await;
 }
 
+/// A page as the holder of `cookie` loads it (redirects not followed).
+async fn page_as(app: &TestApp, cookie: &str, path: &str) -> reqwest::Response {
+    no_redirects()
+        .get(app.url(path))
+        .header(header::COOKIE, cookie)
+        .send()
+        .await
+        .unwrap()
+}
+
 fn no_redirects() -> Client {
     Client::builder()
         .redirect(Policy::none())
@@ -184,23 +194,13 @@ async fn login_sets_a_safe_cycled_cookie_and_logout_ends_it(app: &TestApp) {
     let cookie = session_login(app, ADMIN_EMAIL, ADMIN_PASSWORD, Some(planted)).await;
     assert!(!cookie.contains(planted), "session id must change at login");
 
-    let page = no_redirects()
-        .get(app.url("/settings/api-keys"))
-        .header(header::COOKIE, &cookie)
-        .send()
-        .await
-        .unwrap();
+    let page = page_as(app, &cookie, "/settings/api-keys").await;
     assert_eq!(page.status(), StatusCode::OK);
     assert_eq!(page.headers()[header::CACHE_CONTROL], "no-store");
     assert!(page.text().await.unwrap().contains("API keys"));
 
     // The same session works on the REST API, as the user.
-    let me = no_redirects()
-        .get(app.url("/api/userinfo"))
-        .header(header::COOKIE, &cookie)
-        .send()
-        .await
-        .unwrap();
+    let me = page_as(app, &cookie, "/api/userinfo").await;
     let (status, me) = read(me).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(me["auth_method"], "session");
@@ -208,12 +208,7 @@ async fn login_sets_a_safe_cycled_cookie_and_logout_ends_it(app: &TestApp) {
 
     let (status, _) = server_fn(app, Some(&cookie), "logout", &[]).await;
     assert!(status.is_success() || status.is_redirection(), "{status}");
-    let after = no_redirects()
-        .get(app.url("/settings/api-keys"))
-        .header(header::COOKIE, &cookie)
-        .send()
-        .await
-        .unwrap();
+    let after = page_as(app, &cookie, "/settings/api-keys").await;
     assert_eq!(
         after.status(),
         StatusCode::SEE_OTHER,
@@ -285,12 +280,7 @@ async fn server_functions_check_the_caller(app: &TestApp) {
     );
 
     // A non-admin opening an admin page gets the 403 page.
-    let page = no_redirects()
-        .get(app.url("/settings/api-keys"))
-        .header(header::COOKIE, &dev)
-        .send()
-        .await
-        .unwrap();
+    let page = page_as(app, &dev, "/settings/api-keys").await;
     assert_eq!(page.status(), StatusCode::FORBIDDEN);
     assert!(page.text().await.unwrap().contains("admins only"));
 }
@@ -332,15 +322,7 @@ async fn admin_session_creates_a_working_key_once(app: &TestApp) {
     let id = created["key"]["id"].as_str().unwrap();
     let (_, one) = server_fn(app, Some(&admin), "get_key", &[("id", id)]).await;
     for page in ["/settings/api-keys", "/settings/api-keys/new"] {
-        let html = no_redirects()
-            .get(app.url(page))
-            .header(header::COOKIE, &admin)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let html = page_as(app, &admin, page).await.text().await.unwrap();
         assert!(!html.contains(&secret[8..]), "{page} shows the secret");
         assert!(page != "/settings/api-keys" || html.contains("from-ui"));
     }
@@ -416,12 +398,7 @@ async fn the_sessions_table_holds_no_cookie_id(app: &TestApp) {
     use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
     let cookie = app.browser_login().await;
     let id = cookie.strip_prefix("hoop_session=").unwrap();
-    let page = no_redirects()
-        .get(app.url("/settings/api-keys"))
-        .header(header::COOKIE, &cookie)
-        .send()
-        .await
-        .unwrap();
+    let page = page_as(app, &cookie, "/settings/api-keys").await;
     assert_eq!(page.status(), StatusCode::OK, "the session works");
 
     let rows = session_rows(app).await;
@@ -507,12 +484,7 @@ async fn a_page_looks_its_caller_up_once(app: &TestApp) {
     app.create_key("rendered-on-the-server", &["admin"]).await;
     let cookie = app.browser_login().await;
     let before = app.state.auth.lookups();
-    let response = no_redirects()
-        .get(app.url("/settings/api-keys"))
-        .header(header::COOKIE, &cookie)
-        .send()
-        .await
-        .unwrap();
+    let response = page_as(app, &cookie, "/settings/api-keys").await;
     assert_eq!(response.status(), StatusCode::OK);
     let page = response.text().await.unwrap();
     assert!(
@@ -600,12 +572,8 @@ async fn the_activity_pages_show_what_the_services_hold(app: &TestApp) {
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // The pages render it on the server, the chart included.
-    let html = no_redirects()
-        .get(app.url(&format!("/settings/api-keys/{id}")))
-        .header(header::COOKIE, &admin)
-        .send()
+    let html = page_as(app, &admin, &format!("/settings/api-keys/{id}"))
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -640,12 +608,7 @@ async fn the_activity_pages_show_what_the_services_hold(app: &TestApp) {
         ("/settings/audit", StatusCode::FORBIDDEN),
         ("/sessions", StatusCode::OK),
     ] {
-        let response = no_redirects()
-            .get(app.url(path))
-            .header(header::COOKIE, &dev)
-            .send()
-            .await
-            .unwrap();
+        let response = page_as(app, &dev, path).await;
         assert_eq!(response.status(), status, "{path}");
     }
 }
