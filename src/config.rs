@@ -214,6 +214,17 @@ pub struct HttpConfig {
         default_value_t = 600
     )]
     pub mcp_session_idle_secs: u64,
+
+    /// Host names (optionally `host:port`) that `/api/mcp` answers to, comma-separated; any
+    /// other `Host` gets 403, so a web page cannot reach a local gateway through DNS rebinding.
+    /// Add the name clients use to reach the gateway (e.g. `gateway.example.com`).
+    #[arg(
+        long = "mcp-allowed-hosts",
+        env = "HOOP_MCP_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        default_value = "localhost,127.0.0.1,::1"
+    )]
+    pub mcp_allowed_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -244,6 +255,7 @@ impl Default for HttpConfig {
             trusted_proxies: Vec::new(),
             mcp_max_sessions: 256,
             mcp_session_idle_secs: 600,
+            mcp_allowed_hosts: ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec(),
         }
     }
 }

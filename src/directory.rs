@@ -3,7 +3,7 @@
 use crate::{
     auth::password,
     caller::Principal,
-    domain::{parse_groups, Email, GroupName, Violation},
+    domain::{parse_groups, DisplayName, Email, GroupName, Violation},
     error::{Error, Result},
     store::{
         self,
@@ -15,7 +15,6 @@ use crate::{
 pub use crate::wire::identity::NewUserRequest;
 
 const MIN_PASSWORD_LEN: usize = 8;
-const MAX_NAME_CHARS: usize = 128;
 
 /// Any caller may list groups: a key needs them to know what it may be scoped to.
 pub async fn list_groups(store: &Store, caller: &Principal) -> Result<Vec<Group>> {
@@ -36,14 +35,7 @@ pub async fn list_users(store: &Store, caller: &Principal) -> Result<Vec<User>> 
 pub async fn create_user(store: &Store, caller: &Principal, req: NewUserRequest) -> Result<User> {
     caller.require_admin()?;
     let email = Email::parse(&req.email)?;
-    let name = req.name.trim();
-    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
-        return Err(Violation::of(
-            "name",
-            format!("name must be 1-{MAX_NAME_CHARS} characters"),
-        )
-        .into());
-    }
+    let name = DisplayName::parse(&req.name)?;
     if req.password.expose().chars().count() < MIN_PASSWORD_LEN {
         return Err(Violation::of(
             "password",
@@ -57,7 +49,7 @@ pub async fn create_user(store: &Store, caller: &Principal, req: NewUserRequest)
         .map_err(Error::Internal)?;
     let user = NewUser {
         email,
-        name: name.to_owned(),
+        name: name.into_string(),
         password_hash,
         groups,
     };

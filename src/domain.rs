@@ -193,6 +193,48 @@ pub fn parse_group_list(raw: &[String], field: &'static str) -> Result<Vec<Group
     Ok(groups)
 }
 
+/// Characters that make a name display as something other than what it is: control
+/// characters (NUL, ESC and the rest, which also reach terminals through the CLI) and the
+/// Unicode marks that reorder or hide text (bidi overrides and isolates, U+202E among them).
+pub fn is_deceptive(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{200E}' | '\u{200F}' | '\u{061C}' // direction marks
+            | '\u{202A}'..='\u{202E}'           // embeddings and overrides
+            | '\u{2066}'..='\u{2069}'           // isolates
+            | '\u{2028}' | '\u{2029}'           // line and paragraph separators
+            | '\u{FEFF}' | '\u{200B}'..='\u{200D}') // invisible
+}
+
+/// A person's display name: shown in lists, audit entries and the CLI's tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    pub const MAX_CHARS: usize = 128;
+
+    pub fn parse(s: &str) -> Result<Self, Violation> {
+        let s = s.trim();
+        if s.is_empty() || s.chars().count() > Self::MAX_CHARS {
+            return Err(Violation::of(
+                "name",
+                format!("name must be 1-{} characters", Self::MAX_CHARS),
+            ));
+        }
+        if s.chars().any(is_deceptive) {
+            return Err(Violation::of(
+                "name",
+                "name must not hold control characters or marks that reorder or hide text",
+            ));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
 /// A login email: lower-cased so that one person cannot hold two accounts by case.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
@@ -202,7 +244,7 @@ impl Email {
     pub fn parse(s: &str) -> Result<Self, Violation> {
         let s = s.trim();
         let valid = s.len() <= 254
-            && !s.chars().any(char::is_whitespace)
+            && !s.chars().any(|c| c.is_whitespace() || is_deceptive(c))
             && matches!(s.split_once('@'), Some((local, domain))
                 if !local.is_empty() && !domain.is_empty() && !domain.contains('@'));
         if valid {
@@ -228,6 +270,29 @@ impl Email {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn display_names_refuse_what_displays_as_something_else() {
+        assert_eq!(
+            DisplayName::parse("  Ada Lovelace ").unwrap().into_string(),
+            "Ada Lovelace"
+        );
+        assert!(DisplayName::parse("Zoë Ørsted 山田").is_ok());
+        for bad in [
+            "",
+            "   ",
+            "a\u{202E}txt.exe",
+            "nul\0",
+            "esc\u{1b}[31m",
+            "a\u{2066}b",
+            "x\u{200B}y",
+        ] {
+            let refused = DisplayName::parse(bad).unwrap_err();
+            assert_eq!(refused.field.as_deref(), Some("name"), "{bad:?}");
+        }
+        assert!(DisplayName::parse(&"a".repeat(129)).is_err());
+        assert!(Email::parse("ad\u{202E}a@example.com").is_err());
+    }
 
     proptest! {
         /// The OpenAPI document tells clients (and the API fuzzer) the rule; it must be the

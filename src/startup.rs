@@ -15,7 +15,7 @@ use crate::{
     telemetry, web, webhooks,
 };
 use anyhow::Context;
-use axum::{middleware, Router};
+use axum::{extract::Request, middleware, Router};
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
@@ -127,7 +127,18 @@ impl Application {
             ));
         let proxies = security::proxies::TrustedProxies::new(&config.http.trusted_proxies);
         let router = security::headers(router)
-            .layer(TraceLayer::new_for_http())
+            // tower-http's own span would log the URL as sent: a key put in the query by
+            // mistake must not reach the log.
+            .layer(
+                TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                    tracing::debug_span!(
+                        "request",
+                        method = %request.method(),
+                        uri = %security::redact::uri(request.uri()),
+                        version = ?request.version(),
+                    )
+                }),
+            )
             // Inside the hang-up guard: a request carried out after its client left is still
             // logged, with the id its answer would have had.
             .layer(middleware::from_fn(crate::telemetry::log_request))

@@ -32,6 +32,39 @@ pub fn check(
     }
 }
 
+/// The expiry a change leaves a key with, under the policy, for every change that gives a
+/// secret life (create, configure, activate, rotate): `Some(wanted)` is checked as a new expiry
+/// and returned to be stored; `None` keeps `current`, which must then meet the maximum lifetime
+/// as a new one would, so a key from before the limit cannot be revived or rotated past it.
+/// A `current` already past is left to the caller (a key that stays expired gains no life).
+pub fn after_change(
+    wanted: Option<Option<DateTime<Utc>>>,
+    current: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    policy: KeyPolicy,
+) -> Result<Option<Option<DateTime<Utc>>>> {
+    if let Some(wanted) = wanted {
+        return check(wanted, now, policy).map(Some);
+    }
+    let Some(days) = policy.max_lifetime_days else {
+        return Ok(None);
+    };
+    let latest = in_days(now, days);
+    let why = match current {
+        Some(at) if at <= latest => return Ok(None),
+        Some(at) => format!(
+            "this key expires at {}, past the maximum lifetime",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ),
+        None => "this key never expires, past the maximum lifetime".to_owned(),
+    };
+    Err(Violation::of(
+        "expires_at",
+        format!("{why} of {days} days here ({POLICY}): give it an expires_at"),
+    )
+    .into())
+}
+
 /// A date as an expiry: 00:00:00 UTC at the start of that day. The web app's date input and
 /// the CLI's `--expires 2027-01-31` read a date this one way.
 pub fn start_of_day(date: &str) -> Result<DateTime<Utc>> {
@@ -97,6 +130,34 @@ mod tests {
         assert!(field_message(check(Some(too_far), now, limited)).contains("30 days"));
         let fine = now + TimeDelta::days(30);
         assert!(check(Some(fine), now, limited).is_ok());
+    }
+
+    /// A change that keeps the expiry keeps it only within the limit: a key from before the
+    /// limit, without an expiry or with one too far, must be given one.
+    #[test]
+    fn a_kept_expiry_meets_the_limit_too() {
+        let now = Utc::now();
+        let limited = KeyPolicy {
+            max_lifetime_days: Some(30),
+            ..KeyPolicy::default()
+        };
+        let kept = |current| after_change(None, current, now, limited);
+        let message = |r: Result<Option<Option<DateTime<Utc>>>>| field_message(r.map(|_| None));
+        assert!(message(kept(None)).contains("never expires"));
+        assert!(message(kept(Some(now + TimeDelta::days(31)))).contains("30 days"));
+        assert_eq!(kept(Some(now + TimeDelta::days(30))).ok(), Some(None));
+        assert_eq!(kept(Some(now - TimeDelta::days(1))).ok(), Some(None));
+        assert_eq!(
+            after_change(None, None, now, KeyPolicy::default()).ok(),
+            Some(None)
+        );
+        let wanted = now + TimeDelta::days(3);
+        let set = after_change(Some(Some(wanted)), None, now, limited).unwrap();
+        assert_eq!(
+            set.flatten().map(|at| at.timestamp()),
+            Some(wanted.timestamp())
+        );
+        assert!(after_change(Some(None), None, now, limited).is_err());
     }
 
     #[test]

@@ -412,14 +412,7 @@ impl KeyService {
         let name = changes.name.as_deref().map(ApiKeyName::parse).transpose()?;
         let groups = changes.groups.as_deref().map(parse_groups).transpose()?;
         let key = self.find(caller, name_or_id).await?;
-        let expires_at = match changes.expires_at {
-            Some(new) => Some(self.expiry(new)?),
-            // Unchanged: the key must still meet the lifetime policy afterwards.
-            None if self.policy.max_lifetime_days.is_some() && key.row.expires_at.is_none() => {
-                Some(self.expiry(None)?)
-            }
-            None => None,
-        };
+        let expires_at = self.expiry_after(changes.expires_at, &key)?;
         let change = self.cache.begin_change(key.row.id);
         let record = store::keys::configure(
             &self.store,
@@ -454,9 +447,13 @@ impl KeyService {
     ) -> Result<ApiKey> {
         caller.require_admin()?;
         let key = self.find(caller, name_or_id).await?;
+        let reviving = key.row.status != store::keys::KeyStatus::Active;
         let expires_at = match activation.expires_at {
             Some(at) => self.expiry(Some(at))?,
             None => {
+                if reviving {
+                    self.expiry_after(None, &key)?;
+                }
                 if let Some(at) = key.row.expires_at.filter(|at| *at <= self.now()) {
                     return Err(Error::Invalid(Violation::of(
                         "expires_at",
@@ -475,12 +472,17 @@ impl KeyService {
 
     /// Moves a key to another state, keeping the cache and the set of active keys in step.
     async fn transition(&self, key: KeyRecord, to: Transition<'_>, actor: &str) -> Result<ApiKey> {
-        // The hash changes only by rotation, which refuses deactivated keys: the prefix read
-        // before an activation is the key's.
-        let prefix = active::prefix_of_hex(&key.row.hash_prefix)
-            .ok_or_else(|| Error::Internal(anyhow::anyhow!("a stored key hash is not hex")))?;
         let activating = matches!(to, Transition::Activate { .. });
         let order = self.ordered().await;
+        // The secret to let in is the one the key has now, under the lock: a rotation that
+        // committed since `key` was read changed it, and letting in the one read before would
+        // leave the set without the current secret (refused until a restart).
+        let key = match &order {
+            Some(_) => self.find_by_id(key.row.org_id, key.row.id).await?,
+            None => key,
+        };
+        let prefix = active::prefix_of_hex(&key.row.hash_prefix)
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("a stored key hash is not hex")))?;
         let change = self.cache.begin_change(key.row.id);
         if activating {
             // Before the commit, as for a new key.
@@ -525,6 +527,8 @@ impl KeyService {
                 "this key has expired: give it a new expires_at before rotating it",
             )));
         }
+        // The new secret lives as long as the key: within the policy, like any new secret.
+        self.expiry_after(None, &key)?;
         let overlap = (rotation.grace_seconds > 0).then(|| {
             let secs = i64::try_from(rotation.grace_seconds).unwrap_or(i64::MAX);
             (now + TimeDelta::seconds(secs), rotation.grace_seconds)
@@ -660,6 +664,22 @@ impl KeyService {
     /// there is one (which also makes `None`, never, unacceptable).
     fn expiry(&self, wanted: Option<DateTime<Utc>>) -> Result<Option<DateTime<Utc>>> {
         expiry::check(wanted, self.now(), self.policy)
+    }
+
+    /// The expiry `key` is left with by a change that gives its secret life (configure,
+    /// activate, rotate): see [`expiry::after_change`], the one place the policy is applied.
+    fn expiry_after(
+        &self,
+        wanted: Option<Option<DateTime<Utc>>>,
+        key: &KeyRecord,
+    ) -> Result<Option<Option<DateTime<Utc>>>> {
+        expiry::after_change(wanted, key.row.expires_at, self.now(), self.policy)
+    }
+
+    async fn find_by_id(&self, org_id: Uuid, id: Uuid) -> Result<KeyRecord> {
+        store::keys::find(&self.store, org_id, &id.to_string())
+            .await?
+            .ok_or_else(|| Error::NotFound("API key not found".into()))
     }
 
     async fn find(&self, caller: &Principal, name_or_id: &str) -> Result<KeyRecord> {

@@ -5,6 +5,7 @@
 pub mod cross_origin;
 pub mod hangup;
 pub mod proxies;
+pub mod redact;
 pub mod throttle;
 
 use axum::{

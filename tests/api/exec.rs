@@ -114,12 +114,18 @@ where
     }
 }
 
-/// A login role of its own on the test server; dropped with `drop_role`.
+/// A login role of its own on the test server (its password is its name), or a group role
+/// when `attributes` start with `NOLOGIN`; dropped with `drop_role`.
 async fn create_role(tag: &str, attributes: &str) -> String {
     let role = format!("hoop_test_role_{}_{tag}", uuid::Uuid::new_v4().simple());
+    let login = if attributes.starts_with("NOLOGIN") {
+        String::new()
+    } else {
+        format!("LOGIN PASSWORD '{role}'")
+    };
     postgres_admin_sql(
         "postgres",
-        &format!("CREATE ROLE {role} LOGIN PASSWORD '{role}' {attributes}"),
+        &format!("CREATE ROLE {role} {login} {attributes}"),
     )
     .await;
     role
@@ -595,6 +601,98 @@ async fn privileged_postgres_roles_are_refused_to_non_admin_callers() {
     app.stop().await;
     target.drop_all().await;
     for role in roles {
+        drop_role(&role).await;
+    }
+}
+
+/// Attack (issue 26, HIGH): a login role that is not privileged itself but can become a
+/// privileged one. A key of group `eng` ran `SET ROLE super_role; SELECT pg_read_file(…)` and
+/// `COPY … TO PROGRAM`, a member of a `CREATEROLE` role granted itself
+/// `pg_execute_server_program`, a superuser login whose URL said `-c role=plain` got the
+/// superuser back with `RESET ROLE`, and through `CREATE EXTENSION dblink` planted an admin key
+/// in the gateway's own database on the same cluster. Holds: every role the session can act as
+/// counts, so each of these is 403 "privileged" for the key (and runs for admins), the planted
+/// key never appears; and a role whose powers cannot be read is privileged (fails closed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_a_login_can_become_are_privileged_too() {
+    let app = spawn_app(Backend::Postgres).await;
+    let target = PgTarget::new().await;
+    app.create_group("eng").await;
+    let (_, key) = app.create_key("eng-bot", &["eng"]).await;
+    let superuser = create_role("su", "NOLOGIN SUPERUSER").await;
+    let middle = create_role("mid", &format!("NOLOGIN IN ROLE {superuser}")).await;
+    let creator = create_role("cr", "NOLOGIN CREATEROLE").await;
+    let member = create_role("msu", &format!("IN ROLE {superuser}")).await;
+    let indirect = create_role("ind", &format!("IN ROLE {middle}")).await;
+    let creates = create_role("mcr", &format!("IN ROLE {creator}")).await;
+    let bypass = create_role("brls", "BYPASSRLS").await;
+    let url_as = |role: &str| postgres_url_as(role, role, &target.database);
+    let downgraded = format!(
+        "{}?options=-c%20role%3D{}",
+        postgres_admin_url_in(&target.database),
+        target.role
+    );
+    let cases = [
+        ("member", url_as(&member)),
+        ("indirect", url_as(&indirect)),
+        ("creator", url_as(&creates)),
+        ("bypass", url_as(&bypass)),
+        ("downgraded", downgraded),
+    ];
+    let gateway_db = app.database_url.rsplit_once('/').unwrap().1.to_owned();
+    let plant = format!(
+        "SET ROLE {superuser}; CREATE EXTENSION IF NOT EXISTS dblink; \
+         SELECT dblink_exec('dbname={gateway_db} user=postgres', \
+           'UPDATE api_keys SET name = name || ''-planted''')"
+    );
+    for (tag, url) in &cases {
+        make_connection(&app, tag, "postgres", url, &["eng"]).await;
+        for script in [
+            "SELECT current_user AS u",
+            "RESET ROLE; SELECT pg_read_file('/etc/passwd', 0, 60) AS f",
+            "GRANT pg_execute_server_program TO CURRENT_USER",
+            plant.as_str(),
+        ] {
+            let (status, refused) = exec(&app, &key, tag, script).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{tag}: {script}: {refused}");
+            assert!(message(&refused).contains("privileged"), "{tag}: {refused}");
+        }
+        let (_, admin) = exec(&app, &app.admin_token, tag, "SELECT current_user AS u").await;
+        assert_eq!(admin["output_status"], "success", "{tag}: {admin}");
+    }
+    // The URL's role is in force, and still the session is privileged: the session user counts.
+    let (_, admin) = exec(
+        &app,
+        &app.admin_token,
+        "downgraded",
+        "SELECT current_user AS u",
+    )
+    .await;
+    assert_eq!(output(&admin), format!("u\n{}\n", target.role), "{admin}");
+    let (_, keys) = app.get("/api/api-keys", &app.admin_token).await;
+    assert!(!keys.to_string().contains("planted"), "{keys}");
+
+    // An ordinary role still runs for the key; the same role where it may not read the roles it
+    // can become is refused.
+    make_connection(&app, "plain", "postgres", &target.url, &["eng"]).await;
+    let (status, plain) = exec(&app, &key, "plain", "SELECT count(*) AS n FROM accounts").await;
+    assert_eq!(status, StatusCode::OK, "{plain}");
+    assert_eq!(output(&plain), "n\n2\n", "{plain}");
+    postgres_admin_sql(
+        &target.database,
+        "REVOKE SELECT ON pg_catalog.pg_roles FROM PUBLIC",
+    )
+    .await;
+    make_connection(&app, "unreadable", "postgres", &target.url, &["eng"]).await;
+    let (status, refused) = exec(&app, &key, "unreadable", "SELECT 1 AS one").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    assert!(message(&refused).contains("privileged"), "{refused}");
+
+    app.stop().await;
+    target.drop_all().await;
+    for role in [
+        member, indirect, creates, bypass, middle, creator, superuser,
+    ] {
         drop_role(&role).await;
     }
 }

@@ -440,3 +440,43 @@ async fn failed_authentications_on_mcp_are_counted() {
     assert_eq!(statuses[4], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
     app.stop().await;
 }
+
+/// Issue 26 (INFO): `/api/mcp` answered any `Host`, so a web page under a rebinding name could
+/// reach a gateway on the user's machine. Holds: a Host not in `HOOP_MCP_ALLOWED_HOSTS` (by
+/// default the loopback names) is refused before anything runs; a listed one is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_answers_only_the_hosts_it_is_told() {
+    let app = spawn_app_with(Backend::Sqlite, |c| {
+        c.http.mcp_allowed_hosts = ["localhost", "127.0.0.1", "gw.example"]
+            .map(String::from)
+            .to_vec();
+    })
+    .await;
+    let (_, key) = app.create_key("agent", &["admin"]).await;
+    let port = app.addr.port();
+    for host in [
+        "rebound.attacker.example",
+        "attacker.example:80",
+        "gw.example.attacker",
+    ] {
+        let response = post(&app, Some(&key), None, &initialize())
+            .header(header::HOST, host)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{host}");
+    }
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        "gw.example".into(),
+    ] {
+        let response = post(&app, Some(&key), None, &initialize())
+            .header(header::HOST, &host)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{host}");
+    }
+    app.stop().await;
+}

@@ -113,6 +113,28 @@ async fn rest_rejections_name_their_field(app: &TestApp) {
             unprocessable,
             Some("email"),
         ),
+        // Issue 26 (INFO): names that display as something else (a bidi override, NUL, ESC).
+        (
+            Method::POST,
+            "/api/users",
+            json!({"email": "n@example.com", "name": "Ada\u{202E}nimda", "password": "long enough password", "groups": ["eng"]}),
+            unprocessable,
+            Some("name"),
+        ),
+        (
+            Method::POST,
+            "/api/users",
+            json!({"email": "n@example.com", "name": "Ada\u{0}", "password": "long enough password", "groups": ["eng"]}),
+            unprocessable,
+            Some("name"),
+        ),
+        (
+            Method::POST,
+            "/api/users",
+            json!({"email": "n@example.com", "name": "\u{1b}[2J", "password": "long enough password", "groups": ["eng"]}),
+            unprocessable,
+            Some("name"),
+        ),
         (
             Method::POST,
             "/api/users",

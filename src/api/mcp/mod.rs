@@ -37,10 +37,11 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router<AppState> {
     let mut local = LocalSessionManager::default();
     local.session_config = session_config;
     let sessions = Arc::new(BoundedSessions::new(local, http.mcp_max_sessions.max(1)));
+    // A bearer credential, which a browser does not send by itself, and the cross-origin layer
+    // outside answer cross-site requests; the Host list answers DNS rebinding, where a page of
+    // another site reaches a gateway on the user's machine under a name of its own.
     let config = StreamableHttpServerConfig::default()
-        // The gateway has its own answers to DNS rebinding and cross-site requests: a bearer
-        // credential a browser does not send by itself, and the cross-origin layer outside.
-        .disable_allowed_hosts()
+        .with_allowed_hosts(http.mcp_allowed_hosts.iter().cloned())
         .with_max_request_body_bytes(crate::security::API_BODY_LIMIT);
     let tools_state = state.clone();
     let service = StreamableHttpService::new(

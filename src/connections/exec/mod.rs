@@ -81,9 +81,10 @@ pub enum ExecError {
     Unidentified(String),
     /// The target's role has powers over the database server's host.
     #[error(
-        "the connection's database role is privileged (a superuser, or may read or write the \
-         server's files or run programs there): only admins may run it, unless an admin marks \
-         the connection \"privileged\""
+        "the connection's database role is privileged (it is, or can become, a superuser or a \
+         role that may create roles, bypass row security, read or write the server's files, run \
+         programs there or reach other databases): only admins may run it, unless an admin \
+         marks the connection \"privileged\""
     )]
     Privileged,
     /// Too many execs at once, for the caller or the gateway.

@@ -12,13 +12,25 @@ use tokio_postgres::{Client, Config, NoTls, SimpleQueryMessage};
 pub use crate::store::own::PgIdentity;
 use crate::store::own::IDENTITY_SQL;
 
-/// A role that can read or write the server's files, run programs there, or give itself those
-/// powers. Schema-qualified for the same reason as the identity.
-const POWERS_SQL: &str = "SELECT r.rolsuper OR r.rolcreaterole \
-       OR pg_catalog.pg_has_role(r.oid, 'pg_read_server_files', 'MEMBER') \
-       OR pg_catalog.pg_has_role(r.oid, 'pg_write_server_files', 'MEMBER') \
-       OR pg_catalog.pg_has_role(r.oid, 'pg_execute_server_program', 'MEMBER') \
-     FROM pg_catalog.pg_roles r WHERE r.rolname = pg_catalog.current_user()";
+/// Whether the session could reach the server's host or other databases, judged by every role
+/// it can act as: the session user (which a URL's `-c role=…` does not change, and which a
+/// script's `RESET ROLE` brings back) and every role it is a member of, directly or through
+/// others, since `SET ROLE` reaches them all (PostgreSQL 16 lets a membership lack `SET`: it
+/// counts all the same, erring on the side of refusing).
+/// Any such role that is a superuser, may create roles (and so grant itself the file roles),
+/// bypasses row security, holds a server-file role, or may create an extension that opens
+/// connections to other databases makes the session privileged. Schema-qualified for the same
+/// reason as the identity; an error or no answer counts as privileged.
+const POWERS_SQL: &str = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r \
+     WHERE (r.rolname = pg_catalog.session_user() \
+            OR pg_catalog.pg_has_role(pg_catalog.session_user(), r.oid, 'MEMBER')) \
+       AND (r.rolsuper OR r.rolcreaterole OR r.rolbypassrls \
+            OR r.rolname IN ('pg_read_server_files', 'pg_write_server_files', \
+                             'pg_execute_server_program') \
+            OR EXISTS (SELECT 1 FROM pg_catalog.pg_available_extension_versions v \
+                        WHERE v.name IN ('dblink', 'postgres_fdw') AND v.trusted \
+                          AND pg_catalog.has_database_privilege(r.oid, \
+                                pg_catalog.current_database(), 'CREATE'))))";
 
 /// A target URL parsed once, with the settings every exec connection gets.
 #[derive(Clone)]
@@ -56,7 +68,8 @@ impl PgTarget {
 /// One physical connection, and what was learnt of it when it opened.
 pub struct PgConn {
     client: Client,
-    /// Its role has powers over the server's host (see POWERS_SQL).
+    /// A role it can act as has powers over the server's host or other databases (see
+    /// POWERS_SQL).
     pub privileged: bool,
 }
 
