@@ -161,6 +161,25 @@ pub struct HttpConfig {
     )]
     pub header_read_timeout_secs: u64,
 
+    /// Seconds a request body has to arrive, plus one more for every
+    /// `HOOP_BODY_MIN_BYTES_PER_SEC` bytes that have arrived; a slower body is answered 408
+    /// and its connection closed.
+    #[arg(
+        long = "body-read-timeout-secs",
+        env = "HOOP_BODY_READ_TIMEOUT_SECS",
+        default_value_t = 10
+    )]
+    pub body_read_timeout_secs: u64,
+
+    /// The pace, in bytes a second, that earns a request body a second more (see
+    /// `HOOP_BODY_READ_TIMEOUT_SECS`).
+    #[arg(
+        long = "body-min-bytes-per-sec",
+        env = "HOOP_BODY_MIN_BYTES_PER_SEC",
+        default_value_t = 16384
+    )]
+    pub body_min_bytes_per_sec: u64,
+
     /// Seconds a kept-alive connection may stay quiet between requests. Above the idle timeout
     /// of load balancers in front (AWS ALB: 60 s), so none reuses a connection being closed.
     #[arg(
@@ -250,6 +269,8 @@ impl Default for HttpConfig {
         Self {
             header_read_timeout_secs: 10,
             idle_timeout_secs: 75,
+            body_read_timeout_secs: 10,
+            body_min_bytes_per_sec: 16384,
             page_timeout_secs: 30,
             max_connections: 4096,
             trusted_proxies: Vec::new(),

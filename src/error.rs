@@ -28,6 +28,10 @@ pub enum Error {
     BadRequest(String),
     #[error("{0}")]
     TooLarge(String),
+    /// The request body did not arrive at the pace every body must keep (see
+    /// `security::paced_body`).
+    #[error("request body too slow: send it at once")]
+    TooSlow,
     /// Too many failed authentications from this client address; try again after the wait.
     #[error("too many failed authentications from this address: try again later")]
     TooManyFailures { retry_after: std::time::Duration },
@@ -103,6 +107,7 @@ impl IntoResponse for Error {
             Error::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::TooSlow => StatusCode::REQUEST_TIMEOUT,
             Error::TooManyFailures { .. } | Error::TooManyReports { .. } | Error::Busy(_) => {
                 StatusCode::TOO_MANY_REQUESTS
             }

@@ -139,6 +139,14 @@ impl Application {
                     )
                 }),
             )
+            // Every body, on every route (server functions and the leak report too).
+            .layer(middleware::from_fn_with_state(
+                security::paced_body::Pace {
+                    grace: Duration::from_secs(config.http.body_read_timeout_secs.max(1)),
+                    min_rate: config.http.body_min_bytes_per_sec.max(1),
+                },
+                security::paced_body::pace_bodies,
+            ))
             // Inside the hang-up guard: a request carried out after its client left is still
             // logged, with the id its answer would have had.
             .layer(middleware::from_fn(crate::telemetry::log_request))

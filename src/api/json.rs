@@ -29,6 +29,7 @@ impl From<JsonRejection> for Error {
             other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 Error::body_too_large(crate::security::API_BODY_LIMIT)
             }
+            other if crate::security::paced_body::is_too_slow(&other) => Error::TooSlow,
             other => Error::BadRequest(other.body_text()),
         }
     }
@@ -72,6 +73,8 @@ where
                 .is_some()
             {
                 Error::body_too_large(limit)
+            } else if crate::security::paced_body::is_too_slow(&*e) {
+                Error::TooSlow
             } else {
                 Error::BadRequest(format!("cannot read the request body: {e}"))
             }

@@ -4,6 +4,7 @@
 
 pub mod cross_origin;
 pub mod hangup;
+pub mod paced_body;
 pub mod proxies;
 pub mod redact;
 pub mod throttle;

@@ -57,6 +57,7 @@ pub(super) fn ui_error(e: Error) -> UiError {
             None => UiError::Other(v.message),
         },
         Error::BadRequest(m) | Error::TooLarge(m) => UiError::Other(m),
+        e @ Error::TooSlow => UiError::Other(e.to_string()),
         Error::TooManyFailures { retry_after } => {
             let secs = crate::error::whole_secs(retry_after);
             UiError::TryLater {
