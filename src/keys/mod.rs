@@ -677,13 +677,15 @@ impl KeyService {
     }
 
     async fn find_by_id(&self, org_id: Uuid, id: Uuid) -> Result<KeyRecord> {
-        store::keys::find(&self.store, org_id, &id.to_string())
-            .await?
-            .ok_or_else(|| Error::NotFound("API key not found".into()))
+        self.find_in(org_id, &id.to_string()).await
     }
 
     async fn find(&self, caller: &Principal, name_or_id: &str) -> Result<KeyRecord> {
-        store::keys::find(&self.store, caller.org_id, name_or_id)
+        self.find_in(caller.org_id, name_or_id).await
+    }
+
+    async fn find_in(&self, org_id: Uuid, name_or_id: &str) -> Result<KeyRecord> {
+        store::keys::find(&self.store, org_id, name_or_id)
             .await?
             .ok_or_else(|| Error::NotFound("API key not found".into()))
     }
