@@ -26,6 +26,10 @@ pub enum Identity {
         /// When the secret presented stops working (the key's expiry, or the end of a
         /// rotation's overlap for the old secret); none: never.
         expires_at: Option<chrono::DateTime<chrono::Utc>>,
+        /// The first 8 bytes of the presented secret's SHA-256 (what the set of active keys
+        /// holds; no secret): which of the key's secrets this is, so work in flight can be
+        /// stopped when that one stops working.
+        secret_prefix: u64,
     },
     LegacyApiKey,
 }
@@ -116,6 +120,7 @@ mod tests {
                 id: Uuid::nil(),
                 name: "bot".into(),
                 expires_at: None,
+                secret_prefix: 0,
             },
             groups: Arc::from(["engineering".to_owned()]),
         });

@@ -218,13 +218,23 @@ pub struct HttpConfig {
     )]
     pub trusted_proxies: Vec<ipnet::IpNet>,
 
-    /// MCP sessions (`/api/mcp`) open at once on this gateway; an `initialize` beyond gets 429.
+    /// MCP sessions (`/api/mcp`) open at once on this gateway; a new one beyond closes the
+    /// least recently used session of the caller holding the most.
     #[arg(
         long = "mcp-max-sessions",
         env = "HOOP_MCP_MAX_SESSIONS",
         default_value_t = 256
     )]
     pub mcp_max_sessions: usize,
+
+    /// MCP sessions one caller (a key, a user) may hold at once; its new one beyond closes its
+    /// own least recently used.
+    #[arg(
+        long = "mcp-max-sessions-per-caller",
+        env = "HOOP_MCP_MAX_SESSIONS_PER_CALLER",
+        default_value_t = 8
+    )]
+    pub mcp_max_sessions_per_caller: usize,
 
     /// Seconds an MCP session may go without a request before the gateway forgets it.
     #[arg(
@@ -275,6 +285,7 @@ impl Default for HttpConfig {
             max_connections: 4096,
             trusted_proxies: Vec::new(),
             mcp_max_sessions: 256,
+            mcp_max_sessions_per_caller: 8,
             mcp_session_idle_secs: 600,
             mcp_allowed_hosts: ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec(),
         }

@@ -13,6 +13,10 @@ pub enum Error {
     /// whether a key exists, is deactivated or was mistyped.
     #[error("not authenticated")]
     Unauthenticated,
+    /// The caller's key stopped working while its request ran: the work was stopped. Tells
+    /// the caller no more than it knew (it held the key a moment ago): how it stopped.
+    #[error("not authenticated: {0}")]
+    Revoked(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -100,7 +104,7 @@ impl Error {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = match &self {
-            Error::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Error::Unauthenticated | Error::Revoked(_) => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Conflict(_) => StatusCode::CONFLICT,

@@ -95,18 +95,20 @@ impl Application {
             pool_size: exec.pool_size.max(1),
             pool_idle: Duration::from_secs(exec.pool_idle_secs.max(1)),
         };
+        let connections = ConnectionService::new(
+            store.clone(),
+            keys.clone(),
+            limits,
+            OwnDatabase::of(&store)
+                .await
+                .context("identifying the gateway's own database")?,
+        );
         let state = AppState::new(Services {
             store: store.clone(),
             keys,
             auth,
             leak_reports: Arc::new(FailureLimiter::new(config.auth_failures_per_minute)),
-            connections: ConnectionService::new(
-                store.clone(),
-                limits,
-                OwnDatabase::of(&store)
-                    .await
-                    .context("identifying the gateway's own database")?,
-            ),
+            connections,
         });
         let sessions = Sessions::new(&store)
             .await

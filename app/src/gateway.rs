@@ -36,7 +36,8 @@ pub trait Gateway: Send + Sync + 'static {
         expiry: ExpiryChoice,
     ) -> Result<CreatedKey>;
     /// With `activate`, a deactivated key is activated too once it has the new expiry (an
-    /// expired one needs it).
+    /// expired one needs it). `accept_reported_secret`: bringing back a secret reported
+    /// leaked is what the admin wants.
     async fn configure_key(
         &self,
         id: String,
@@ -44,8 +45,10 @@ pub trait Gateway: Send + Sync + 'static {
         groups: Vec<String>,
         expiry: ExpiryChoice,
         activate: bool,
+        accept_reported_secret: bool,
     ) -> Result<KeyView>;
-    async fn set_key_active(&self, id: String, active: bool) -> Result<KeyView>;
+    async fn deactivate_key(&self, id: String) -> Result<KeyView>;
+    async fn activate_key(&self, id: String, accept_reported_secret: bool) -> Result<KeyView>;
     /// A new secret, shown once; the old one keeps working for `grace_seconds`.
     async fn rotate_key(&self, id: String, grace_seconds: u64) -> Result<CreatedKey>;
     async fn key_policy(&self) -> Result<KeyPolicyView>;

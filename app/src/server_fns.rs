@@ -48,6 +48,12 @@ fn is_plain_form() -> bool {
         .unwrap_or(false)
 }
 
+/// Whether a form's checkbox was ticked (sent, with any value but empty).
+#[cfg(feature = "ssr")]
+fn checked(field: Option<String>) -> bool {
+    field.is_some_and(|v| !v.is_empty())
+}
+
 /// After a form post made without JavaScript, go to `path`; with JavaScript the page updates
 /// in place instead.
 #[cfg(feature = "ssr")]
@@ -170,6 +176,7 @@ pub async fn configure_key(
     expires: Option<String>,
     expires_date: Option<String>,
     activate: Option<String>,
+    accept_reported_secret: Option<String>,
 ) -> Result<KeyView, UiError> {
     let result = match expiry(expires, expires_date, ExpiryChoice::Keep) {
         Ok(expiry) => {
@@ -179,7 +186,8 @@ pub async fn configure_key(
                     name,
                     groups.unwrap_or_default(),
                     expiry,
-                    activate.is_some_and(|a| !a.is_empty()),
+                    checked(activate),
+                    checked(accept_reported_secret),
                 )
                 .await
         }
@@ -203,14 +211,19 @@ pub async fn key_policy() -> Result<KeyPolicyView, UiError> {
 
 #[server(prefix = "/ui/fn", endpoint = "deactivate_key")]
 pub async fn deactivate_key(id: String) -> Result<KeyView, UiError> {
-    let key = answer(gateway()?.set_key_active(id, false).await)?;
+    let key = answer(gateway()?.deactivate_key(id).await)?;
     redirect_plain_form_to("/settings/api-keys");
     Ok(key)
 }
 
+/// `accept_reported_secret`: the checkbox a key reported leaked shows.
 #[server(prefix = "/ui/fn", endpoint = "activate_key")]
-pub async fn activate_key(id: String) -> Result<KeyView, UiError> {
-    let key = answer(gateway()?.set_key_active(id, true).await)?;
+pub async fn activate_key(
+    id: String,
+    accept_reported_secret: Option<String>,
+) -> Result<KeyView, UiError> {
+    let accept = checked(accept_reported_secret);
+    let key = answer(gateway()?.activate_key(id, accept).await)?;
     redirect_plain_form_to("/settings/api-keys");
     Ok(key)
 }

@@ -52,11 +52,21 @@ pub struct KeyView {
     /// The secret a rotation replaced, while its overlap lasts, and until when.
     pub previous_masked_key: Option<String>,
     pub previous_expires_at: Option<When>,
+    /// When one of its secrets was reported leaked, until it is rotated (or the admin brings
+    /// the secret back knowingly).
+    pub leak_reported_at: Option<When>,
 }
 
 impl KeyView {
     pub fn is_active(&self) -> bool {
         self.status == KeyState::Active
+    }
+
+    /// Activating it cannot happen in place: an expired key needs a new expiry, and one whose
+    /// secret was reported leaked needs a rotation or a deliberate "bring it back" (both on the
+    /// configure page).
+    pub fn activates_on_configure(&self) -> bool {
+        self.expired || self.leak_reported_at.is_some()
     }
 }
 
@@ -234,6 +244,8 @@ pub struct SessionView {
     pub auth_method: String,
     pub connection: String,
     pub succeeded: bool,
+    /// Why it was stopped, when the caller's key stopped working while it ran.
+    pub cancelled: Option<String>,
     pub exit_code: i64,
     pub duration_ms: i64,
     pub at: When,

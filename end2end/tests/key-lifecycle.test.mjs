@@ -155,6 +155,65 @@ describe('expiry and rotation in the web app', () => {
     assert.equal((await userinfo(old)).status, 200);
   });
 
+  test('a key reported leaked is marked; it comes back only rotated or knowingly', async () => {
+    const created = await api(gw.base, 'POST', '/api/api-keys', {
+      token, body: { name: 'leaky-bot', groups: ['admin'] },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const leaked = created.body.key;
+    const report = () => api(gw.base, 'POST', '/api/api-keys/leaked', { body: { keys: [leaked] } });
+    assert.equal((await report()).status, 202);
+    assert.equal((await userinfo(leaked)).status, 401);
+    await page.goto(`${gw.base}/settings/api-keys`);
+    await hydrated(page);
+    const r = row('leaky-bot');
+    await r.getByText('Leak reported').waitFor();
+    await screenshot(page, 'keys-leak-reported');
+
+    // Activate leads to the configure page, which warns and wants the box ticked.
+    await r.getByText('Actions').click();
+    await r.getByRole('link', { name: 'Activate API key' }).click();
+    await page.waitForURL('**/configure?activate=1');
+    await hydrated(page);
+    await page.getByText('was reported leaked').waitFor();
+    await page.getByRole('button', { name: 'Save and activate' }).click();
+    await page.locator('#accept_reported_secret-error').getByText('rotate the key').waitFor();
+    assert.equal((await userinfo(leaked)).status, 401);
+    await screenshot(page, 'key-activate-reported');
+    await page.getByLabel('Bring back the reported secret anyway').check();
+    await page.getByRole('button', { name: 'Save and activate' }).click();
+    await page.waitForURL('**/settings/api-keys');
+    await r.getByText('Active', { exact: true }).waitFor();
+    assert.equal(await r.getByText('Leak reported').count(), 0);
+    assert.equal((await userinfo(leaked)).status, 200);
+
+    // Reported again; this time the menu's Rotate gives it a secret nobody has seen, with no
+    // overlap to choose, and the key stays deactivated until activated in place.
+    assert.equal((await report()).status, 202);
+    await page.goto(`${gw.base}/settings/api-keys`);
+    await hydrated(page);
+    await r.getByText('Leak reported').waitFor();
+    await r.getByText('Actions').click();
+    await r.getByRole('link', { name: 'Rotate API key' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByText('the new secret works once the key is activated').waitFor();
+    assert.equal(await dialog.getByLabel('For 1 hour').count(), 0);
+    await screenshot(page, 'key-rotate-deactivated');
+    await dialog.getByRole('button', { name: 'Rotate API key' }).click();
+    await page.getByRole('heading', { name: 'API key leaky-bot rotated' }).waitFor();
+    const fresh = await page.getByLabel('Your new API key').inputValue();
+    assert.equal((await userinfo(fresh)).status, 401);
+    const key = (await api(gw.base, 'GET', '/api/api-keys/leaky-bot', { token })).body;
+    assert.equal(key.status, 'deactivated');
+    assert.equal(key.leak_reported_at, null);
+    await page.getByRole('button', { name: 'Done' }).click();
+    await r.getByText('Actions').click();
+    await r.getByRole('button', { name: 'Activate API key' }).click();
+    await r.getByText('Active', { exact: true }).waitFor();
+    assert.equal((await userinfo(fresh)).status, 200);
+    assert.equal((await userinfo(leaked)).status, 401);
+  });
+
   test('no script errors on any page', () => {
     assert.deepEqual(page.errors, []);
   });

@@ -43,6 +43,7 @@ impl From<SessionRow> for Session {
             exit_code: row.exit_code,
             execution_time_ms: row.execution_time_ms,
             created_at: row.created_at,
+            reason: row.reason,
         }
     }
 }
@@ -52,6 +53,7 @@ impl From<store::connections::SessionStatus> for SessionStatus {
         match status {
             store::connections::SessionStatus::Success => SessionStatus::Success,
             store::connections::SessionStatus::Failed => SessionStatus::Failed,
+            store::connections::SessionStatus::Cancelled => SessionStatus::Cancelled,
         }
     }
 }
@@ -60,6 +62,8 @@ impl From<store::connections::SessionStatus> for SessionStatus {
 pub struct ConnectionService {
     store: Store,
     executor: Arc<Executor>,
+    /// Says when a caller's key stops working, which stops its execs in flight.
+    keys: crate::keys::KeyService,
 }
 
 fn refused(e: ExecError) -> Error {
@@ -176,10 +180,16 @@ fn check_target(kind: &str, target: &str, own: &OwnDatabase) -> Result<()> {
 
 impl ConnectionService {
     /// Must be called within the runtime (the exec pools close idle connections in a task).
-    pub fn new(store: Store, limits: Limits, own_database: OwnDatabase) -> Self {
+    pub fn new(
+        store: Store,
+        keys: crate::keys::KeyService,
+        limits: Limits,
+        own_database: OwnDatabase,
+    ) -> Self {
         Self {
             store,
             executor: Arc::new(Executor::new(limits, own_database)),
+            keys,
         }
     }
 
@@ -314,20 +324,24 @@ impl ConnectionService {
             admin: caller.is_admin(),
             script,
         };
-        let outcome = match self.executor.run(job).await {
+        // The key's secret stopping (deactivated, expired, rotated out, on any replica) stops
+        // the script too: the seed's "in-flight requests begin receiving 401".
+        let stop = async { self.keys.revoked(caller).await.to_string() };
+        let outcome = match self.executor.run(job, stop).await {
             Ok(outcome) => outcome,
             Err(ExecError::Failed(message)) => exec::Outcome::failed(message),
             Err(refusal) => return refuse(refused(refusal)),
         };
         let ran = started.elapsed();
-        let outcome_label = if outcome.success { "success" } else { "failed" };
-        count_exec(&conn.kind, outcome_label, Some(ran));
-        let elapsed = ran.as_millis() as u64;
         let (status, exit_code) = if outcome.success {
             (store::connections::SessionStatus::Success, 0)
+        } else if outcome.cancelled {
+            (store::connections::SessionStatus::Cancelled, 1)
         } else {
             (store::connections::SessionStatus::Failed, 1)
         };
+        count_exec(&conn.kind, status.as_str(), Some(ran));
+        let elapsed = ran.as_millis() as u64;
         let session = SessionRow {
             id: Uuid::new_v4(),
             actor: caller.actor().to_owned(),
@@ -339,9 +353,16 @@ impl ConnectionService {
             exit_code: exit_code.into(),
             execution_time_ms: elapsed as i64,
             created_at: store::now(),
+            reason: outcome.cancelled.then(|| outcome.output.clone()),
         };
         store::connections::insert_session(&self.store, caller.org_id, &session).await?;
         tracing::info!(connection = %conn.name, actor = caller.actor(), %status, "exec");
+        if outcome.cancelled {
+            return Err(Error::Revoked(format!(
+                "{} while the script ran: it was stopped in the database (session {}, cancelled)",
+                outcome.output, session.id
+            )));
+        }
         Ok(ExecResult {
             session_id: session.id,
             output: outcome.output,

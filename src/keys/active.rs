@@ -82,6 +82,8 @@ pub struct ActiveKeys {
     /// consulted for a digest already found absent above.
     retired: RwLock<HashSet<Prefix, Identity>>,
     trusted: AtomicBool,
+    /// Woken on every change that can end a secret (see [`super::revocation`]).
+    changed: tokio::sync::Notify,
 }
 
 impl ActiveKeys {
@@ -111,6 +113,23 @@ impl ActiveKeys {
     pub fn retire(&self, prefix: Prefix) {
         self.write().remove(&prefix);
         self.retired_mut().insert(prefix);
+        self.changed.notify_waiters();
+    }
+
+    /// Whether the secret with this prefix is known not to work: `None` while the set is not
+    /// trusted (the database must say).
+    pub fn known_absent(&self, prefix: Prefix) -> Option<bool> {
+        if !self.trusted.load(Ordering::Acquire) {
+            return None;
+        }
+        let set = self.prefixes.read().unwrap_or_else(|e| e.into_inner());
+        Some(!set.contains(&prefix))
+    }
+
+    /// Resolves at the next change that can end a secret (create it before looking at the set,
+    /// so a change in between is not missed).
+    pub fn changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.changed.notified()
     }
 
     /// Whether an absent digest is a secret that once worked.
@@ -126,11 +145,14 @@ impl ActiveKeys {
         let mut set = self.write();
         *set = fresh;
         self.trusted.store(true, Ordering::Release);
+        drop(set);
+        self.changed.notify_waiters();
     }
 
     /// Changes may have been missed: answer nothing from memory until reloaded.
     pub fn distrust(&self) {
         self.trusted.store(false, Ordering::Release);
+        self.changed.notify_waiters();
     }
 
     #[cfg(test)]

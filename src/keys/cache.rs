@@ -350,6 +350,7 @@ mod tests {
                 id: Uuid::from_u128(7),
                 name: "k".into(),
                 expires_at: None,
+                secret_prefix: 0,
             },
             groups: Arc::from([]),
         });

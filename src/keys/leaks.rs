@@ -1,8 +1,9 @@
 //! Leak reports: anyone who finds a key where it should not be (a secret scanner, a person
 //! reading a public repository) may report it, unauthenticated. Every reported string that is a
-//! secret of this gateway still working stops working: its key is deactivated by
-//! `leak-report`, and the audit log keeps the reporter's address and the secret's preview,
-//! never the secret.
+//! secret of this gateway, working or not, is recorded: a working one stops working (its key is
+//! deactivated by `leak-report`), and every such key is marked (`leak_reported_at`), so that
+//! activating it or extending its expiry does not bring the secret back unnoticed. The audit
+//! log keeps the reporter's address and the secret's preview, never the secret.
 
 use super::{KeyService, RawApiKey};
 use crate::store::keys::{self, Transition};
@@ -12,7 +13,8 @@ use std::net::IpAddr;
 pub const LEAK_ACTOR: &str = "leak-report";
 
 impl KeyService {
-    /// Deactivates the key of every live secret among `reported`; returns how many were.
+    /// Deactivates and marks the key of every secret among `reported`; returns how many keys
+    /// changed.
     /// Callers must not tell the reporter (see the REST handler): a report must not reveal
     /// whether a key exists.
     pub async fn report_leaks(&self, reported: &[String], reporter: IpAddr) -> usize {
@@ -30,22 +32,17 @@ impl KeyService {
             }
         }
         if stopped > 0 {
-            tracing::warn!(stopped, %reporter, "API keys deactivated on a leak report");
+            tracing::warn!(stopped, %reporter, "API keys reported leaked");
         }
         stopped
     }
 
     /// Read from the database, not the set of active keys: a key created a moment ago on
-    /// another replica must not escape a report.
+    /// another replica must not escape a report, nor one deactivated or expired.
     async fn stop_leaked(&self, secret: &RawApiKey, reporter: &str) -> crate::error::Result<bool> {
         let Some(found) = keys::by_hash(&self.store, &secret.hash()).await? else {
             return Ok(false);
         };
-        let live = found.status == keys::KeyStatus::Active
-            && super::secret_ends(&found).is_none_or(|at| at > self.now());
-        if !live {
-            return Ok(false);
-        }
         let Some(key) = keys::find(&self.store, found.org_id, &found.id.to_string()).await? else {
             return Ok(false);
         };
@@ -54,7 +51,10 @@ impl KeyService {
             reporter,
             masked_key: &masked,
         };
+        // Already deactivated and marked: nothing to do (`set_active` writes nothing either).
+        let changes =
+            key.row.leak_reported_at.is_none() || key.row.status == keys::KeyStatus::Active;
         self.transition(key, to, LEAK_ACTOR).await?;
-        Ok(true)
+        Ok(changes)
     }
 }

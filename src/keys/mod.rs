@@ -8,6 +8,7 @@ mod feed;
 mod leaks;
 mod lifecycle;
 pub mod listing;
+pub mod revocation;
 pub mod secret;
 mod tally;
 mod usage;
@@ -99,6 +100,7 @@ fn api_key(r: KeyRecord, now: DateTime<Utc>) -> ApiKey {
         expires_at: r.row.expires_at,
         previous_masked_key: r.row.previous_masked_key.filter(|_| previous_lives),
         previous_expires_at: r.row.previous_expires_at.filter(|_| previous_lives),
+        leak_reported_at: r.row.leak_reported_at,
     }
 }
 
@@ -422,6 +424,7 @@ impl KeyService {
                 name: name.as_ref(),
                 groups: groups.as_deref(),
                 expires_at,
+                revival: self.revival(changes.accept_reported_secret),
             },
             caller.actor(),
         )
@@ -466,7 +469,10 @@ impl KeyService {
                 None
             }
         };
-        let to = Transition::Activate { expires_at };
+        let to = Transition::Activate {
+            expires_at,
+            revival: self.revival(activation.accept_reported_secret),
+        };
         self.transition(key, to, caller.actor()).await
     }
 
@@ -521,24 +527,32 @@ impl KeyService {
         }
         let key = self.find(caller, name_or_id).await?;
         let now = self.now();
-        if key.row.expires_at.is_some_and(|at| at <= now) {
-            return Err(Error::Invalid(Violation::of(
-                "expires_at",
-                "this key has expired: give it a new expires_at before rotating it",
-            )));
-        }
         // The new secret lives as long as the key: within the policy, like any new secret.
         self.expiry_after(None, &key)?;
         let overlap = (rotation.grace_seconds > 0).then(|| {
             let secs = i64::try_from(rotation.grace_seconds).unwrap_or(i64::MAX);
             (now + TimeDelta::seconds(secs), rotation.grace_seconds)
         });
+        // An expired key's secret works no longer either: nothing to overlap with. (The store
+        // says the same of a deactivated key, under the key's lock.)
+        if overlap.is_some() && key.row.expires_at.is_some_and(|at| at <= now) {
+            return Err(store::keys::inert_grace());
+        }
         let secret = RawApiKey::generate();
         let prefix = active::prefix_of(&secret.digest());
         let order = self.ordered().await;
+        // As in `transition`: the state that counts is the one under the lock (SQLite).
+        let key = match &order {
+            Some(_) => self.find_by_id(key.row.org_id, key.row.id).await?,
+            None => key,
+        };
         let change = self.cache.begin_change(key.row.id);
-        // Before the commit: the new secret must work as soon as its owner has it.
-        self.active.insert(prefix);
+        // Before the commit: the new secret must work as soon as its owner has it. A
+        // deactivated key's must not (on PostgreSQL the feed follows the committed state).
+        let admitted = key.row.status == store::keys::KeyStatus::Active;
+        if admitted {
+            self.active.insert(prefix);
+        }
         let changed = store::keys::rotate(
             &self.store,
             caller.org_id,
@@ -553,7 +567,7 @@ impl KeyService {
         .await;
         match (&order, &changed) {
             (Some(_), Ok(changed)) => self.forget_prefixes(&changed.ended),
-            (_, Err(_)) => self.active.remove(prefix),
+            (_, Err(_)) if admitted => self.active.remove(prefix),
             _ => {}
         }
         drop(change);
@@ -645,6 +659,7 @@ impl KeyService {
                 id: found.id,
                 name: Arc::from(found.name),
                 expires_at: ends,
+                secret_prefix: active::prefix_of(&digest),
             },
             groups: Arc::from(found.groups),
         });
@@ -674,6 +689,13 @@ impl KeyService {
         key: &KeyRecord,
     ) -> Result<Option<Option<DateTime<Utc>>>> {
         expiry::after_change(wanted, key.row.expires_at, self.now(), self.policy)
+    }
+
+    fn revival(&self, accept_reported_secret: bool) -> store::keys::Revival {
+        store::keys::Revival {
+            now: self.now(),
+            accept_reported_secret,
+        }
     }
 
     async fn find_by_id(&self, org_id: Uuid, id: Uuid) -> Result<KeyRecord> {

@@ -174,6 +174,8 @@ text_enum! {
         /// The script ran to its end without error.
         Success = "success",
         Failed = "failed",
+        /// Stopped because the caller's credential stopped working (`reason` says how).
+        Cancelled = "cancelled",
     }
 }
 
@@ -189,10 +191,12 @@ pub struct SessionRow {
     pub exit_code: i64,
     pub execution_time_ms: i64,
     pub created_at: DateTime<Utc>,
+    /// Why a `cancelled` session was stopped.
+    pub reason: Option<String>,
 }
 
 const SESSION_COLUMNS: &str =
-    "id, actor, actor_id, auth_method, connection, script, status, exit_code, execution_time_ms, created_at";
+    "id, actor, actor_id, auth_method, connection, script, status, exit_code, execution_time_ms, created_at, reason";
 
 /// Session records are the access log of every exec, written on the exec's path: they are
 /// committed without waiting for the disk, durable when the gateway crashes but not when the
@@ -202,7 +206,7 @@ pub async fn insert_session(store: &Store, org_id: Uuid, s: &SessionRow) -> Resu
     match store {
         Store::Sqlite(sqlite) => {
             bind_session(sqlx::query(&format!(
-                "INSERT INTO sessions (org_id, {SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")), org_id, s)
+                "INSERT INTO sessions (org_id, {SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")), org_id, s)
                 .execute(&sqlite.log).await?;
         }
         Store::Postgres(pool) => {
@@ -211,7 +215,7 @@ pub async fn insert_session(store: &Store, org_id: Uuid, s: &SessionRow) -> Resu
             bind_session(
                 sqlx::query(&format!(
                     "INSERT INTO sessions (org_id, {SESSION_COLUMNS}) \
-                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 \
                  FROM (SELECT set_config('synchronous_commit', 'off', true)) AS relaxed"
                 )),
                 org_id,
@@ -235,6 +239,7 @@ where
     SessionStatus: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
     q.bind(org_id)
         .bind(s.id)
@@ -247,6 +252,7 @@ where
         .bind(s.exit_code)
         .bind(s.execution_time_ms)
         .bind(s.created_at)
+        .bind(&s.reason)
 }
 
 /// Which runs a page of sessions holds; `None` leaves a field out.

@@ -59,6 +59,8 @@ pub struct KeyRow {
     pub hash_prefix: String,
     /// The same of the previous secret's hash, during a rotation's overlap.
     pub previous_hash_prefix: Option<String>,
+    /// When one of its secrets was reported leaked, until a rotation or an accepted revival.
+    pub leak_reported_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone)]
@@ -102,7 +104,8 @@ pub(super) const COLUMNS: &str = "id, org_id, name, masked_key, status, created_
                        last_used_user_agent, expires_at, \
                        previous_masked_key, previous_expires_at, version, \
                        substr(key_hash, 1, 16) AS hash_prefix, \
-                       substr(previous_key_hash, 1, 16) AS previous_hash_prefix";
+                       substr(previous_key_hash, 1, 16) AS previous_hash_prefix, \
+                       leak_reported_at";
 const GROUPS_OF: &str =
     "SELECT group_name FROM api_key_groups WHERE api_key_id = $1 ORDER BY group_name";
 const CLIENTS_OF: &str = "SELECT api_key_id, ip, user_agent, last_seen_at FROM api_key_clients \
@@ -277,6 +280,48 @@ pub struct KeyEdit<'a> {
     pub groups: Option<&'a [GroupName]>,
     /// `Some(None)`: never expires.
     pub expires_at: Option<Option<DateTime<Utc>>>,
+    /// See [`Revival`]: a later expiry of an expired key makes its secret work again.
+    pub revival: Revival,
+}
+
+/// A change that could make a key's secret work again (an activation, a later expiry of an
+/// expired key), judged under the key's lock: if one of its secrets was reported leaked, it
+/// needs `accept_reported_secret` (which clears the report); a rotation clears it otherwise.
+#[derive(Debug, Clone, Copy)]
+pub struct Revival {
+    /// The gateway's time, which says whether the key had expired.
+    pub now: DateTime<Utc>,
+    pub accept_reported_secret: bool,
+}
+
+impl Revival {
+    /// Whether a key going from `before` to (`status`, `expires_at`) may, and what its leak
+    /// report becomes: `Ok(true)` when an accepted revival clears it.
+    fn judge(
+        &self,
+        before: &KeyRow,
+        status: KeyStatus,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<bool, Error> {
+        let live = |status, expires_at: Option<DateTime<Utc>>| {
+            status == KeyStatus::Active && expires_at.is_none_or(|at| at > self.now)
+        };
+        let revives = !live(before.status, before.expires_at) && live(status, expires_at);
+        match before.leak_reported_at {
+            Some(at) if revives && !self.accept_reported_secret => {
+                Err(Error::Invalid(crate::domain::Violation::of(
+                    "accept_reported_secret",
+                    format!(
+                        "a secret of this key was reported leaked at {}: rotate the key for a \
+                         new secret, or set accept_reported_secret to bring the reported one back",
+                        at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    ),
+                )))
+            }
+            Some(_) => Ok(revives),
+            None => Ok(false),
+        }
+    }
 }
 
 /// Renames, regroups and/or sets the expiry of a key. The hash is untouched, so the secret keeps
@@ -314,9 +359,13 @@ pub async fn configure(
             regrouped = Some(FromTo { from: before.groups.as_slice(), to: new_groups });
         }
         let mut expiry = None;
+        let mut accepted = false;
         if let Some(expires_at) = edit.expires_at.filter(|e| *e != before.row.expires_at) {
-            sqlx::query("UPDATE api_keys SET expires_at = $1 WHERE id = $2")
-                .bind(expires_at).bind(id).execute(&mut *tx).await?;
+            accepted = edit.revival.judge(&before.row, before.row.status, expires_at)?;
+            sqlx::query(
+                "UPDATE api_keys SET expires_at = $1, \
+                 leak_reported_at = CASE WHEN $2 THEN NULL ELSE leak_reported_at END WHERE id = $3")
+                .bind(expires_at).bind(accepted).bind(id).execute(&mut *tx).await?;
             expiry = Some(FromTo { from: before.row.expires_at, to: expires_at });
         }
         if renamed.is_none() && regrouped.is_none() && expiry.is_none() {
@@ -326,7 +375,10 @@ pub async fn configure(
                 .bind(id).execute(&mut *tx).await?;
             (*tx).announce_key_change(id).await?;
             let after = fetch_record!(tx, org_id, id).ok_or_else(not_found)?;
-            let change = Change::ApiKeyUpdated { id, name: &after.row.name, renamed, regrouped, expiry };
+            let change = Change::ApiKeyUpdated {
+                id, name: &after.row.name, renamed, regrouped, expiry,
+                accepted_reported_secret: accepted,
+            };
             audit::insert(org_id, at, actor, &change).execute(&mut *tx).await?;
             let action = change.action();
             (after, Some(action))
@@ -345,19 +397,22 @@ pub enum Transition<'a> {
     Deactivate {
         reason: Option<&'a str>,
     },
-    /// Deactivated because one of its secrets was reported leaked, from this address.
+    /// One of its secrets was reported leaked, from this address: deactivated if it is not
+    /// already, and marked, so that it does not come back unnoticed (see [`Revival`]).
     Leaked {
         reporter: &'a str,
         masked_key: &'a str,
     },
     Activate {
         expires_at: Option<DateTime<Utc>>,
+        revival: Revival,
     },
 }
 
 /// Deactivates or activates a key. Idempotent: a key already in the wanted state is returned
-/// unchanged and no audit event is written (an activation that also sets a new expiry sets it).
-/// Deactivation ends both secrets of a rotation's overlap; activation brings back the current.
+/// unchanged and no audit event is written (an activation that also sets a new expiry sets it;
+/// a leak report of a deactivated key not reported yet marks it). Deactivation ends both
+/// secrets of a rotation's overlap; activation brings back the current.
 pub async fn set_active(
     store: &Store,
     org_id: Uuid,
@@ -367,32 +422,42 @@ pub async fn set_active(
 ) -> Result<Changed, Error> {
     let at = super::now();
     let (status, new_expiry) = match to {
-        Transition::Activate { expires_at } => (KeyStatus::Active, expires_at),
+        Transition::Activate { expires_at, .. } => (KeyStatus::Active, expires_at),
         _ => (KeyStatus::Deactivated, None),
     };
     let active = status == KeyStatus::Active;
-    // Activation clears who deactivated the key and when: the record shows the current state,
-    // the audit log keeps the history.
-    let (by, when) = if active {
-        (None, None)
-    } else {
-        (Some(actor), Some(at))
-    };
     let (record, audited) = in_tx!(store, tx => {
         (*tx).lock_key(id).await?;
         let before = fetch_record!(tx, org_id, id).ok_or_else(not_found)?;
         let expiry = new_expiry
             .filter(|e| Some(*e) != before.row.expires_at)
             .map(|e| FromTo { from: before.row.expires_at, to: Some(e) });
-        if before.row.status == status && expiry.is_none() {
+        let moves = before.row.status != status;
+        let (leak_mark, accepted) = match to {
+            Transition::Leaked { .. } => (before.row.leak_reported_at.or(Some(at)), false),
+            Transition::Activate { revival, .. } => {
+                let expires_at = new_expiry.or(before.row.expires_at);
+                let accepted = revival.judge(&before.row, status, expires_at)?;
+                (before.row.leak_reported_at.filter(|_| !accepted), accepted)
+            }
+            Transition::Deactivate { .. } => (before.row.leak_reported_at, false),
+        };
+        if !moves && expiry.is_none() && leak_mark == before.row.leak_reported_at {
             (Changed { record: before, ended: Vec::new() }, None)
         } else {
+            // Activation clears who deactivated the key and when: the record shows the current
+            // state, the audit log keeps the history. A deactivated key keeps its first ones.
+            let (by, when) = match (moves, active) {
+                (true, false) => (Some(actor), Some(at)),
+                (true, true) => (None, None),
+                (false, _) => (before.row.deactivated_by.as_deref(), before.row.deactivated_at),
+            };
             sqlx::query(
                 "UPDATE api_keys SET status = $1, deactivated_by = $2, deactivated_at = $3, \
-                 expires_at = COALESCE($4, expires_at), \
+                 expires_at = COALESCE($4, expires_at), leak_reported_at = $5, \
                  previous_key_hash = NULL, previous_masked_key = NULL, previous_expires_at = NULL, \
-                 version = version + 1 WHERE id = $5")
-                .bind(status).bind(by).bind(when).bind(new_expiry).bind(id)
+                 version = version + 1 WHERE id = $6")
+                .bind(status).bind(by).bind(when).bind(new_expiry).bind(leak_mark).bind(id)
                 .execute(&mut *tx).await?;
             (*tx).announce_key_change(id).await?;
             (*tx).announce_key_state(&before.row.hash_prefix, active).await?;
@@ -405,11 +470,13 @@ pub async fn set_active(
             }
             let name = &before.row.name;
             let change = match to {
-                Transition::Activate { .. } => Change::ApiKeyActivated { id, name, expiry },
+                Transition::Activate { .. } => Change::ApiKeyActivated {
+                    id, name, expiry, accepted_reported_secret: accepted,
+                },
                 Transition::Deactivate { reason } => Change::ApiKeyDeactivated { id, name, reason },
-                Transition::Leaked { reporter, masked_key } => {
-                    Change::ApiKeyLeakReported { id, name, reporter, masked_key }
-                }
+                Transition::Leaked { reporter, masked_key } => Change::ApiKeyLeakReported {
+                    id, name, reporter, masked_key, deactivated: moves,
+                },
             };
             audit::insert(org_id, at, actor, &change).execute(&mut *tx).await?;
             let record = fetch_record!(tx, org_id, id).ok_or_else(not_found)?;
@@ -437,7 +504,10 @@ pub struct NewSecret {
 }
 
 /// Replaces a key's secret. The old one keeps working until `overlap_until` (none: it ends
-/// now); an older previous secret, from a rotation still in its overlap, ends now.
+/// now); an older previous secret, from a rotation still in its overlap, ends now. A
+/// deactivated key may be rotated too (its new secret works once it is activated): that is how
+/// a key reported leaked comes back with a secret nobody has seen. Either way the report is
+/// cleared with the secret it was about.
 pub async fn rotate(
     store: &Store,
     org_id: Uuid,
@@ -450,11 +520,9 @@ pub async fn rotate(
     let record = in_tx!(store, tx => {
         (*tx).lock_key(id).await?;
         let before = fetch_record!(tx, org_id, id).ok_or_else(not_found)?;
-        if before.row.status != KeyStatus::Active {
-            return Err(Error::Invalid(crate::domain::Violation::of(
-                "status",
-                "a deactivated key cannot be rotated: activate it first",
-            )));
+        let active = before.row.status == KeyStatus::Active;
+        if !active && overlap.is_some() {
+            return Err(inert_grace());
         }
         let (previous_until, grace_seconds) = match overlap {
             Some((until, secs)) => (Some(until), secs),
@@ -464,13 +532,13 @@ pub async fn rotate(
             "UPDATE api_keys SET \
              previous_key_hash = CASE WHEN $1 IS NULL THEN NULL ELSE key_hash END, \
              previous_masked_key = CASE WHEN $1 IS NULL THEN NULL ELSE masked_key END, \
-             previous_expires_at = $1, key_hash = $2, masked_key = $3, version = version + 1 \
-             WHERE id = $4")
+             previous_expires_at = $1, key_hash = $2, masked_key = $3, leak_reported_at = NULL, \
+             version = version + 1 WHERE id = $4")
             .bind(previous_until).bind(&secret.key_hash).bind(&secret.masked_key).bind(id)
             .execute(&mut *tx).await?;
         (*tx).announce_key_change(id).await?;
         let after = fetch_record!(tx, org_id, id).ok_or_else(not_found)?;
-        (*tx).announce_key_state(&after.row.hash_prefix, true).await?;
+        (*tx).announce_key_state(&after.row.hash_prefix, active).await?;
         let mut ended: Vec<String> = before.row.previous_hash_prefix.iter().cloned().collect();
         if previous_until.is_none() {
             ended.push(before.row.hash_prefix.clone());
@@ -668,6 +736,15 @@ impl KeyTx for sqlx::PgConnection {
             .await?;
         Ok(())
     }
+}
+
+/// A grace is an overlap with a secret that works: a deactivated or expired key's does not.
+pub fn inert_grace() -> Error {
+    Error::Invalid(crate::domain::Violation::of(
+        "grace_seconds",
+        "this key's secret does not work now (it is deactivated or expired): rotate it with \
+         grace_seconds 0",
+    ))
 }
 
 fn not_found() -> Error {

@@ -93,7 +93,7 @@ mod tests {
         let key_words: Vec<&str> = KeyStatus::ALL.iter().map(|s| s.as_str()).collect();
         assert_eq!(key_words, ["active", "deactivated"]);
         let session_words: Vec<&str> = SessionStatus::ALL.iter().map(|s| s.as_str()).collect();
-        assert_eq!(session_words, ["success", "failed"]);
+        assert_eq!(session_words, ["success", "failed", "cancelled"]);
         for status in KeyStatus::ALL {
             assert_eq!(status.as_str().parse(), Ok(*status));
         }

@@ -151,6 +151,7 @@ fn session(s: Session, now: DateTime<Utc>) -> SessionView {
         auth_method: s.auth_method,
         connection: s.connection,
         succeeded: s.status == SessionStatus::Success,
+        cancelled: s.reason.filter(|_| s.status == SessionStatus::Cancelled),
         exit_code: s.exit_code,
         duration_ms: s.execution_time_ms,
         at: when(s.created_at, now),

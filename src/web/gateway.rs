@@ -44,7 +44,7 @@ fn session() -> Result<tower_sessions::Session> {
 
 pub(super) fn ui_error(e: Error) -> UiError {
     match e {
-        Error::Unauthenticated => UiError::Unauthenticated,
+        Error::Unauthenticated | Error::Revoked(_) => UiError::Unauthenticated,
         Error::Forbidden(m) => UiError::Forbidden(m),
         Error::NotFound(m) => UiError::NotFound(m),
         // The services name the request field a rejected value came from; the forms use
@@ -152,6 +152,7 @@ fn view(key: ApiKey, now: DateTime<Utc>, policy: KeyPolicy) -> KeyView {
         unused_deactivation,
         previous_masked_key: key.previous_masked_key,
         previous_expires_at: key.previous_expires_at.map(|t| when(t, now)),
+        leak_reported_at: key.leak_reported_at.map(|t| when(t, now)),
     }
 }
 
@@ -314,12 +315,14 @@ impl Gateway for WebGateway {
         groups: Vec<String>,
         expiry: ExpiryChoice,
         activate: bool,
+        accept_reported_secret: bool,
     ) -> Result<KeyView> {
         let caller = self.caller().await?;
         let changes = KeyChanges {
             name: Some(name),
             groups: Some(groups),
             expires_at: self.expires_at(expiry)?,
+            accept_reported_secret,
         };
         // The PUT first: it gives an expired key its new expiry, which makes an active one
         // work again and lets a deactivated one be activated (an activation without a new
@@ -334,7 +337,14 @@ impl Gateway for WebGateway {
             let id = key.id.to_string();
             self.state
                 .keys
-                .activate(&caller, &id, Activation::default())
+                .activate(
+                    &caller,
+                    &id,
+                    Activation {
+                        expires_at: None,
+                        accept_reported_secret,
+                    },
+                )
                 .await
                 .map_err(ui_error)?
         } else {
@@ -343,16 +353,19 @@ impl Gateway for WebGateway {
         Ok(self.view(key))
     }
 
-    async fn set_key_active(&self, id: String, active: bool) -> Result<KeyView> {
+    async fn deactivate_key(&self, id: String) -> Result<KeyView> {
         let caller = self.caller().await?;
-        let key = if active {
-            self.state
-                .keys
-                .activate(&caller, &id, Default::default())
-                .await
-        } else {
-            self.state.keys.deactivate(&caller, &id).await
+        let key = self.state.keys.deactivate(&caller, &id).await;
+        Ok(self.view(key.map_err(ui_error)?))
+    }
+
+    async fn activate_key(&self, id: String, accept_reported_secret: bool) -> Result<KeyView> {
+        let caller = self.caller().await?;
+        let activation = Activation {
+            expires_at: None,
+            accept_reported_secret,
         };
+        let key = self.state.keys.activate(&caller, &id, activation).await;
         Ok(self.view(key.map_err(ui_error)?))
     }
 

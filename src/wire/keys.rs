@@ -66,6 +66,11 @@ pub struct ApiKey {
     pub previous_masked_key: Option<String>,
     /// When the old secret stops working; null when there is none.
     pub previous_expires_at: Option<DateTime<Utc>>,
+    /// When one of its secrets was reported leaked (`POST /api/api-keys/leaked`); null: never,
+    /// or rotated since. Activating it, or giving it a later expiry once expired, needs a
+    /// rotation first or `accept_reported_secret`.
+    #[serde(default)]
+    pub leak_reported_at: Option<DateTime<Utc>>,
 }
 
 /// An address a key was used from.
@@ -147,6 +152,10 @@ pub struct KeyChanges {
     )]
     #[schema(value_type = Option<DateTime<Utc>>, nullable)]
     pub expires_at: Option<Option<DateTime<Utc>>>,
+    /// Needed (true) for a later expiry of an expired key whose secret was reported leaked:
+    /// it brings that secret back.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub accept_reported_secret: bool,
 }
 
 /// `POST /api/api-keys/{nameOrID}/activate`, optionally with a body: an expired key needs a new
@@ -155,12 +164,18 @@ pub struct KeyChanges {
 pub struct Activation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
+    /// Needed (true) when a secret of the key was reported leaked and it was not rotated
+    /// since: activating brings that secret back.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub accept_reported_secret: bool,
 }
 
 /// `POST /api/api-keys/{nameOrID}/rotate`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Rotation {
-    /// How long the old secret keeps working, 0 (default: at once) to 2592000 (30 days).
+    /// How long the old secret keeps working, 0 (default: at once) to 2592000 (30 days); 0
+    /// for a deactivated or expired key, whose secret works no longer (its new one works once
+    /// it is activated or given a later expiry).
     #[serde(default)]
     #[schema(maximum = 2592000)]
     pub grace_seconds: u64,

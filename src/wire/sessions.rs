@@ -12,6 +12,10 @@ pub enum SessionStatus {
     Success,
     /// The database refused or failed it; `output` says why.
     Failed,
+    /// Stopped while it ran because the caller's key stopped working (deactivated, expired,
+    /// rotated out): its database work was cancelled, `reason` says why, and the caller was
+    /// answered 401.
+    Cancelled,
 }
 
 impl SessionStatus {
@@ -85,4 +89,7 @@ pub struct Session {
     pub exit_code: i64,
     pub execution_time_ms: i64,
     pub created_at: DateTime<Utc>,
+    /// Why a `cancelled` session was stopped; null otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }

@@ -18,7 +18,7 @@ both_backends!(
     no_key_name_reads_as_another_keys_id,
 );
 
-const API_KEY_FIELDS: [&str; 17] = [
+const API_KEY_FIELDS: [&str; 18] = [
     "id",
     "org_id",
     "name",
@@ -36,6 +36,7 @@ const API_KEY_FIELDS: [&str; 17] = [
     "expires_at",
     "previous_masked_key",
     "previous_expires_at",
+    "leak_reported_at",
 ];
 
 fn assert_api_key_shape(key: &Value) {

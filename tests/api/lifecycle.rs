@@ -21,6 +21,7 @@ both_backends!(
     rotation_keeps_the_old_secret_for_the_overlap_only,
     a_second_rotation_ends_the_first_old_secret,
     a_leak_report_stops_live_secrets_and_tells_nobody,
+    a_reported_secret_does_not_come_back_unnoticed,
     bad_lifecycle_requests_are_refused_clearly,
 );
 
@@ -480,6 +481,134 @@ async fn a_leak_report_stops_live_secrets_and_tells_nobody(app: &TestApp) {
     }
 }
 
+/// Issue 26 (LOW): reporting a deactivated or expired key answered 202 and recorded nothing, and
+/// activating it (or extending its expiry) later brought the leaked secret back silently. Now
+/// every key a reported secret names is marked; reviving its secret needs a rotation or an
+/// explicit `accept_reported_secret`, and either clears the mark.
+async fn a_reported_secret_does_not_come_back_unnoticed(app: &TestApp) {
+    async fn leaked(app: &TestApp, secret: String) {
+        let body = json!({ "keys": [secret] });
+        let (status, _) = app
+            .call(Method::POST, "/api/api-keys/leaked", None, Some(body))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+    }
+    let activate = |body: Value| async move {
+        app.post("/api/api-keys/dormant/activate", &app.admin_token, body)
+            .await
+    };
+
+    // A deactivated key: the report marks it, and it stays deactivated by the admin.
+    let (_, dormant) = app.create_key("dormant", &["admin"]).await;
+    app.key_action("dormant", "deactivate").await;
+    leaked(app, dormant.clone()).await;
+    let key = app.api_key("dormant").await;
+    assert!(key.leak_reported_at.is_some(), "{key:?}");
+    assert_eq!(key.status, KeyStatus::Deactivated);
+    assert_eq!(key.deactivated_by.as_deref(), Some(ADMIN_EMAIL));
+    let events = events_for(app, "api_key.leak_reported", "dormant", 1).await;
+    assert!(!events[0].details.contains_key("status"), "{events:?}");
+    // Reported again: it is marked already, nothing more is written.
+    leaked(app, dormant.clone()).await;
+    assert_eq!(
+        events_now(app, "api_key.leak_reported", "dormant")
+            .await
+            .len(),
+        1
+    );
+
+    // Activation, with or without a body, is refused and says why and what to do.
+    for body in [
+        json!({}),
+        json!({"accept_reported_secret": false}),
+        Value::Null,
+    ] {
+        let (status, answer_body) = activate(body.clone()).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {answer_body}"
+        );
+        assert_eq!(answer_body["field"], "accept_reported_secret");
+        assert!(
+            answer_body["message"].as_str().unwrap().contains("rotate"),
+            "{answer_body}"
+        );
+    }
+    assert_eq!(answer(app, &dormant).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.api_key("dormant").await.status, KeyStatus::Deactivated);
+
+    // Said explicitly, the same secret comes back, the mark goes, and the log says it was known.
+    let (status, body) = activate(json!({"accept_reported_secret": true})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["leak_reported_at"], Value::Null);
+    assert_eq!(answer(app, &dormant).await, StatusCode::OK);
+    let activated = events_for(app, "api_key.activated", "dormant", 1).await;
+    assert_eq!(
+        activated[0].details.get("accepted_reported_secret"),
+        Some(&Detail::Value(DetailValue::Flag(true)))
+    );
+
+    // An expired key: the report deactivates and marks it; a later expiry alone does not
+    // bring it back, and activation needs the rotation or the word.
+    let (_, expiring) = create_expiring(app, "expiring", now(app) + days(1)).await;
+    app.clock.advance(days(2));
+    assert_eq!(answer(app, &expiring).await, StatusCode::UNAUTHORIZED);
+    leaked(app, expiring.clone()).await;
+    let key = app.api_key("expiring").await;
+    assert!(key.leak_reported_at.is_some(), "{key:?}");
+    assert_eq!(key.deactivated_by.as_deref(), Some("leak-report"));
+    let later = rfc3339(now(app) + days(30));
+    let (status, body) = app
+        .put(
+            "/api/api-keys/expiring",
+            &app.admin_token,
+            json!({ "expires_at": later }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(answer(app, &expiring).await, StatusCode::UNAUTHORIZED);
+    let (status, body) = app
+        .post(
+            "/api/api-keys/expiring/activate",
+            &app.admin_token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["field"], "accept_reported_secret");
+
+    // A rotation is the way: a deactivated key can be rotated (no overlap: its secret works no
+    // longer), stays deactivated, loses the mark, and activates with its new secret only.
+    let (status, body) = app
+        .post(
+            "/api/api-keys/expiring/rotate",
+            &app.admin_token,
+            json!({"grace_seconds": 60}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["field"], "grace_seconds");
+    let (fresh, body) = rotate(app, "expiring", 0).await;
+    assert_eq!(body["status"], "deactivated");
+    assert_eq!(body["leak_reported_at"], Value::Null);
+    assert_eq!(answer(app, &fresh).await, StatusCode::UNAUTHORIZED);
+    let (status, body) = app
+        .post(
+            "/api/api-keys/expiring/activate",
+            &app.admin_token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(answer(app, &fresh).await, StatusCode::OK);
+    assert_eq!(answer(app, &expiring).await, StatusCode::UNAUTHORIZED);
+
+    // The old secret, reported now, names nothing the key has: nothing more happens to it.
+    leaked(app, expiring).await;
+    assert_eq!(answer(app, &fresh).await, StatusCode::OK);
+}
+
 /// Issue 26 (LOW): on SQLite, concurrent activations, deactivations and rotations of one key in
 /// use left, in 5 of 150 rounds, a key stored as active whose current secret got 401 until a
 /// restart: an activation let in the secret it had read before a rotation committed. Holds:
@@ -563,10 +692,16 @@ async fn bad_lifecycle_requests_are_refused_clearly(app: &TestApp) {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     app.key_action("rot", "deactivate").await;
+    // A deactivated key's secret works no longer: a rotation of it has nothing to overlap.
     let (status, body) = app
-        .post("/api/api-keys/rot/rotate", &app.admin_token, json!({}))
+        .post(
+            "/api/api-keys/rot/rotate",
+            &app.admin_token,
+            json!({"grace_seconds": 60}),
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["field"], "grace_seconds");
 
     // The optional bodies: absent or null is the default; one that is there must be JSON.
     let (status, body) = app

@@ -16,13 +16,13 @@ both_backends!(
 
 const ACCEPT: &str = "application/json, text/event-stream";
 
-fn initialize() -> Value {
+pub(crate) fn initialize() -> Value {
     json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-06-18", "capabilities": {},
         "clientInfo": {"name": "hoop-tests", "version": "1"}}})
 }
 
-fn post(
+pub(crate) fn post(
     app: &TestApp,
     bearer: Option<&str>,
     session: Option<&str>,
@@ -41,7 +41,7 @@ fn post(
 }
 
 /// The JSON-RPC answer in a response, whether sent as JSON or as server-sent events.
-async fn answer(response: reqwest::Response) -> Value {
+pub(crate) async fn answer(response: reqwest::Response) -> Value {
     let text = response.text().await.unwrap();
     if let Ok(value) = serde_json::from_str::<Value>(&text) {
         return value;
@@ -54,7 +54,7 @@ async fn answer(response: reqwest::Response) -> Value {
 }
 
 /// An initialized MCP session under `key`: its id.
-async fn open(app: &TestApp, key: &str) -> String {
+pub(crate) async fn open(app: &TestApp, key: &str) -> String {
     let response = post(app, Some(key), None, &initialize())
         .send()
         .await
@@ -72,7 +72,7 @@ async fn open(app: &TestApp, key: &str) -> String {
     id
 }
 
-async fn call(
+pub(crate) async fn call(
     app: &TestApp,
     key: &str,
     session: &str,
@@ -91,7 +91,13 @@ async fn call(
     (status, answer(response).await)
 }
 
-async fn tool(app: &TestApp, key: &str, session: &str, name: &str, args: Value) -> Value {
+pub(crate) async fn tool(
+    app: &TestApp,
+    key: &str,
+    session: &str,
+    name: &str,
+    args: Value,
+) -> Value {
     let (status, body) = call(
         app,
         key,
@@ -104,7 +110,7 @@ async fn tool(app: &TestApp, key: &str, session: &str, name: &str, args: Value) 
     body["result"].clone()
 }
 
-fn text(result: &Value) -> &str {
+pub(crate) fn text(result: &Value) -> &str {
     result["content"][0]["text"].as_str().unwrap_or_default()
 }
 
@@ -400,29 +406,118 @@ async fn cross_origin_posts_and_large_bodies_are_refused() {
     app.stop().await;
 }
 
+/// Whether `session` still answers `key` (a ping).
+async fn alive(app: &TestApp, key: &str, session: &str) -> bool {
+    let (status, body) = call(app, key, session, "ping", json!({})).await;
+    match status {
+        StatusCode::OK => true,
+        StatusCode::NOT_FOUND => false,
+        other => panic!("ping answered {other}: {body}"),
+    }
+}
+
 /// Attack: a client opens MCP sessions until the gateway's memory runs out. Holds: at most
-/// HOOP_MCP_MAX_SESSIONS at once (429 beyond); closing one makes room.
+/// HOOP_MCP_MAX_SESSIONS at once, even when opened all at once; closing one makes room.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mcp_sessions_are_bounded() {
-    let app = spawn_app_with(Backend::Sqlite, |c| c.http.mcp_max_sessions = 2).await;
+    let app = spawn_app_with(Backend::Sqlite, |c| {
+        c.http.mcp_max_sessions = 3;
+        c.http.mcp_max_sessions_per_caller = 100;
+    })
+    .await;
     let (_, key) = app.create_key("agent", &["admin"]).await;
-    let first = open(&app, &key).await;
-    open(&app, &key).await;
-    let third = post(&app, Some(&key), None, &initialize())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(third.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert!(third.headers().contains_key(header::RETRY_AFTER));
+    // Twelve `initialize`s at once: each is answered, and older ones make room for newer.
+    let initialize_once = || async {
+        let response = post(&app, Some(&key), None, &initialize())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.headers()["mcp-session-id"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    let opened = futures_util::future::join_all((0..12).map(|_| initialize_once())).await;
+    let done = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let mut live = Vec::new();
+    for session in &opened {
+        let response = post(&app, Some(&key), Some(session), &done)
+            .send()
+            .await
+            .unwrap();
+        match response.status() {
+            StatusCode::ACCEPTED => live.push(session.clone()),
+            StatusCode::NOT_FOUND => {}
+            other => panic!("{other}"),
+        }
+    }
+    assert_eq!(live.len(), 3, "{live:?}");
     let closed = app
         .request(Method::DELETE, "/api/mcp", Some(&key))
-        .header("mcp-session-id", &first)
+        .header("mcp-session-id", &live[0])
         .header("mcp-protocol-version", "2025-06-18")
         .send()
         .await
         .unwrap();
     assert!(closed.status().is_success(), "{}", closed.status());
-    open(&app, &key).await;
+    assert!(!alive(&app, &key, &live[0]).await);
+    let next = open(&app, &key).await;
+    assert!(alive(&app, &key, &next).await);
+    assert!(alive(&app, &key, &live[1]).await && alive(&app, &key, &live[2]).await);
+    app.stop().await;
+}
+
+/// Issue 26 (MED): a key in group `eng` held all 256 sessions by pinging each, and an admin got
+/// 429 for over a minute. Holds: a caller holds at most HOOP_MCP_MAX_SESSIONS_PER_CALLER (its
+/// new one closes its own least recently used), and a full gateway makes room by closing the
+/// least recently used session of the caller holding the most: nobody else is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_caller_cannot_take_every_mcp_session() {
+    let app = spawn_app_with(Backend::Sqlite, |c| {
+        c.http.mcp_max_sessions = 4;
+        c.http.mcp_max_sessions_per_caller = 3;
+    })
+    .await;
+    app.create_group("eng").await;
+    let (_, hog) = app.create_key("hog", &["eng"]).await;
+    let (_, other) = app.create_key("other", &["eng"]).await;
+
+    // Past its own bound, the hog's new session replaces its least recently used one: the
+    // second, since the first was pinged after it.
+    let h1 = open(&app, &hog).await;
+    let h2 = open(&app, &hog).await;
+    let h3 = open(&app, &hog).await;
+    assert!(alive(&app, &hog, &h1).await);
+    let h4 = open(&app, &hog).await;
+    assert!(
+        !alive(&app, &hog, &h2).await,
+        "the hog holds more than its bound"
+    );
+    for live in [&h1, &h3, &h4] {
+        assert!(alive(&app, &hog, live).await);
+    }
+
+    // The gateway fills up (3 + 1); the hog keeps pinging everything it holds.
+    let o1 = open(&app, &other).await;
+    for live in [&h3, &h4, &h1] {
+        assert!(alive(&app, &hog, live).await);
+    }
+    // An admin still gets in, at once, and the price is the hog's least recently used session.
+    let admin = open(&app, &app.admin_token).await;
+    assert!(alive(&app, &app.admin_token, &admin).await);
+    assert!(!alive(&app, &hog, &h3).await, "the wrong session made room");
+    assert!(
+        alive(&app, &other, &o1).await,
+        "a small holder paid for the hog"
+    );
+    for live in [&h4, &h1] {
+        assert!(alive(&app, &hog, live).await);
+    }
+    // Session-less requests are not refused for want of room either.
+    let stray = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"});
+    let response = post(&app, Some(&other), None, &stray).send().await.unwrap();
+    assert_ne!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     app.stop().await;
 }
 

@@ -64,12 +64,22 @@ pub fn ConfigureKeyPage() -> impl IntoView {
                         </p>
                     }.into_any(),
                 };
+                // A secret reported leaked comes back only when the admin says so.
+                let reported = key.leak_reported_at.clone().filter(|_| !key.is_active());
+                let rotate_href = format!("/settings/api-keys/{}/rotate", key.id);
                 // An expiry that has passed is nothing to keep.
                 let current = (!key.expired).then(|| key.expires_at.clone());
                 view! {
                     <section class="panel narrow">
                         {notice}
-                        <FormError error fields=&["name", "groups", "expires_at"]/>
+                        {reported.clone().map(|at| view! {
+                            <p class="warning danger" role="note">
+                                "A secret of this key was reported leaked " <Time when=at/> ". "
+                                <a href=rotate_href.clone()>"Rotate it"</a>
+                                " for a new secret instead of bringing the reported one back."
+                            </p>
+                        })}
+                        <FormError error fields=&["name", "groups", "expires_at", "accept_reported_secret"]/>
                         <ActionForm action=configure attr:class="stack">
                             <input type="hidden" name="id" value=key.id.clone()/>
                             {activate.then(|| view! { <input type="hidden" name="activate" value="1"/> })}
@@ -84,6 +94,15 @@ pub fn ConfigureKeyPage() -> impl IntoView {
                                 <FieldError error field="groups"/>
                             </fieldset>
                             <ExpiryPicker policy current error/>
+                            {reported.map(|_| view! {
+                                <label class="choice" for="accept_reported_secret">
+                                    <input type="checkbox" id="accept_reported_secret"
+                                        name="accept_reported_secret" value="1"
+                                        aria-describedby="accept_reported_secret-error"/>
+                                    <span>"Bring back the reported secret anyway"</span>
+                                </label>
+                                <FieldError error field="accept_reported_secret"/>
+                            })}
                             <p class="muted small">"Key: " <code class="masked">{key.masked_key.clone()}</code></p>
                             <div class="form-actions">
                                 <a href="/settings/api-keys" class="button">"Cancel"</a>

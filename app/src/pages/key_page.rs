@@ -70,8 +70,12 @@ fn Actions(key: KeyView, activate: ServerAction<ActivateKey>) -> impl IntoView {
             <a href=format!("{base}/deactivate") class="button danger-outline">"Deactivate API key"</a>
         }
         .into_any(),
-        // Past its expiry: activating needs a new one, chosen on the configure page.
-        _ if key.expired => view! {
+        // Past its expiry, or reported leaked: activating needs a choice made on the
+        // configure page; a reported key is best rotated first.
+        _ if key.activates_on_configure() => view! {
+            {key.leak_reported_at.is_some().then(|| view! {
+                <a href=format!("{base}/rotate") class="button primary">"Rotate API key"</a>
+            })}
             <a href=format!("{base}/configure?activate=1") class="button">"Activate API key"</a>
         }
         .into_any(),
@@ -118,6 +122,12 @@ fn KeyDetail(page: KeyDetailView, activate: ServerAction<ActivateKey>) -> impl I
             </div>
             <Actions key=key.clone() activate/>
         </header>
+        {key.leak_reported_at.clone().map(|at| view! {
+            <p class="warning danger" role="note">
+                "A secret of this key was reported leaked " <Time when=at/> ". Rotate it before "
+                "activating it: activating it as it is brings the reported secret back."
+            </p>
+        })}
         {key.expires_soon.then(|| view! {
             <p class="warning" role="note">
                 "This key expires soon. Give it a later expiry (Configure) before its users are locked out."

@@ -194,6 +194,10 @@ fn rotation_note(created: &CreatedKey) -> String {
             until.exact,
             until.relative
         ),
+        None if !created.key.is_active() => {
+            "The old key will never work again; this one works once the key is activated."
+                .to_owned()
+        }
         None => "The old key has stopped working.".to_owned(),
     }
 }
@@ -354,13 +358,27 @@ fn RotateForm(
         .into_any(),
     };
     let error = action_error(action);
+    // A deactivated or expired key's secret works no longer: nothing to overlap with.
+    let live = key.is_active();
     view! {
         <h2 id="rotate-title">"Rotate " {key.name.clone()}</h2>
-        <p>
-            "The key gets a new secret, shown once. Its name, groups and expiry stay. "
-            "Choose how long the current secret keeps working, so its users can move over "
-            "without an outage."
-        </p>
+        {if live {
+            view! {
+                <p>
+                    "The key gets a new secret, shown once. Its name, groups and expiry stay. "
+                    "Choose how long the current secret keeps working, so its users can move over "
+                    "without an outage."
+                </p>
+            }.into_any()
+        } else {
+            view! {
+                <p>
+                    "The key gets a new secret, shown once. Its name, groups and expiry stay, and "
+                    "so does its state: the new secret works once the key is activated (or, "
+                    "expired, given a later expiry). The old secret never works again."
+                </p>
+            }.into_any()
+        }}
         {key.previous_masked_key.clone().map(|previous| view! {
             <p class="warning" role="note">
                 "The secret " <code>{previous}</code> " of the last rotation stops working "
@@ -374,22 +392,25 @@ fn RotateForm(
         <FormError error/>
         <ActionForm action attr:class="stack">
             <input type="hidden" name="id" value=key.id.clone()/>
-            <fieldset>
-                <legend>"The current secret keeps working"</legend>
-                <div class="overlaps">
-                    {ROTATION_OVERLAPS.into_iter().map(|(label, secs)| {
-                        let id = format!("grace-{secs}");
-                        let label_for = id.clone();
-                        view! {
-                            <label class="choice" for=label_for>
-                                <input type="radio" id=id name="grace_seconds" value=secs.to_string()
-                                    checked=secs == 0/>
-                                <span>{if secs == 0 { label.to_owned() } else { format!("For {label}") }}</span>
-                            </label>
-                        }
-                    }).collect_view()}
-                </div>
-            </fieldset>
+            {(!live).then(|| view! { <input type="hidden" name="grace_seconds" value="0"/> })}
+            {live.then(|| view! {
+                <fieldset>
+                    <legend>"The current secret keeps working"</legend>
+                    <div class="overlaps">
+                        {ROTATION_OVERLAPS.into_iter().map(|(label, secs)| {
+                            let id = format!("grace-{secs}");
+                            let label_for = id.clone();
+                            view! {
+                                <label class="choice" for=label_for>
+                                    <input type="radio" id=id name="grace_seconds" value=secs.to_string()
+                                        checked=secs == 0/>
+                                    <span>{if secs == 0 { label.to_owned() } else { format!("For {label}") }}</span>
+                                </label>
+                            }
+                        }).collect_view()}
+                    </div>
+                </fieldset>
+            })}
             <div class="dialog-actions">
                 {cancel}
                 <button type="submit" class="button primary"
@@ -511,8 +532,16 @@ fn KeyRow(key: KeyView, actions: RowActions) -> impl IntoView {
             }>"Deactivate API key"</a>
         }
         .into_any(),
-        // Past its expiry: activating needs a new one, chosen on the configure page.
-        _ if key.expired => view! {
+        // Past its expiry, or reported leaked: activating needs a choice made on the
+        // configure page; a reported key is best rotated first.
+        _ if key.activates_on_configure() => view! {
+            {key.leak_reported_at.is_some().then(|| view! {
+                <a href=rotate_page.clone() on:click=move |ev| {
+                    ev.prevent_default();
+                    close_menu(&ev);
+                    ask_rotate.run(for_rotate.clone());
+                }>"Rotate API key"</a>
+            })}
             <a href=format!("{configure}?activate=1")>"Activate API key"</a>
         }
         .into_any(),
@@ -546,6 +575,11 @@ fn KeyRow(key: KeyView, actions: RowActions) -> impl IntoView {
             </td>
             <td data-label="Status">
                 <StatusBadge status=key.status/>
+                {key.leak_reported_at.clone().map(|at| view! {
+                    <div><span class="chip chip-danger nowrap" title="Rotate it before activating it">
+                        "Leak reported " <Time when=at/>
+                    </span></div>
+                })}
                 {key.deactivated_at.clone().map(|at| view! {
                     <div class="muted small">
                         "by " {key.deactivated_by.clone().unwrap_or_default()} ", " <Time when=at/>

@@ -156,6 +156,11 @@ pub fn SessionTable(sessions: Vec<SessionView>) -> impl IntoView {
                                 <td data-label="Status">
                                     {if s.succeeded {
                                         view! { <span class="badge badge-active">"Succeeded"</span> }.into_any()
+                                    } else if let Some(reason) = s.cancelled.clone() {
+                                        view! {
+                                            <span class="badge badge-inactive">"Cancelled"</span>
+                                            <div class="muted small">{reason}</div>
+                                        }.into_any()
                                     } else {
                                         view! {
                                             <span class="badge badge-inactive">"Failed"</span>

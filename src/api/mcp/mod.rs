@@ -8,16 +8,10 @@
 mod sessions;
 mod tools;
 
-use crate::{
-    auth::Credential,
-    caller::{Identity, Principal},
-    config::HttpConfig,
-    error::Error,
-    state::AppState,
-};
+use crate::{auth::Credential, config::HttpConfig, error::Error, state::AppState};
 use axum::{
     extract::{Request, State},
-    http::{header, Method},
+    http::header,
     middleware::Next,
     response::{IntoResponse, Response},
     Router,
@@ -26,9 +20,8 @@ use rmcp::transport::streamable_http_server::{
     session::local::{LocalSessionManager, SessionConfig},
     StreamableHttpServerConfig, StreamableHttpService,
 };
-use sessions::BoundedSessions;
-use std::{collections::HashMap, sync::Arc, time::Duration};
-use tokio::sync::Mutex;
+use sessions::{BoundedSessions, Owner};
+use std::{sync::Arc, time::Duration};
 
 /// The route, relative to `/api`, with its authentication in front.
 pub fn router(state: AppState, http: &HttpConfig) -> Router<AppState> {
@@ -36,7 +29,11 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router<AppState> {
     session_config.keep_alive = Some(Duration::from_secs(http.mcp_session_idle_secs.max(1)));
     let mut local = LocalSessionManager::default();
     local.session_config = session_config;
-    let sessions = Arc::new(BoundedSessions::new(local, http.mcp_max_sessions.max(1)));
+    let sessions = Arc::new(BoundedSessions::new(
+        local,
+        http.mcp_max_sessions,
+        http.mcp_max_sessions_per_caller,
+    ));
     // A bearer credential, which a browser does not send by itself, and the cross-origin layer
     // outside answer cross-site requests; the Host list answers DNS rebinding, where a page of
     // another site reaches a gateway on the user's machine under a name of its own.
@@ -52,11 +49,7 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router<AppState> {
     Router::new()
         .route_service("/mcp", service)
         .layer(axum::middleware::from_fn_with_state(
-            Gate {
-                state,
-                sessions,
-                owners: Arc::default(),
-            },
+            Gate { state, sessions },
             authenticate,
         ))
 }
@@ -64,27 +57,8 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router<AppState> {
 #[derive(Clone)]
 struct Gate {
     state: AppState,
+    /// The sessions, and who opened each: only that caller may use or close it.
     sessions: Arc<BoundedSessions>,
-    /// Who opened each session: only that caller may use or close it.
-    owners: Arc<Mutex<HashMap<String, Owner>>>,
-}
-
-/// The identity a session belongs to: the key, or the user, that opened it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Owner {
-    Key(uuid::Uuid),
-    User(uuid::Uuid),
-    Legacy,
-}
-
-impl Owner {
-    fn of(principal: &Principal) -> Self {
-        match principal.identity {
-            Identity::ApiKey { id, .. } => Owner::Key(id),
-            Identity::User { id, .. } => Owner::User(id),
-            Identity::LegacyApiKey => Owner::Legacy,
-        }
-    }
 }
 
 const SESSION_HEADER: &str = "mcp-session-id";
@@ -118,41 +92,20 @@ async fn authenticate(State(gate): State<Gate>, request: Request, next: Next) ->
         .get(SESSION_HEADER)
         .map(|v| v.as_bytes().to_vec());
     let Some(session) = session else {
-        return open_session(&gate, owner, Request::from_parts(parts, body), next).await;
+        // `initialize`, which opens a session as this caller (or a malformed request, which
+        // rmcp refuses).
+        let request = Request::from_parts(parts, body);
+        return sessions::opened_by(owner, next.run(request)).await;
     };
     // Another caller's session is no session of yours: not to use, not to close. A session id
-    // with no owner recorded was never handed out here: refused too (every session is opened
-    // through `open_session`, which records its owner before the client learns the id).
+    // with no owner recorded was never handed out here: refused too (every session records
+    // its owner as it is created, before the client learns the id).
     let owned = match String::from_utf8(session) {
-        Ok(id) => gate.owners.lock().await.get(&id) == Some(&owner),
+        Ok(id) => gate.sessions.use_as(&id, &owner).await,
         Err(_) => false,
     };
     if !owned {
         return Error::NotFound("no such MCP session".into()).into_response();
     }
     next.run(Request::from_parts(parts, body)).await
-}
-
-/// A request without a session: `initialize`, which opens one (or a malformed request, which
-/// rmcp refuses). The new session's id is recorded as the caller's.
-async fn open_session(gate: &Gate, owner: Owner, request: Request, next: Next) -> Response {
-    if request.method() == Method::POST && gate.sessions.full().await {
-        return Error::Busy(
-            "too many MCP sessions are open on this gateway: close one (DELETE /api/mcp) or \
-             wait for one to idle out"
-                .into(),
-        )
-        .into_response();
-    }
-    let response = next.run(request).await;
-    if let Some(id) = response.headers().get(SESSION_HEADER) {
-        if let Ok(id) = id.to_str() {
-            // Held while pruning: a session opened meanwhile is recorded after this one's
-            // pruning, never pruned by a look at the live sessions taken before it existed.
-            let mut owners = gate.owners.lock().await;
-            gate.sessions.retain_live(&mut owners).await;
-            owners.insert(id.to_owned(), owner);
-        }
-    }
-    response
 }

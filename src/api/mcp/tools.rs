@@ -8,6 +8,7 @@ use crate::{
     connections::{ExecResult, SessionStatus},
     error::Error,
     state::AppState,
+    wire::keys::Activation,
 };
 use rmcp::{
     handler::server::{router::tool::ToolRouter, tool::ToolCallContext, wrapper::Parameters},
@@ -76,6 +77,15 @@ pub struct KeyArg {
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
+pub struct ActivateArgs {
+    /// The key's name or id, as `list_api_keys` gives them. Example: "ai-agent-sre".
+    pub name_or_id: String,
+    /// Bring back a secret reported leaked (leak_reported_at set). Default false.
+    #[serde(default)]
+    pub accept_reported_secret: bool,
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct UsageArgs {
     /// The key's name or id, as `list_api_keys` gives them. Example: "ai-agent-sre".
     pub name_or_id: String,
@@ -113,7 +123,7 @@ fn structured(value: impl Serialize) -> CallToolResult {
 
 /// The TSV first, for the model to read; the rest alongside, as REST sends it.
 fn exec_result(result: ExecResult) -> CallToolResult {
-    let failed = matches!(result.output_status, SessionStatus::Failed);
+    let failed = result.output_status != SessionStatus::Success;
     let text = if failed {
         format!("the script failed: {}", result.output)
     } else {
@@ -284,19 +294,23 @@ impl Tools {
     }
 
     #[tool(
-        description = "Admins only: activates a deactivated API key by name or id; its same secret works again. Audited under your name. Example: {\"name_or_id\": \"payments-automation\"}",
+        description = "Admins only: activates a deactivated API key by name or id; its same secret works again. A key whose secret was reported leaked (leak_reported_at) is refused unless accept_reported_secret is true: rotating it first is the better way. Audited under your name. Example: {\"name_or_id\": \"payments-automation\"}",
         annotations(idempotent_hint = true)
     )]
     async fn activate_api_key(
         &self,
-        Parameters(args): Parameters<KeyArg>,
+        Parameters(args): Parameters<ActivateArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let me = caller(&ctx)?;
+        let activation = Activation {
+            expires_at: None,
+            accept_reported_secret: args.accept_reported_secret,
+        };
         Ok(answer(
             self.state
                 .keys
-                .activate(&me, &args.name_or_id, Default::default())
+                .activate(&me, &args.name_or_id, activation)
                 .await,
         ))
     }

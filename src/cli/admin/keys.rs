@@ -119,17 +119,9 @@ pub async fn show(c: &Client, name: &str, format: Format) -> Result<(), CliError
 pub async fn configure(
     c: &Client,
     name: &str,
-    new_name: Option<String>,
-    groups: Option<Vec<String>>,
-    expiry: Option<Expires>,
+    changes: KeyChanges,
     format: Format,
 ) -> Result<(), CliError> {
-    let changes = KeyChanges {
-        name: new_name,
-        groups,
-        // Absent: unchanged; `never` is an explicit null.
-        expires_at: expiry.map(Expires::at),
-    };
     let path = format!("/api/api-keys/{}", path_segment(name));
     let key: ApiKey = c.send(Method::PUT, &path, &changes).await?;
     match format {
@@ -216,17 +208,11 @@ pub async fn deactivate(c: &Client, name: &str, format: Format) -> Result<(), Cl
 pub async fn activate(
     c: &Client,
     name: &str,
-    expiry: Option<Expires>,
+    activation: Activation,
     format: Format,
 ) -> Result<(), CliError> {
     let path = format!("/api/api-keys/{}/activate", path_segment(name));
-    let key: ApiKey = match expiry {
-        Some(e) => {
-            let activation = Activation { expires_at: e.at() };
-            c.send(Method::POST, &path, &activation).await?
-        }
-        None => c.post(&path).await?,
-    };
+    let key: ApiKey = c.send(Method::POST, &path, &activation).await?;
     match format {
         Format::Json => output::print_json(&key),
         Format::Table => println!(

@@ -12,6 +12,7 @@ use super::{
     output::Format,
     CliError,
 };
+use crate::wire::keys::{Activation, KeyChanges};
 use clap::Subcommand;
 use std::time::Duration;
 
@@ -42,6 +43,9 @@ pub enum AdminCommand {
         /// Without it the expiry stays as it is; a later one makes an expired key work again.
         #[arg(long, value_name = "WHEN", value_parser = parse_expires)]
         expires: Option<Expires>,
+        /// Let a later expiry bring back a secret reported leaked (rotating is the better way).
+        #[arg(long)]
+        accept_reported_secret: bool,
         #[arg(short = 'o', long, value_enum, default_value = "table")]
         output: Format,
     },
@@ -74,6 +78,9 @@ pub enum AdminCommand {
         /// an RFC 3339 time.
         #[arg(long, value_name = "WHEN", value_parser = parse_new_expiry)]
         expires: Option<Expires>,
+        /// Bring back a secret reported leaked (rotating the key first is the better way).
+        #[arg(long)]
+        accept_reported_secret: bool,
         #[arg(short = 'o', long, value_enum, default_value = "table")]
         output: Format,
     },
@@ -169,9 +176,19 @@ pub async fn admin(command: AdminCommand) -> Result<(), CliError> {
             new_name,
             groups,
             expires,
+            accept_reported_secret,
             output,
             ..
-        } => keys::configure(&c, &name, new_name, groups, expires, output).await,
+        } => {
+            let changes = KeyChanges {
+                name: new_name,
+                groups,
+                // Absent: unchanged; `never` is an explicit null.
+                expires_at: expires.map(Expires::at),
+                accept_reported_secret,
+            };
+            keys::configure(&c, &name, changes, output).await
+        }
         AdminCommand::Rotate {
             name,
             grace,
@@ -182,8 +199,15 @@ pub async fn admin(command: AdminCommand) -> Result<(), CliError> {
         AdminCommand::Activate {
             name,
             expires,
+            accept_reported_secret,
             output,
             ..
-        } => keys::activate(&c, &name, expires, output).await,
+        } => {
+            let activation = Activation {
+                expires_at: expires.and_then(Expires::at),
+                accept_reported_secret,
+            };
+            keys::activate(&c, &name, activation, output).await
+        }
     }
 }

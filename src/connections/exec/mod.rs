@@ -15,7 +15,7 @@ use admission::Admission;
 use pools::{Pools, TargetPool};
 pub use postgres::{PgIdentity, PgTarget};
 pub use sqlite::{OwnSqlite, SqliteTarget};
-use std::time::Duration;
+use std::{future::Future, time::Duration};
 use uuid::Uuid;
 
 #[derive(Debug, Clone, Copy)]
@@ -35,6 +35,9 @@ pub struct Outcome {
     pub output: String,
     pub success: bool,
     pub timed_out: bool,
+    /// Stopped because the exec's `stop` resolved (its caller's key stopped working); the
+    /// output is why.
+    pub cancelled: bool,
 }
 
 impl Outcome {
@@ -43,6 +46,7 @@ impl Outcome {
             output,
             success: true,
             timed_out: false,
+            cancelled: false,
         }
     }
 
@@ -53,6 +57,7 @@ impl Outcome {
             output,
             success: false,
             timed_out: false,
+            cancelled: false,
         }
     }
 
@@ -64,6 +69,16 @@ impl Outcome {
             ),
             success: false,
             timed_out: true,
+            cancelled: false,
+        }
+    }
+
+    fn cancelled(why: String) -> Self {
+        Self {
+            output: why,
+            success: false,
+            timed_out: false,
+            cancelled: true,
         }
     }
 }
@@ -186,7 +201,13 @@ impl Executor {
         self.pools.forget(connection_id);
     }
 
-    pub async fn run(&self, job: Job<'_>) -> Result<Outcome, ExecError> {
+    /// Runs `job` until it ends, its deadline passes or `stop` resolves (with why): either of
+    /// the latter two stops the script in the database before the answer.
+    pub async fn run(
+        &self,
+        job: Job<'_>,
+        stop: impl Future<Output = String> + Send,
+    ) -> Result<Outcome, ExecError> {
         let ticket = self.admission.enter(job.caller)?;
         let deadline = tokio::time::Instant::now() + self.limits.timeout;
         let limits = self.limits;
@@ -200,6 +221,7 @@ impl Executor {
                     deadline,
                     limits,
                     ticket,
+                    stop,
                 )
                 .await
             }
@@ -208,7 +230,7 @@ impl Executor {
                 if conn.privileged && !job.privileged && !job.admin {
                     return Err(ExecError::Privileged);
                 }
-                let (outcome, at_rest) = conn.run(job.script, deadline, &limits).await;
+                let (outcome, at_rest) = conn.run(job.script, deadline, &limits, stop).await;
                 // The reset is off the answer's path, and the caller's ticket is held until
                 // the connection is back.
                 tokio::spawn(async move {
@@ -224,9 +246,11 @@ impl Executor {
 }
 
 /// SQLite works on a thread of its own. At the deadline its progress handler and
-/// `sqlite3_interrupt` stop the script between steps, and no step runs long (values are bounded
-/// by the length limit, and the string functions that SQLite makes quadratic are linear here);
-/// the answer waits until the thread has stopped, so nothing runs on after it.
+/// `sqlite3_interrupt` stop the script between steps (as `sqlite3_interrupt` does when `stop`
+/// resolves), and no step runs long (values are bounded by the length limit, and the string
+/// functions that SQLite makes quadratic are linear here); the answer waits until the thread
+/// has stopped, so nothing runs on after it.
+#[allow(clippy::too_many_arguments)]
 async fn sqlite_run(
     mut handle: deadpool::managed::Object<pools::SqliteManager>,
     script: String,
@@ -234,6 +258,7 @@ async fn sqlite_run(
     deadline: tokio::time::Instant,
     limits: Limits,
     ticket: admission::Ticket,
+    stop: impl Future<Output = String> + Send,
 ) -> Result<Outcome, ExecError> {
     let interrupter = handle.interrupter();
     let std_deadline = deadline.into_std();
@@ -246,9 +271,23 @@ async fn sqlite_run(
         outcome
     });
     tokio::pin!(work);
-    let finished = match tokio::time::timeout_at(deadline, &mut work).await {
+    tokio::pin!(stop);
+    let ran = tokio::select! {
+        biased;
+        finished = &mut work => Ok(finished),
+        () = tokio::time::sleep_until(deadline) => Err(None),
+        why = &mut stop => Err(Some(why)),
+    };
+    let finished = match ran {
         Ok(finished) => finished,
-        Err(_) => {
+        Err(Some(why)) => {
+            interrupter.interrupt();
+            if tokio::time::timeout(STOP_WAIT, &mut work).await.is_err() {
+                tracing::warn!("a SQLite script is still running after it was cancelled");
+            }
+            return Ok(Outcome::cancelled(why));
+        }
+        Err(None) => {
             interrupter.interrupt();
             match tokio::time::timeout(STOP_WAIT, &mut work).await {
                 Ok(finished) => finished,

@@ -142,23 +142,32 @@ impl PgConn {
         self.client.is_closed()
     }
 
-    /// Runs the script until it ends, its output is cut or the deadline passes; at the
-    /// deadline the server is asked to cancel, and the answer waits until it has. Returns
-    /// whether the connection may serve another caller (after `reset`).
-    pub async fn run(&self, script: &str, deadline: Instant, limits: &Limits) -> (Outcome, bool) {
+    /// Runs the script until it ends, its output is cut, the deadline passes or `stop`
+    /// resolves (with why); at the deadline or the stop the server is asked to cancel, and the
+    /// answer waits until it has. Returns whether the connection may serve another caller
+    /// (after `reset`).
+    pub async fn run(
+        &self,
+        script: &str,
+        deadline: Instant,
+        limits: &Limits,
+        stop: impl std::future::Future<Output = String>,
+    ) -> (Outcome, bool) {
         let cancel = self.client.cancel_token();
         let work = tabulate(&self.client, script, limits);
         pin_mut!(work);
-        match tokio::time::timeout_at(deadline, &mut work).await {
-            Ok((outcome, complete)) => (outcome, complete),
-            Err(_) => {
-                let _ = cancel.cancel_query(NoTls).await;
-                // The server answers a cancelled statement with an error, at once; a
-                // connection that does not is closed (dropping it ends the session).
-                let stopped = tokio::time::timeout(CANCEL_WAIT, &mut work).await.is_ok();
-                (Outcome::timed_out(limits), stopped)
-            }
-        }
+        pin_mut!(stop);
+        let stopped = tokio::select! {
+            biased;
+            (outcome, complete) = &mut work => return (outcome, complete),
+            () = tokio::time::sleep_until(deadline) => Outcome::timed_out(limits),
+            why = &mut stop => Outcome::cancelled(why),
+        };
+        let _ = cancel.cancel_query(NoTls).await;
+        // The server answers a cancelled statement with an error, at once; a connection that
+        // does not is closed (dropping it ends the session).
+        let at_rest = tokio::time::timeout(CANCEL_WAIT, &mut work).await.is_ok();
+        (stopped, at_rest)
     }
 
     /// Ends any transaction the script left open and everything else it set on the session

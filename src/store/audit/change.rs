@@ -33,12 +33,16 @@ pub enum Change<'a> {
         renamed: Option<FromTo<&'a str>>,
         regrouped: Option<FromTo<&'a [String]>>,
         expiry: Option<FromTo<Option<DateTime<Utc>>>>,
+        /// A later expiry brought back a secret reported leaked, as the admin said it may.
+        accepted_reported_secret: bool,
     },
     /// `expiry`: an expired key is activated with a new expiry.
     ApiKeyActivated {
         id: Uuid,
         name: &'a str,
         expiry: Option<FromTo<Option<DateTime<Utc>>>>,
+        /// It brought back a secret reported leaked, as the admin said it may.
+        accepted_reported_secret: bool,
     },
     /// `reason`: why, when the gateway did it on its own (an unused key).
     ApiKeyDeactivated {
@@ -67,13 +71,15 @@ pub enum Change<'a> {
         name: &'a str,
         expires_at: DateTime<Utc>,
     },
-    /// Someone reported one of its secrets as leaked: it was deactivated. `reporter` is the
-    /// reporting client's address; `secret` says which one matched, by its preview.
+    /// Someone reported one of its secrets as leaked: it was deactivated (`deactivated`; or it
+    /// was already) and marked. `reporter` is the reporting client's address; `masked_key`
+    /// says which secret matched, by its preview.
     ApiKeyLeakReported {
         id: Uuid,
         name: &'a str,
         reporter: &'a str,
         masked_key: &'a str,
+        deactivated: bool,
     },
     /// First use from an address the key had not been used from in 30 days.
     ApiKeyNewClient {
@@ -213,6 +219,7 @@ impl Change<'_> {
                 renamed,
                 regrouped,
                 expiry,
+                accepted_reported_secret,
                 ..
             } => {
                 let mut changes = serde_json::Map::new();
@@ -225,12 +232,22 @@ impl Change<'_> {
                 if let Some(expiry) = expiry {
                     changes.insert("expires_at".into(), json!(expiry));
                 }
+                if *accepted_reported_secret {
+                    changes.insert("accepted_reported_secret".into(), json!(true));
+                }
                 Value::Object(changes)
             }
-            Change::ApiKeyActivated { expiry, .. } => {
+            Change::ApiKeyActivated {
+                expiry,
+                accepted_reported_secret,
+                ..
+            } => {
                 let mut details = status_change(KeyStatus::Active);
                 if let Some(expiry) = expiry {
                     details["expires_at"] = json!(expiry);
+                }
+                if *accepted_reported_secret {
+                    details["accepted_reported_secret"] = json!(true);
                 }
                 details
             }
@@ -260,12 +277,15 @@ impl Change<'_> {
             Change::ApiKeyLeakReported {
                 reporter,
                 masked_key,
+                deactivated,
                 ..
-            } => json!({
-                "reporter_ip": reporter,
-                "masked_key": masked_key,
-                "status": FromTo { from: KeyStatus::Active.as_str(), to: KeyStatus::Deactivated.as_str() },
-            }),
+            } => {
+                let mut details = json!({ "reporter_ip": reporter, "masked_key": masked_key });
+                if *deactivated {
+                    details["status"] = status_change(KeyStatus::Deactivated)["status"].take();
+                }
+                details
+            }
             Change::UserCreated { name, groups, .. } => json!({ "name": name, "groups": groups }),
             Change::GroupCreated { .. } | Change::ConnectionDeleted { .. } => json!({}),
             Change::ConnectionCreated {
@@ -339,6 +359,7 @@ mod tests {
                         to: &after,
                     }),
                     expiry: None,
+                    accepted_reported_secret: false,
                 },
                 "api_key.updated",
                 "api_key",
@@ -358,6 +379,7 @@ mod tests {
                         to: &after,
                     }),
                     expiry: None,
+                    accepted_reported_secret: false,
                 },
                 "api_key.updated",
                 "api_key",
@@ -369,11 +391,40 @@ mod tests {
                     id,
                     name: "ci",
                     expiry: None,
+                    accepted_reported_secret: false,
                 },
                 "api_key.activated",
                 "api_key",
                 "ci",
                 json!({ "status": { "from": "deactivated", "to": "active" } }),
+            ),
+            (
+                Change::ApiKeyActivated {
+                    id,
+                    name: "ci",
+                    expiry: None,
+                    accepted_reported_secret: true,
+                },
+                "api_key.activated",
+                "api_key",
+                "ci",
+                json!({
+                    "status": { "from": "deactivated", "to": "active" },
+                    "accepted_reported_secret": true,
+                }),
+            ),
+            (
+                Change::ApiKeyLeakReported {
+                    id,
+                    name: "ci",
+                    reporter: "192.0.2.1",
+                    masked_key: "hpk_AbCd***",
+                    deactivated: false,
+                },
+                "api_key.leak_reported",
+                "api_key",
+                "ci",
+                json!({ "reporter_ip": "192.0.2.1", "masked_key": "hpk_AbCd***" }),
             ),
             (
                 Change::ApiKeyDeactivated {
