@@ -42,6 +42,8 @@ export async function newPage(browser, { width = 1280, javaScript = true, bypass
   page.errors = [];
   page.on('pageerror', (e) => page.errors.push(e.message));
   page.on('console', (m) => {
+    // E2E_CONSOLE=1 shows what the page says, for chasing a failure.
+    if (process.env.E2E_CONSOLE && m.type() !== 'log') console.error(`[console.${m.type()}] ${m.text()}`);
     if (m.type() !== 'error') return;
     if (/Content Security Policy|panicked at/i.test(m.text())) page.errors.push(m.text());
   });

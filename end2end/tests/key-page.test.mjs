@@ -235,6 +235,30 @@ describe('a key at work in the web app', () => {
     assert.deepEqual(page.errors, []);
   });
 
+  test('a script stopped because its key was deactivated reads "Cancelled", with why', async () => {
+    const doomed = await api(gw.base, 'POST', '/api/api-keys', {
+      token, body: { name: 'doomed-bot', groups: ['admin'] },
+    });
+    assert.equal(doomed.status, 201);
+    const forever = 'WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r) SELECT count(*) FROM r';
+    const running = api(gw.base, 'POST', '/api/connections/demo/exec', {
+      token: doomed.body.key, body: { script: forever },
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal((await api(gw.base, 'POST', '/api/api-keys/doomed-bot/deactivate', { token })).status, 200);
+    const answer = await running;
+    assert.equal(answer.status, 401, JSON.stringify(answer.body));
+    assert.match(answer.body.message, /deactivated while the script ran/);
+    await page.goto(`${gw.base}/sessions?caller=doomed-bot`);
+    await hydrated(page);
+    const row = page.locator('table.sessions tbody tr');
+    await rowsToBe(row, 1);
+    await row.getByText('Cancelled').waitFor();
+    await row.getByText('the API key was deactivated').waitFor();
+    await screenshot(page, 'sessions-cancelled');
+    assert.deepEqual(page.errors, []);
+  });
+
   test('an unknown key says so', async () => {
     const response = await page.goto(`${gw.base}/settings/api-keys/00000000-0000-4000-8000-000000000000`);
     assert.equal(response.status(), 404);
