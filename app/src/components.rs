@@ -25,6 +25,42 @@ pub fn StatusBadge(status: KeyState) -> impl IntoView {
     }
 }
 
+/// A `<select>`'s `<option>`s as HTML, for its `inner_html`, so that the `<select>` has no
+/// children to hydrate. Hydrating dynamic `<option>`s panicked now and then (a hydration
+/// mismatch at an `<option>`: the marker Leptos expects after a list of children was not
+/// there), which left the page dead; seen on the key list's filters and the expiry picker.
+/// The options never change once rendered, so nothing is lost.
+pub fn options_html<'a>(
+    options: impl IntoIterator<Item = (&'a str, &'a str)>,
+    selected: &str,
+) -> String {
+    let mut html = String::new();
+    for (value, label) in options {
+        let mark = if value == selected { " selected" } else { "" };
+        html.push_str(&format!(
+            "<option value=\"{}\"{mark}>{}</option>",
+            escape_html(value),
+            escape_html(label)
+        ));
+    }
+    html
+}
+
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// When a key expires: a `<select>` (never, 7/30/90/365 days, a date; with `current`, also
 /// "keep the current expiry") and a date input read only when the select says "date". Without
 /// JavaScript both are plain form fields; with it, CSS shows the date input only for "date".
@@ -49,21 +85,21 @@ pub fn ExpiryPicker(
     };
     // The current expiry itself is the "Now:" line above the select (which describes it):
     // in the option it was cut off on a phone.
-    let keep_option = keep.map(|_| {
-        view! { <option value="keep" selected=selected == "keep">"Keep the current expiry"</option> }
-    });
-    let never = limit.is_none().then(|| {
-        view! { <option value="never" selected=selected == "never">"Never"</option> }
-    });
-    let presets = policy
-        .preset_days()
-        .into_iter()
-        .map(|days| {
-            let value = days.to_string();
-            let is_selected = selected == value;
-            view! { <option value=value selected=is_selected>{format!("In {days} days")}</option> }
-        })
-        .collect_view();
+    let mut choices: Vec<(String, String)> = Vec::new();
+    if keep.is_some() {
+        choices.push(("keep".into(), "Keep the current expiry".into()));
+    }
+    if limit.is_none() {
+        choices.push(("never".into(), "Never".into()));
+    }
+    for days in policy.preset_days() {
+        choices.push((days.to_string(), format!("In {days} days")));
+    }
+    choices.push(("date".into(), "On a date…".into()));
+    let options = options_html(
+        choices.iter().map(|(v, l)| (v.as_str(), l.as_str())),
+        &selected,
+    );
     let hint = match limit {
         Some(days) => format!(
             "Keys may live at most {days} days here (the operator set \
@@ -87,12 +123,8 @@ pub fn ExpiryPicker(
         <div class="expiry">
             <label for="expires">"Expires"</label>
             {current_text}
-            <select id="expires" name="expires"
+            <select id="expires" name="expires" inner_html=options
                 aria-describedby="expires-now expires-hint expires_at-error">
-                {keep_option}
-                {never}
-                {presets}
-                <option value="date" selected=selected == "date">"On a date…"</option>
             </select>
             <p class="hint" id="expires-hint">{hint}</p>
             <div class="expiry-date">
@@ -203,4 +235,19 @@ where
     S::Output: Clone + Send + Sync + 'static,
 {
     Signal::derive(move || action.value().get().and_then(|r| r.err()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::options_html;
+
+    #[test]
+    fn options_are_escaped_and_one_is_selected() {
+        let html = options_html([("", "Any"), ("a\"b", "<x> & 'y'")], "a\"b");
+        assert_eq!(
+            html,
+            "<option value=\"\">Any</option>\
+             <option value=\"a&quot;b\" selected>&lt;x&gt; &amp; &#39;y&#39;</option>"
+        );
+    }
 }

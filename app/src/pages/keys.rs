@@ -3,7 +3,9 @@
 //! which keys expire, or which the unused-key policy deactivates, within the next days.
 
 use crate::{
-    components::{action_error, use_hydrated, Forbidden, FormError, StatusBadge, Time},
+    components::{
+        action_error, options_html, use_hydrated, Forbidden, FormError, StatusBadge, Time,
+    },
     pages::{key_new::Reveal, layout::use_me},
     server_fns::{
         get_key, key_notices, list_groups, list_key_page, ActivateKey, DeactivateKey, RotateKey,
@@ -288,22 +290,17 @@ fn FilterForm(filter: KeyFilter, groups: Vec<String>) -> impl IntoView {
         ("-last_used_at", "Recently used first"),
         ("last_used_at", "Least recently used first"),
     ];
-    let option = |current: &str, (value, label): (String, String)| {
-        let selected = current == value;
-        view! { <option value=value selected=selected>{label}</option> }
-    };
-    let own = |list: &[(&str, &str)]| -> Vec<(String, String)> {
-        list.iter()
-            .map(|(v, l)| ((*v).to_owned(), (*l).to_owned()))
-            .collect()
-    };
-    let mut group_options = vec![(String::new(), "Any group".to_owned())];
-    group_options.extend(groups.into_iter().map(|g| (g.clone(), g)));
+    let statuses = options_html(STATUSES, &filter.status);
+    let group_options = options_html(
+        std::iter::once(("", "Any group")).chain(groups.iter().map(|g| (g.as_str(), g.as_str()))),
+        &filter.group,
+    );
     let sort = if filter.sort == "created_at" {
         String::new()
     } else {
         filter.sort.clone()
     };
+    let sorts = options_html(SORTS, &sort);
     let filtered = filter.is_filtered();
     view! {
         <form method="get" action=KEYS_PATH class="key-filters" role="search"
@@ -315,21 +312,15 @@ fn FilterForm(filter: KeyFilter, groups: Vec<String>) -> impl IntoView {
             </div>
             <div class="field">
                 <label for="key-status">"Status"</label>
-                <select id="key-status" name="status">
-                    {own(&STATUSES).into_iter().map(|o| option(&filter.status, o)).collect_view()}
-                </select>
+                <select id="key-status" name="status" inner_html=statuses></select>
             </div>
             <div class="field">
                 <label for="key-group">"Group"</label>
-                <select id="key-group" name="group">
-                    {group_options.into_iter().map(|o| option(&filter.group, o)).collect_view()}
-                </select>
+                <select id="key-group" name="group" inner_html=group_options></select>
             </div>
             <div class="field">
                 <label for="key-sort">"Sort by"</label>
-                <select id="key-sort" name="sort">
-                    {own(&SORTS).into_iter().map(|o| option(&sort, o)).collect_view()}
-                </select>
+                <select id="key-sort" name="sort" inner_html=sorts></select>
             </div>
             <div class="filter-actions">
                 <button type="submit" class="button primary">"Apply"</button>
