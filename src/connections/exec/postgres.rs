@@ -163,10 +163,19 @@ impl PgConn {
             () = tokio::time::sleep_until(deadline) => Outcome::timed_out(limits),
             why = &mut stop => Outcome::cancelled(why),
         };
-        let _ = cancel.cancel_query(NoTls).await;
         // The server answers a cancelled statement with an error, at once; a connection that
         // does not is closed (dropping it ends the session).
-        let at_rest = tokio::time::timeout(CANCEL_WAIT, &mut work).await.is_ok();
+        let until = Instant::now() + CANCEL_WAIT;
+        let at_rest = loop {
+            let _ = cancel.cancel_query(NoTls).await;
+            // A cancel request that reached the server before the statement did (a stop just
+            // as the exec began) cancelled nothing: ask again until the script has ended.
+            match tokio::time::timeout(RECANCEL_EVERY, &mut work).await {
+                Ok(_) => break true,
+                Err(_) if Instant::now() >= until => break false,
+                Err(_) => {}
+            }
+        };
         (stopped, at_rest)
     }
 
@@ -185,6 +194,7 @@ impl PgConn {
 }
 
 const CANCEL_WAIT: Duration = Duration::from_secs(5);
+const RECANCEL_EVERY: Duration = Duration::from_millis(250);
 
 /// Reads the results of a script (the simple query protocol: several statements, every value
 /// as text). Also says whether the connection is at rest afterwards: a cut output stops
