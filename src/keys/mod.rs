@@ -483,10 +483,7 @@ impl KeyService {
         // The secret to let in is the one the key has now, under the lock: a rotation that
         // committed since `key` was read changed it, and letting in the one read before would
         // leave the set without the current secret (refused until a restart).
-        let key = match &order {
-            Some(_) => self.find_by_id(key.row.org_id, key.row.id).await?,
-            None => key,
-        };
+        let key = self.as_ordered(&order, key).await?;
         let prefix = active::prefix_of_hex(&key.row.hash_prefix)
             .ok_or_else(|| Error::Internal(anyhow::anyhow!("a stored key hash is not hex")))?;
         let change = self.cache.begin_change(key.row.id);
@@ -542,10 +539,7 @@ impl KeyService {
         let prefix = active::prefix_of(&secret.digest());
         let order = self.ordered().await;
         // As in `transition`: the state that counts is the one under the lock (SQLite).
-        let key = match &order {
-            Some(_) => self.find_by_id(key.row.org_id, key.row.id).await?,
-            None => key,
-        };
+        let key = self.as_ordered(&order, key).await?;
         let change = self.cache.begin_change(key.row.id);
         // Before the commit: the new secret must work as soon as its owner has it. A
         // deactivated key's must not (on PostgreSQL the feed follows the committed state).
@@ -695,6 +689,19 @@ impl KeyService {
         store::keys::Revival {
             now: self.now(),
             accept_reported_secret,
+        }
+    }
+
+    /// `key` as it stands now, read again when `order` is held (SQLite): a change that
+    /// committed since it was read may have given it another secret or state.
+    async fn as_ordered(
+        &self,
+        order: &Option<MutexGuard<'_, ()>>,
+        key: KeyRecord,
+    ) -> Result<KeyRecord> {
+        match order {
+            Some(_) => self.find_by_id(key.row.org_id, key.row.id).await,
+            None => Ok(key),
         }
     }
 

@@ -32,7 +32,7 @@ async fn exec_response(app: &TestApp, token: &str, conn: &str, script: &str) -> 
 }
 
 /// Starts an exec in the background.
-fn spawn_exec(
+pub(crate) fn spawn_exec(
     app: &TestApp,
     token: &str,
     conn: &str,
@@ -49,7 +49,7 @@ fn spawn_exec(
 }
 
 /// A superuser pool on the test server (pg_stat_activity is cluster-wide).
-async fn pg_admin() -> sqlx::PgPool {
+pub(crate) async fn pg_admin() -> sqlx::PgPool {
     sqlx::PgPool::connect(&postgres_admin_url_in("postgres"))
         .await
         .unwrap()
@@ -83,7 +83,7 @@ async fn assert_backends_close(
     assert!(gone, "{why}");
 }
 
-async fn running(admin: &sqlx::PgPool, database: &str, text: &str) -> i64 {
+pub(crate) async fn running(admin: &sqlx::PgPool, database: &str, text: &str) -> i64 {
     sqlx::query_scalar(
         "SELECT count(*) FROM pg_stat_activity
          WHERE datname = $1 AND state = 'active' AND pid <> pg_backend_pid()

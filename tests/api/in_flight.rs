@@ -7,9 +7,10 @@
 
 use crate::both_backends;
 use crate::connections::{make_connection, sqlite_target, PgTarget};
+use crate::exec::{self, pg_admin, spawn_exec as start_exec};
 use crate::helpers::*;
 use crate::mcp;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -44,38 +45,10 @@ async fn targets(app: &TestApp) -> Targets {
     Targets { pg, _dir: dir }
 }
 
-/// Starts an exec on `app` in the background.
-fn start_exec(
-    app: &TestApp,
-    key: &str,
-    conn: &str,
-    script: &str,
-) -> tokio::task::JoinHandle<(StatusCode, Value)> {
-    let request = app
-        .request(
-            Method::POST,
-            &format!("/api/connections/{conn}/exec"),
-            Some(key),
-        )
-        .json(&json!({ "script": script }));
-    tokio::spawn(async move { read(request.send().await.unwrap()).await })
-}
-
 /// Backends of `database` running a statement that contains `text`.
 async fn running(database: &str, text: &str) -> i64 {
-    let admin = sqlx::PgPool::connect(&crate::connections::postgres_admin_url_in("postgres"))
-        .await
-        .unwrap();
-    let n = sqlx::query_scalar(
-        "SELECT count(*) FROM pg_stat_activity
-         WHERE datname = $1 AND state = 'active' AND pid <> pg_backend_pid()
-           AND strpos(query, $2) > 0",
-    )
-    .bind(database)
-    .bind(text)
-    .fetch_one(&admin)
-    .await
-    .unwrap();
+    let admin = pg_admin().await;
+    let n = exec::running(&admin, database, text).await;
     admin.close().await;
     n
 }
