@@ -12,18 +12,30 @@ use crate::{
 const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 500;
 
-/// A page of the caller's organization's log, newest first (admins only).
-pub async fn events(store: &Store, caller: &Principal, query: &AuditQuery) -> Result<Vec<Event>> {
-    caller.require_admin()?;
-    let limit = page_limit(query.limit, DEFAULT_LIMIT)?;
-    let filter = store::audit::Filter {
-        actor: given(&query.actor),
-        action: given(&query.action),
-        target: given(&query.target),
-        before: query.before,
-    };
-    let rows = store::audit::list(store, caller.org_id, &filter, limit).await?;
-    rows.into_iter().map(event).collect()
+/// The organization's log, read (admins only).
+#[derive(Clone)]
+pub struct AuditLog {
+    store: Store,
+}
+
+impl AuditLog {
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    /// A page of the caller's organization's log, newest first.
+    pub async fn events(&self, caller: &Principal, query: &AuditQuery) -> Result<Vec<Event>> {
+        caller.require_admin()?;
+        let limit = page_limit(query.limit, DEFAULT_LIMIT)?;
+        let filter = store::audit::Filter {
+            actor: given(&query.actor),
+            action: given(&query.action),
+            target: given(&query.target),
+            before: query.before,
+        };
+        let rows = store::audit::list(&self.store, caller.org_id, &filter, limit).await?;
+        rows.into_iter().map(event).collect()
+    }
 }
 
 /// `limit`, or `default` without one; out of `1..=MAX_LIMIT` is the caller's error.

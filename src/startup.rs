@@ -1,5 +1,6 @@
 //! Builds the whole gateway: used by `hoop serve` and by the tests alike.
 
+mod metrics;
 mod serve;
 
 use crate::{
@@ -109,6 +110,8 @@ impl Application {
             auth,
             leak_reports: Arc::new(FailureLimiter::new(config.auth_failures_per_minute)),
             connections,
+            directory: crate::directory::Directory::new(store.clone()),
+            audit: crate::audit::AuditLog::new(store.clone()),
         });
         let sessions = Sessions::new(&store)
             .await
@@ -171,10 +174,7 @@ impl Application {
                     .await
                     .with_context(|| format!("cannot listen for metrics on {addr}"))?;
                 tracing::info!(addr = %metrics_listener.local_addr()?, "metrics at /metrics");
-                Some((
-                    metrics_listener,
-                    telemetry::exporter::router(recorder, state.clone()),
-                ))
+                Some((metrics_listener, metrics::router(recorder, state.clone())))
             }
             _ => None,
         };

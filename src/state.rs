@@ -1,7 +1,10 @@
 //! What every handler and server function reaches: the services, built once by
 //! [`crate::startup`]. Below the REST API and the web app, which take it; above the services.
 
-use crate::{auth::Authenticator, connections::ConnectionService, keys::KeyService, store::Store};
+use crate::{
+    audit::AuditLog, auth::Authenticator, connections::ConnectionService, directory::Directory,
+    keys::KeyService, store::Store,
+};
 use std::sync::Arc;
 
 /// What every handler and server function reaches. One shared allocation: axum clones the
@@ -21,6 +24,8 @@ pub struct Services {
     pub keys: KeyService,
     pub auth: Authenticator,
     pub connections: ConnectionService,
+    pub directory: Directory,
+    pub audit: AuditLog,
     /// Leak reports per client address (unauthenticated, so bounded like failed logins).
     pub leak_reports: Arc<crate::security::throttle::FailureLimiter>,
 }

@@ -16,5 +16,5 @@ pub async fn list(
     query: std::result::Result<Query<AuditQuery>, QueryRejection>,
 ) -> Result<Json<Vec<Event>>> {
     let Query(query) = query.map_err(|e| Error::BadRequest(e.body_text()))?;
-    Ok(Json(crate::audit::events(&s.store, &caller, &query).await?))
+    Ok(Json(s.audit.events(&caller, &query).await?))
 }

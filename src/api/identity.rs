@@ -4,10 +4,9 @@ use super::json::Json;
 use crate::{
     auth::ClientAddr,
     caller::{Identity, Principal},
-    directory::{self, NewUserRequest},
+    directory::NewUserRequest,
     error::Result,
     state::AppState,
-    store,
     wire::identity::{Group, Login, NewGroup, Token, User, UserInfo},
 };
 use axum::{extract::State, http::StatusCode};
@@ -51,8 +50,7 @@ pub async fn userinfo(caller: Principal) -> Json<UserInfo> {
 #[utoipa::path(get, path = "/groups", tag = "identity", security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = [Group])))]
 pub async fn list_groups(State(s): State<AppState>, caller: Principal) -> Result<Json<Vec<Group>>> {
-    let groups = directory::list_groups(&s.store, &caller).await?;
-    Ok(Json(groups.into_iter().map(Group::from).collect()))
+    Ok(Json(s.directory.list_groups(&caller).await?))
 }
 
 /// Creates a group (admins only).
@@ -63,16 +61,15 @@ pub async fn create_group(
     caller: Principal,
     Json(req): Json<NewGroup>,
 ) -> Result<(StatusCode, Json<Group>)> {
-    let group = directory::create_group(&s.store, &caller, &req.name).await?;
-    Ok((StatusCode::CREATED, Json(group.into())))
+    let group = s.directory.create_group(&caller, &req.name).await?;
+    Ok((StatusCode::CREATED, Json(group)))
 }
 
 /// The organization's users (admins only).
 #[utoipa::path(get, path = "/users", tag = "identity", security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = [User])))]
 pub async fn list_users(State(s): State<AppState>, caller: Principal) -> Result<Json<Vec<User>>> {
-    let users = directory::list_users(&s.store, &caller).await?;
-    Ok(Json(users.into_iter().map(User::from).collect()))
+    Ok(Json(s.directory.list_users(&caller).await?))
 }
 
 /// Creates a user with a password and groups (admins only).
@@ -83,24 +80,6 @@ pub async fn create_user(
     caller: Principal,
     Json(req): Json<NewUserRequest>,
 ) -> Result<(StatusCode, Json<User>)> {
-    let user = directory::create_user(&s.store, &caller, req).await?;
-    Ok((StatusCode::CREATED, Json(user.into())))
-}
-
-impl From<store::identity::Group> for Group {
-    fn from(row: store::identity::Group) -> Self {
-        Group { name: row.name }
-    }
-}
-
-impl From<store::identity::User> for User {
-    fn from(row: store::identity::User) -> Self {
-        User {
-            id: row.id,
-            email: row.email,
-            name: row.name,
-            created_at: row.created_at,
-            groups: row.groups,
-        }
-    }
+    let user = s.directory.create_user(&caller, req).await?;
+    Ok((StatusCode::CREATED, Json(user)))
 }

@@ -11,11 +11,13 @@ pub mod mcp;
 pub mod openapi;
 
 use crate::{auth::Credential, caller::Principal, error::Error, state::AppState};
+use axum::response::{IntoResponse, Response};
 use axum::{
     extract::{DefaultBodyLimit, FromRequestParts},
     http::{header, request::Parts, HeaderValue},
     Router,
 };
+use std::sync::OnceLock;
 use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -26,7 +28,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(healthz))
-        .routes(routes!(openapi::openapi_json))
+        .routes(routes!(openapi_json))
         .routes(routes!(identity::login))
         .routes(routes!(identity::userinfo))
         .routes(routes!(identity::list_groups, identity::create_group))
@@ -45,6 +47,26 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(connections::exec))
         .routes(routes!(connections::sessions, connections::create_session))
         .routes(routes!(connections::session))
+}
+
+/// `GET /api/openapi.json`: the document of [`routes`].
+#[utoipa::path(get, path = "/openapi.json", tag = "meta",
+    responses((status = 200, description = "The OpenAPI 3 document of this API", content_type = "application/json")))]
+async fn openapi_json() -> Response {
+    static DOC: OnceLock<String> = OnceLock::new();
+    let doc = DOC.get_or_init(|| {
+        openapi::document(routes().into_openapi())
+            .to_json()
+            .unwrap_or_default()
+    });
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        doc.as_str(),
+    )
+        .into_response()
 }
 
 /// The REST API; `extra` joins it behind the same layers.

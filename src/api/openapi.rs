@@ -1,13 +1,8 @@
-//! The OpenAPI 3 document of the REST API, derived from the routes ([`super::routes`]) and
-//! their annotations, and served at `/api/openapi.json`. Answers every route can give (bad body,
+//! The OpenAPI 3 document of the REST API, derived from the routes' annotations (handed in by
+//! the router that serves it at `/api/openapi.json`). Answers every route can give (bad body,
 //! too large, throttled, database down, not authenticated) are added here once rather than on
 //! every handler.
 
-use axum::{
-    http::{header, HeaderValue},
-    response::{IntoResponse, Response},
-};
-use std::sync::OnceLock;
 use utoipa::{
     openapi::{
         path::Operation,
@@ -35,10 +30,11 @@ use utoipa::{
 )]
 struct ApiDoc;
 
-/// The whole document: every route's own annotation, under `/api` where the server nests the
-/// router, and then the answers and security schemes they share.
-pub fn document() -> utoipa::openapi::OpenApi {
-    let mut doc = ApiDoc::openapi().nest("/api", super::routes().into_openapi());
+/// The whole document: every route's own annotation (`routes`, the router's document), under
+/// `/api` where the server nests the router, and then the answers and security schemes they
+/// share.
+pub fn document(routes: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi().nest("/api", routes);
     // Cargo passes an empty license when Cargo.toml declares none; utoipa would publish it as
     // `{"name": ""}`, which no validator accepts. A declared one comes through as its SPDX
     // identifier, which is what OpenAPI 3.1 asks for.
@@ -48,22 +44,6 @@ pub fn document() -> utoipa::openapi::OpenApi {
     Security.modify(&mut doc);
     CommonAnswers.modify(&mut doc);
     doc
-}
-
-/// `GET /api/openapi.json`: this document.
-#[utoipa::path(get, path = "/openapi.json", tag = "meta",
-    responses((status = 200, description = "The OpenAPI 3 document of this API", content_type = "application/json")))]
-pub async fn openapi_json() -> Response {
-    static DOC: OnceLock<String> = OnceLock::new();
-    let doc = DOC.get_or_init(|| document().to_json().unwrap_or_default());
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        doc.as_str(),
-    )
-        .into_response()
 }
 
 /// The names handlers use in `security(...)`.

@@ -49,6 +49,12 @@ pub enum CliError {
 const USER_AGENT: &str = concat!("hoop-cli/", env!("CARGO_PKG_VERSION"));
 
 impl Client {
+    /// The client `hoop login` set up: its gateway and credential, from the saved config.
+    pub fn from_config() -> Result<Self, CliError> {
+        let config = super::config::load().map_err(CliError::Usage)?;
+        Ok(Self::new(&config.api_url, config.token).with_saved_key(config.key))
+    }
+
     pub fn new(base: &str, token: Option<SecretString>) -> Self {
         Self {
             // Named, as clients should be: a key's page shows which program used it.
@@ -184,4 +190,9 @@ impl Client {
             eprintln!("{}", expiry::warning(at.to_utc(), chrono::Utc::now(), name));
         }
     }
+}
+
+/// `s` as one segment of a URL path: a name with a `/` or a `?` stays one segment.
+pub fn path_segment(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }

@@ -15,7 +15,7 @@ use crate::{
 };
 pub use admin::{admin, AdminCommand, CreateCommand, Resource};
 use clap::Args;
-use client::{CliError, Client};
+use client::{path_segment, CliError, Client};
 use output::Format;
 use reqwest::Method;
 use std::io::{IsTerminal, Read, Write};
@@ -43,15 +43,6 @@ pub struct ExecArgs {
     file: Option<std::path::PathBuf>,
     #[arg(short = 'o', long, value_enum, default_value = "table")]
     output: Format,
-}
-
-fn client() -> Result<Client, CliError> {
-    let config = config::load().map_err(CliError::Usage)?;
-    Ok(Client::new(&config.api_url, config.token).with_saved_key(config.key))
-}
-
-fn path_segment(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 pub async fn login(args: LoginArgs) -> Result<(), CliError> {
@@ -148,7 +139,7 @@ pub async fn exec(args: ExecArgs) -> Result<(), CliError> {
         }
     };
     let path = format!("/api/connections/{}/exec", path_segment(&args.connection));
-    let result: ExecResult = client()?
+    let result: ExecResult = Client::from_config()?
         .send(Method::POST, &path, &Script { script })
         .await?;
     let ok = result.output_status == SessionStatus::Success;

@@ -5,7 +5,7 @@
 //! activating it or extending its expiry does not bring the secret back unnoticed. The audit
 //! log keeps the reporter's address and the secret's preview, never the secret.
 
-use super::{KeyService, RawApiKey};
+use super::{secret::RawApiKey, service::KeyService};
 use crate::store::keys::{self, Transition};
 use std::net::IpAddr;
 

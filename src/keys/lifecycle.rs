@@ -4,7 +4,7 @@
 //! long are deactivated. None of it decides whether a request is admitted: that is read from the
 //! time in memory, at the second, with or without these sweeps.
 
-use super::{KeyService, WeakKeyService};
+use super::service::{KeyService, WeakKeyService};
 use crate::store::keys::{self, Transition, SYSTEM_ACTOR};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::time::Duration;
@@ -76,7 +76,7 @@ impl KeyService {
 
     /// Forgets client addresses unseen for 30 days and daily counts past what can be asked.
     async fn prune_usage(&self) {
-        let keep = i64::from(super::MAX_USAGE_DAYS);
+        let keep = i64::from(super::service::MAX_USAGE_DAYS);
         if let Err(e) = crate::store::usage::prune(&self.store, self.now(), keep).await {
             tracing::warn!(error = %e, "could not prune key usage");
         }

@@ -10,7 +10,7 @@
 //! an overlap is a time the caller already carries. The database is asked only to say why, and
 //! while the set is not trusted (the feed is down), once a second.
 
-use super::{active::Prefix, KeyService};
+use super::{active::Prefix, service::KeyService};
 use crate::{
     caller::{Identity, Principal},
     store::keys::{KeyRecord, KeyStatus},

@@ -2,7 +2,8 @@
 
 use super::{
     audit::{self, Change},
-    in_tx, on_pool, or_taken, require_groups,
+    identity::require_groups,
+    in_tx, on_pool, or_taken,
     text_enum::text_enum,
     Store,
 };

@@ -2,7 +2,7 @@
 
 use super::{
     audit::{self, Change},
-    in_tx, on_pool, or_taken, require_groups, Store,
+    in_tx, on_pool, or_taken, Store,
 };
 use crate::{
     domain::{Email, GroupName, Violation},
@@ -12,6 +12,19 @@ use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 use std::collections::HashMap;
 use uuid::Uuid;
+
+/// Fails with 422 naming any of `$groups` that the organization does not have, reading the
+/// groups inside the caller's transaction so none can vanish before the insert that needs it.
+macro_rules! require_groups {
+    ($tx:ident, $org_id:expr, $groups:expr, field = $field:literal) => {{
+        let known: Vec<String> = sqlx::query_scalar("SELECT name FROM groups WHERE org_id = $1")
+            .bind($org_id)
+            .fetch_all(&mut *$tx)
+            .await?;
+        $crate::store::identity::check_groups_exist(&known, $groups, $field)?;
+    }};
+}
+pub(crate) use require_groups;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct Org {

@@ -3,9 +3,8 @@
 pub use super::usage::ClientRow;
 use super::{
     audit::{self, Change, FromTo},
-    in_tx, on_pool, or_taken, require_groups,
-    text_enum::text_enum,
-    Store,
+    identity::require_groups,
+    in_tx, on_pool, or_taken, Store,
 };
 use crate::{
     domain::{ApiKeyName, GroupName},
@@ -29,13 +28,7 @@ pub fn state_message(hash_prefix: &str, active: bool) -> String {
     format!("{tag}{hash_prefix}")
 }
 
-text_enum! {
-    /// Whether a key authenticates. Deactivation keeps the row (and its audit history).
-    pub enum KeyStatus {
-        Active = "active",
-        Deactivated = "deactivated",
-    }
-}
+pub use super::key_status::KeyStatus;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct KeyRow {

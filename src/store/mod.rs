@@ -9,6 +9,7 @@ pub mod feed;
 mod file_lock;
 pub mod identity;
 pub mod key_list;
+mod key_status;
 pub mod keys;
 pub mod own;
 pub mod sessions;
@@ -144,18 +145,7 @@ impl<DB: sqlx::Database> Drop for CloseUnlessCommitted<DB> {
     }
 }
 
-/// Fails with 422 naming any of `$groups` that the organization does not have, reading the
-/// groups inside the caller's transaction so none can vanish before the insert that needs it.
-macro_rules! require_groups {
-    ($tx:ident, $org_id:expr, $groups:expr, field = $field:literal) => {{
-        let known: Vec<String> = sqlx::query_scalar("SELECT name FROM groups WHERE org_id = $1")
-            .bind($org_id)
-            .fetch_all(&mut *$tx)
-            .await?;
-        $crate::store::identity::check_groups_exist(&known, $groups, $field)?;
-    }};
-}
-pub(crate) use {in_tx, on_pool, require_groups};
+pub(crate) use {in_tx, on_pool};
 
 /// One pool's use: `main` for everything, on SQLite also `log` for the exec session log.
 #[derive(Debug, Clone, Copy)]

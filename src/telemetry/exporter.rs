@@ -10,8 +10,6 @@
 //! Labels hold only what an admin already sees, and never anything a client chooses freely:
 //! routes as declared (not paths as sent), methods from a fixed list, no key name, no key id.
 
-use crate::state::AppState;
-use axum::{extract::State, http::header, response::IntoResponse, routing::get, Router};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::{sync::OnceLock, time::Duration};
 
@@ -56,32 +54,6 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
 /// first, so a gateway without metrics does not pay for them.
 pub fn enabled() -> bool {
     RECORDER.get().is_some_and(Result::is_ok)
-}
-
-/// `GET /metrics` and nothing else.
-pub fn router(handle: PrometheusHandle, state: AppState) -> Router {
-    Router::new()
-        .route("/metrics", get(scrape))
-        .with_state((handle, state))
-}
-
-async fn scrape(State((handle, state)): State<(PrometheusHandle, AppState)>) -> impl IntoResponse {
-    // What is a state rather than an event is read when asked for.
-    metrics::gauge!("hoop_key_cache_trusted")
-        .set(f64::from(u8::from(state.keys.cache_is_trusted())));
-    for pool in state.store.pools() {
-        let labels = [("pool", pool.name)];
-        metrics::gauge!("hoop_db_pool_connections", &labels).set(pool.size);
-        metrics::gauge!("hoop_db_pool_idle_connections", &labels).set(pool.idle as f64);
-        metrics::gauge!("hoop_db_pool_max_connections", &labels).set(pool.max);
-    }
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        handle.render(),
-    )
 }
 
 /// The HELP lines of the scrape.

@@ -1,6 +1,7 @@
 //! The web app's server functions land here: each authenticates the request, calls the same
 //! services the REST API calls, and turns the answer into the UI's types.
 
+use super::views::{key_view, ui_error};
 use crate::{
     auth::{client_addr, Credential},
     caller::Principal,
@@ -8,7 +9,6 @@ use crate::{
     keys::{
         expiry, listing::KeyQuery, Activation, ApiKey, KeyChanges, KeyStatus, NewApiKey, Rotation,
     },
-    policy::KeyPolicy,
     secret::SecretString,
     state::AppState,
     wire::keys::KeyListQuery,
@@ -18,13 +18,19 @@ use app::{
     gateway::{Gateway, Result},
     types::{
         AuditFilter, AuditPage, ConnectionView, CreatedKey, ExpiryChoice, GroupView, KeyDetailView,
-        KeyFilter, KeyNoticesView, KeyPageView, KeyPolicyView, KeyState, KeyView, Me,
-        SessionFilter, SessionsPage, When, WARN_DAYS,
+        KeyFilter, KeyNoticesView, KeyPageView, KeyPolicyView, KeyView, Me, SessionFilter,
+        SessionsPage, WARN_DAYS,
     },
 };
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
 use leptos::prelude::use_context;
+
+/// Who the page guard found calling, handed on to the page's server functions so that a
+/// page is authenticated once, not again by each function it renders. Private to `web`:
+/// only its guard can put one on a request.
+#[derive(Clone)]
+pub(super) struct PageCaller(pub(super) Principal);
 
 pub struct WebGateway {
     pub state: AppState,
@@ -42,123 +48,9 @@ fn session() -> Result<tower_sessions::Session> {
         .ok_or_else(|| UiError::Other("no session layer".into()))
 }
 
-pub(super) fn ui_error(e: Error) -> UiError {
-    match e {
-        Error::Unauthenticated | Error::Revoked(_) => UiError::Unauthenticated,
-        Error::Forbidden(m) => UiError::Forbidden(m),
-        Error::NotFound(m) => UiError::NotFound(m),
-        // The services name the request field a rejected value came from; the forms use
-        // the same field names, so the error lands under the input that holds the value.
-        Error::Conflict(v) | Error::Invalid(v) => match v.field {
-            Some(field) => UiError::Field {
-                field: field.into_owned(),
-                message: v.message,
-            },
-            None => UiError::Other(v.message),
-        },
-        Error::BadRequest(m) | Error::TooLarge(m) => UiError::Other(m),
-        e @ Error::TooSlow => UiError::Other(e.to_string()),
-        Error::TooManyFailures { retry_after } => {
-            let secs = crate::error::whole_secs(retry_after);
-            UiError::TryLater {
-                message: format!(
-                    "Too many failed sign-in attempts from your address. Try again in {secs} \
-                     second{}.",
-                    if secs == 1 { "" } else { "s" }
-                ),
-                retry_after_secs: secs,
-            }
-        }
-        Error::Busy(message) => UiError::TryLater {
-            message,
-            retry_after_secs: 1,
-        },
-        Error::TooManyReports { retry_after } => UiError::TryLater {
-            message: e.to_string(),
-            retry_after_secs: crate::error::whole_secs(retry_after),
-        },
-        Error::Unavailable(_) | Error::Internal(_) => {
-            // Server functions never turn this into an HTTP response: the cause is logged
-            // here, and the page gets no internals.
-            e.report();
-            UiError::Other("Something went wrong on the server. Try again.".into())
-        }
-    }
-}
-
-pub(super) fn when(at: DateTime<Utc>, now: DateTime<Utc>) -> When {
-    When {
-        exact: at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        relative: relative(at, now),
-    }
-}
-
-fn relative(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    let secs = (now - at).num_seconds();
-    // Ahead: up to the whole minute, so a key made to expire in 7 days reads "in 7 days"
-    // rather than the "in 6 days" its first seconds would floor to.
-    let (secs, future) = if secs < 0 {
-        ((-secs + 59) / 60 * 60, true)
-    } else {
-        (secs, false)
-    };
-    let plural = |n: i64, unit: &str| {
-        let s = if n == 1 { "" } else { "s" };
-        if future {
-            format!("in {n} {unit}{s}")
-        } else {
-            format!("{n} {unit}{s} ago")
-        }
-    };
-    match secs {
-        0..=59 => "just now".into(),
-        60..=3599 => plural(secs / 60, "minute"),
-        3600..=86_399 => plural(secs / 3600, "hour"),
-        86_400..=2_591_999 => plural(secs / 86_400, "day"),
-        _ => at.format("%Y-%m-%d").to_string(),
-    }
-}
-
-fn view(key: ApiKey, now: DateTime<Utc>, policy: KeyPolicy) -> KeyView {
-    let horizon = expiry::in_days(now, WARN_DAYS);
-    let status = match key.status {
-        KeyStatus::Active => KeyState::Active,
-        KeyStatus::Deactivated => KeyState::Deactivated,
-        KeyStatus::Expired => KeyState::Expired,
-    };
-    let active = status == KeyState::Active;
-    // The unused-key policy counts from the last use, or from the creation of a key never
-    // used; the hourly check deactivates it once that many days have passed.
-    let unused_deactivation = policy
-        .deactivate_unused_days
-        .filter(|_| active)
-        .map(|days| expiry::in_days(key.last_used_at.unwrap_or(key.created_at), days))
-        .filter(|due| *due <= horizon)
-        .map(|due| when(due.max(now), now));
-    KeyView {
-        id: key.id.to_string(),
-        name: key.name,
-        masked_key: key.masked_key,
-        status,
-        groups: key.groups,
-        created_by: key.created_by,
-        created_at: when(key.created_at, now),
-        deactivated_by: key.deactivated_by,
-        deactivated_at: key.deactivated_at.map(|t| when(t, now)),
-        last_used_at: key.last_used_at.map(|t| when(t, now)),
-        expires_at: key.expires_at.map(|t| when(t, now)),
-        expired: key.expires_at.is_some_and(|t| t <= now),
-        expires_soon: active && key.expires_at.is_some_and(|t| t <= horizon),
-        unused_deactivation,
-        previous_masked_key: key.previous_masked_key,
-        previous_expires_at: key.previous_expires_at.map(|t| when(t, now)),
-        leak_reported_at: key.leak_reported_at.map(|t| when(t, now)),
-    }
-}
-
 impl WebGateway {
     pub(super) fn view(&self, key: ApiKey) -> KeyView {
-        view(key, self.state.keys.now(), self.state.keys.policy())
+        key_view(key, self.state.keys.now(), self.state.keys.policy())
     }
 
     /// The picker's choice as an `expires_at`, from the key service's clock (the one its
@@ -177,7 +69,7 @@ impl WebGateway {
     /// own, the one check of its request.
     pub(super) async fn caller(&self) -> Result<Principal> {
         let parts = parts()?;
-        if let Some(super::PageCaller(principal)) = parts.extensions.get() {
+        if let Some(PageCaller(principal)) = parts.extensions.get() {
             return Ok(principal.clone());
         }
         let credential = Credential::collect(&parts).await.map_err(ui_error)?;
@@ -399,7 +291,10 @@ impl Gateway for WebGateway {
 
     async fn list_groups(&self) -> Result<Vec<GroupView>> {
         let caller = self.caller().await?;
-        let groups = crate::directory::list_groups(&self.state.store, &caller)
+        let groups = self
+            .state
+            .directory
+            .list_groups(&caller)
             .await
             .map_err(ui_error)?;
         Ok(groups
@@ -410,7 +305,10 @@ impl Gateway for WebGateway {
 
     async fn create_group(&self, name: String) -> Result<GroupView> {
         let caller = self.caller().await?;
-        let group = crate::directory::create_group(&self.state.store, &caller, &name)
+        let group = self
+            .state
+            .directory
+            .create_group(&caller, &name)
             .await
             .map_err(ui_error)?;
         Ok(GroupView { name: group.name })
@@ -436,39 +334,14 @@ impl Gateway for WebGateway {
     }
 
     async fn key_page(&self, id: String) -> Result<KeyDetailView> {
-        super::activity::key_page(self, id).await
+        super::activity::key_page(&self.state, &self.caller().await?, id).await
     }
 
     async fn audit_log(&self, filter: AuditFilter) -> Result<AuditPage> {
-        super::activity::audit_log(self, filter).await
+        super::activity::audit_log(&self.state, &self.caller().await?, filter).await
     }
 
     async fn sessions(&self, filter: SessionFilter) -> Result<SessionsPage> {
-        super::activity::sessions(self, filter).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn relative_times() {
-        let now = Utc::now();
-        assert_eq!(relative(now, now), "just now");
-        assert_eq!(
-            relative(now - chrono::Duration::seconds(61), now),
-            "1 minute ago"
-        );
-        assert_eq!(
-            relative(now - chrono::Duration::minutes(150), now),
-            "2 hours ago"
-        );
-        assert_eq!(relative(now - chrono::Duration::days(3), now), "3 days ago");
-        assert_eq!(relative(now + chrono::Duration::days(7), now), "in 7 days");
-        assert_eq!(
-            relative(now + chrono::Duration::minutes(61), now),
-            "in 1 hour"
-        );
+        super::activity::sessions(&self.state, &self.caller().await?, filter).await
     }
 }

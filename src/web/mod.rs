@@ -5,8 +5,9 @@ mod assets;
 mod gateway;
 #[cfg(test)]
 mod next_props;
+mod views;
 
-use crate::{auth::Credential, caller::Principal, config::ServeConfig, state::AppState};
+use crate::{auth::Credential, config::ServeConfig, state::AppState};
 use app::{gateway::SharedGateway, shell, App};
 use axum::{
     extract::{Request, State},
@@ -15,7 +16,7 @@ use axum::{
     response::{Html, IntoResponse, Redirect, Response},
     Router,
 };
-use gateway::WebGateway;
+use gateway::{PageCaller, WebGateway};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use std::{
@@ -143,12 +144,6 @@ fn context(web: &SharedGateway) {
         }
     }
 }
-
-/// Who the page guard found calling, handed on to the page's server functions so that a
-/// page is authenticated once, not again by each function it renders. Private to this
-/// module: only the guard can put one on a request.
-#[derive(Clone)]
-struct PageCaller(Principal);
 
 /// Sends visitors without a valid session to the login page (remembering where they were
 /// going), and keeps pages out of every cache: they may show what only this user may see.

@@ -1,6 +1,6 @@
 //! The delivery loop: every second, lease the due events, POST them oldest first, settle each.
 
-use super::{payload, signature, Target};
+use super::{payload, signature, target::Target};
 use crate::store::{
     self,
     webhooks::{Claim, Queued},

@@ -1,19 +1,28 @@
-//! The shape the code and the schema keep. Every dependency runs one way: no top-level module of
-//! the server imports one that imports it back (directly or around a longer loop), read from the
-//! source's own `crate::` paths the way a newcomer reads the code (`use` lines, paths in
-//! expressions, macros' `$crate::` alike). And the two stores' migrations define one schema.
+//! The shape the code and the schema keep. Every dependency runs one way: no module of the
+//! server, and no file, imports one that imports it back (directly or around a longer loop), read
+//! from the source's own paths the way a newcomer reads the code (`use` lines, paths in
+//! expressions, macros' `$crate::` alike); no adapter reaches the store. And the two stores'
+//! migrations define one schema.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
     path::{Path, PathBuf},
 };
 
-/// The top-level module a file belongs to (`src/keys/cache.rs` → `keys`); none for the roots.
-fn module_of(src: &Path, file: &Path) -> Option<String> {
-    let first = file.strip_prefix(src).ok()?.components().next()?;
-    let name = first.as_os_str().to_str()?;
-    let name = name.strip_suffix(".rs").unwrap_or(name);
-    (name != "lib" && name != "main").then(|| name.to_owned())
+/// The module a file is (`src/keys/cache.rs` → `keys::cache`, `src/keys/mod.rs` → `keys`); the
+/// roots (`lib.rs`, `main.rs`) are the empty path.
+fn module_path(src: &Path, file: &Path) -> Vec<String> {
+    let mut path: Vec<String> = file
+        .strip_prefix(src)
+        .unwrap()
+        .with_extension("")
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if path.last().is_some_and(|l| l == "mod") || path == ["lib"] || path == ["main"] {
+        path.pop();
+    }
+    path
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -27,87 +36,163 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The top-level modules a piece of code names through `crate::`.
-fn named_modules(code: &str) -> BTreeSet<String> {
-    let ident = |s: &str| -> String {
-        s.chars()
-            .take_while(|c| c.is_alphanumeric() || *c == '_')
-            .collect()
-    };
-    let mut names = BTreeSet::new();
-    for (at, _) in code.match_indices("crate::") {
-        let rest = &code[at + "crate::".len()..];
-        let Some(group) = rest.strip_prefix('{') else {
-            names.insert(ident(rest));
-            continue;
-        };
-        // `crate::{a::b, c, d::{e, f}}`: the first name of each item at the outer level.
-        let (mut depth, mut item_start) = (0usize, true);
+fn ident(s: &str) -> &str {
+    let end = s
+        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .unwrap_or(s.len());
+    &s[..end]
+}
+
+/// The paths of the use-tree `s` (what follows a `::`), each after `prefix`: `{a::b, c}` →
+/// `prefix::a::b`, `prefix::c`.
+fn use_tree(prefix: Vec<String>, s: &str, out: &mut Vec<Vec<String>>) {
+    let s = s.trim_start();
+    if let Some(group) = s.strip_prefix('{') {
+        let (mut depth, mut start) = (0usize, 0);
         for (i, c) in group.char_indices() {
             match c {
                 '{' => depth += 1,
-                '}' if depth == 0 => break,
+                '}' if depth == 0 => return use_tree(prefix, &group[start..i], out),
                 '}' => depth -= 1,
-                ',' if depth == 0 => item_start = true,
-                c if item_start && (c.is_alphanumeric() || c == '_') => {
-                    names.insert(ident(&group[i..]));
-                    item_start = false;
+                ',' if depth == 0 => {
+                    use_tree(prefix.clone(), &group[start..i], out);
+                    start = i + 1;
                 }
                 _ => {}
             }
         }
+        return;
     }
-    names.retain(|n| !n.is_empty());
-    names
+    let name = ident(s);
+    if name.is_empty() {
+        return; // the space after a group's trailing comma
+    }
+    if name == "self" {
+        return out.push(prefix);
+    }
+    let mut path = prefix;
+    path.push(name.to_owned());
+    match s[name.len()..].strip_prefix("::") {
+        Some(rest) => use_tree(path, rest, out),
+        None => out.push(path),
+    }
 }
 
-/// Code without its comments: a doc link names a module without depending on it.
-fn without_comments(text: &str) -> String {
+/// Every path a piece of code names from `crate`, `super`, `self` or one of `children` (the
+/// file's own submodules), as segments: in `use` lines, in expressions, in macros' `$crate::`.
+fn named_paths(code: &str, children: &BTreeSet<String>) -> Vec<Vec<String>> {
+    let roots = ["crate", "super", "self"]
+        .into_iter()
+        .chain(children.iter().map(String::as_str));
+    let mut out = Vec::new();
+    for root in roots {
+        let needle = format!("{root}::");
+        for (at, _) in code.match_indices(&needle) {
+            let before = code[..at].chars().next_back();
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
+                continue;
+            }
+            use_tree(vec![root.to_owned()], &code[at + needle.len()..], &mut out);
+        }
+    }
+    out
+}
+
+/// Code without its comments (a doc link names a module without depending on it) and without
+/// its unit tests (`#[cfg(test)] mod tests`, which may reach anywhere).
+fn production_code(text: &str) -> String {
+    let text = text.split("#[cfg(test)]\nmod tests").next().unwrap_or("");
     text.lines()
         .map(|l| l.split("//").next().unwrap_or(""))
         .collect::<Vec<_>>()
         .join("\n")
 }
 
-fn import_graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
+/// Which files each file names, by module path (the roots left out: `lib.rs` only declares).
+fn file_graph(src: &Path) -> BTreeMap<Vec<String>, BTreeSet<Vec<String>>> {
     let mut files = Vec::new();
     rust_files(src, &mut files);
-    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for file in files {
-        let Some(module) = module_of(src, &file) else {
+    let modules: BTreeMap<Vec<String>, PathBuf> = files
+        .into_iter()
+        .map(|f| (module_path(src, &f), f))
+        .collect();
+    let mut graph = BTreeMap::new();
+    for (module, file) in &modules {
+        if module.is_empty() {
             continue;
-        };
-        let code = without_comments(&std::fs::read_to_string(&file).unwrap());
-        let edges = graph.entry(module.clone()).or_default();
-        edges.extend(named_modules(&code).into_iter().filter(|m| *m != module));
+        }
+        let children: BTreeSet<String> = modules
+            .keys()
+            .filter(|m| m.len() == module.len() + 1 && m.starts_with(module))
+            .map(|m| m[module.len()].clone())
+            .collect();
+        let code = production_code(&std::fs::read_to_string(file).unwrap());
+        let mut edges = BTreeSet::new();
+        for path in named_paths(&code, &children) {
+            let mut full = match path[0].as_str() {
+                "crate" => Vec::new(),
+                "super" | "self" => module.clone(),
+                _ => module.clone(),
+            };
+            let mut rest = &path[..];
+            if path[0] == "crate" || path[0] == "self" {
+                rest = &path[1..];
+            }
+            while let Some(("super", tail)) = rest.split_first().map(|(h, t)| (h.as_str(), t)) {
+                full.pop();
+                rest = tail;
+            }
+            full.extend(rest.iter().cloned());
+            // The file that holds the item: the longest prefix that is a module.
+            let target = (0..=full.len())
+                .rev()
+                .map(|n| &full[..n])
+                .find(|m| modules.contains_key(*m));
+            if let Some(target) = target.filter(|t| !t.is_empty() && *t != &module[..]) {
+                edges.insert(target.to_vec());
+            }
+        }
+        graph.insert(module.clone(), edges);
+    }
+    graph
+}
+
+/// The same graph between top-level modules (`keys::cache` → `store::keys` is `keys` → `store`).
+fn module_graph(
+    files: &BTreeMap<Vec<String>, BTreeSet<Vec<String>>>,
+) -> BTreeMap<String, BTreeSet<String>> {
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (file, edges) in files {
+        let edges_of = graph.entry(file[0].clone()).or_default();
+        edges_of.extend(edges.iter().map(|e| e[0].clone()).filter(|e| *e != file[0]));
     }
     graph
 }
 
 /// A loop of imports, if there is one.
-fn a_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
-    fn visit(
-        node: &str,
-        graph: &BTreeMap<String, BTreeSet<String>>,
-        path: &mut Vec<String>,
-        done: &mut BTreeSet<String>,
-    ) -> Option<Vec<String>> {
+fn a_cycle<N: Ord + Clone>(graph: &BTreeMap<N, BTreeSet<N>>) -> Option<Vec<N>> {
+    fn visit<N: Ord + Clone>(
+        node: &N,
+        graph: &BTreeMap<N, BTreeSet<N>>,
+        path: &mut Vec<N>,
+        done: &mut BTreeSet<N>,
+    ) -> Option<Vec<N>> {
         if let Some(at) = path.iter().position(|n| n == node) {
             let mut cycle = path[at..].to_vec();
-            cycle.push(node.to_owned());
+            cycle.push(node.clone());
             return Some(cycle);
         }
         if done.contains(node) {
             return None;
         }
-        path.push(node.to_owned());
+        path.push(node.clone());
         for next in graph.get(node).into_iter().flatten() {
             if let Some(cycle) = visit(next, graph, path, done) {
                 return Some(cycle);
             }
         }
         path.pop();
-        done.insert(node.to_owned());
+        done.insert(node.clone());
         None
     }
     let mut done = BTreeSet::new();
@@ -116,21 +201,90 @@ fn a_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
         .find_map(|node| visit(node, graph, &mut Vec::new(), &mut done))
 }
 
+fn src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
 #[test]
 fn no_module_imports_one_that_imports_it_back() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let graph = import_graph(&src);
+    let graph = module_graph(&file_graph(&src()));
     assert!(graph.len() > 10, "read too little: {graph:?}");
     if let Some(cycle) = a_cycle(&graph) {
         panic!("import cycle: {}", cycle.join(" → "));
     }
 }
 
+/// Files too: `web::gateway` may not name `web::activity` if `web::activity` names it back,
+/// nor a `mod.rs` its child if the child names the `mod.rs`.
 #[test]
-fn the_reader_sees_grouped_and_inline_paths() {
-    let code = "use crate::{a::b, c, d::{e, f}};\nlet x = crate::g::h();\n$crate::i::j!();";
-    let names: Vec<String> = named_modules(code).into_iter().collect();
-    assert_eq!(names, ["a", "c", "d", "g", "i"]);
+fn no_file_imports_one_that_imports_it_back() {
+    let graph = file_graph(&src());
+    assert!(graph.len() > 60, "read too little: {graph:?}");
+    if let Some(cycle) = a_cycle(&graph) {
+        let names: Vec<String> = cycle.iter().map(|m| m.join("::")).collect();
+        panic!("import cycle between files: {}", names.join(" → "));
+    }
+}
+
+/// REST handlers, server functions, MCP tools and the CLI authenticate, call a service and
+/// answer with its wire type: the store, its rows and its queries are the services' business.
+#[test]
+fn no_adapter_reaches_the_store() {
+    let graph = file_graph(&src());
+    let adapters = ["api", "web", "cli"];
+    let mut reaching = Vec::new();
+    for (file, edges) in &graph {
+        if !adapters.contains(&file[0].as_str()) {
+            continue;
+        }
+        for edge in edges.iter().filter(|e| e[0] == "store") {
+            reaching.push(format!("{} → {}", file.join("::"), edge.join("::")));
+        }
+    }
+    let mut files = Vec::new();
+    for adapter in adapters {
+        rust_files(&src().join(adapter), &mut files);
+    }
+    for file in files {
+        let code = production_code(&std::fs::read_to_string(&file).unwrap());
+        // `state.store`: the pool itself, reached through the services' struct.
+        let by_field = code.match_indices(".store").any(|(at, m)| {
+            !code[at + m.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_')
+        });
+        if by_field {
+            reaching.push(format!("{} → .store", file.display()));
+        }
+    }
+    assert!(
+        reaching.is_empty(),
+        "adapters reaching the store: {reaching:#?}"
+    );
+}
+
+#[test]
+fn the_reader_sees_grouped_inline_and_relative_paths() {
+    let code = "use crate::{a::b, c, d::{e, f,},};\nlet x = crate::g::h();\n$crate::i::j!();\n\
+                use super::{k, l};\nuse child::m;\nstd::child::n();";
+    let children = BTreeSet::from(["child".to_owned()]);
+    let mut names: Vec<String> = named_paths(code, &children)
+        .into_iter()
+        .map(|p| p.join("::"))
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "child::m",
+            "crate::a::b",
+            "crate::c",
+            "crate::d::e",
+            "crate::d::f",
+            "crate::g::h",
+            "crate::i::j",
+            "super::k",
+            "super::l"
+        ]
+    );
     let mut graph = BTreeMap::new();
     graph.insert("x".to_owned(), BTreeSet::from(["y".to_owned()]));
     graph.insert("y".to_owned(), BTreeSet::from(["x".to_owned()]));
@@ -160,7 +314,7 @@ fn only_the_store_names_a_backend() {
     rust_files(&src, &mut files);
     let (mut inside, mut outside) = (BTreeSet::new(), Vec::new());
     for file in files {
-        let code = without_comments(&std::fs::read_to_string(&file).unwrap());
+        let code = production_code(&std::fs::read_to_string(&file).unwrap());
         for name in BACKEND_NAMES.into_iter().filter(|n| code.contains(n)) {
             if file.starts_with(&store) {
                 inside.insert(name);

@@ -11,9 +11,12 @@ use leptos_router::components::{Outlet, Redirect, A};
 #[component]
 pub fn SignedIn() -> impl IntoView {
     let me = OnceResource::new(get_me());
+    // Not a reactive closure: `me` never changes, and a closure would run again when it
+    // resolves, building the page (and its resources) a second time during one server render.
+    // The browser hydrates once and would read the first build's serialized data (issue 26).
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || Suspend::new(async move {
+            {Suspend::new(async move {
                 match me.await {
                     Ok(Some(me)) => view! { <Layout me/> }.into_any(),
                     Ok(None) => view! { <Redirect path="/login"/> }.into_any(),

@@ -1,11 +1,10 @@
 //! `hoop admin … apikey(s)`.
 
 use crate::cli::{
-    client::{CliError, Client},
+    client::{path_segment, CliError, Client},
     config,
     expiry::Expires,
     output::{self, cell, Columns, Format},
-    path_segment,
 };
 use crate::wire::keys::{Activation, ApiKey, CreatedApiKey, KeyChanges, NewApiKey, Rotation};
 use chrono::{DateTime, Utc};

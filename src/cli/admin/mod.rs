@@ -7,10 +7,9 @@ mod sessions;
 mod userinfo;
 
 use super::{
-    client,
+    client::{CliError, Client},
     expiry::{parse_expires, parse_grace, parse_new_expiry, Expires},
     output::Format,
-    CliError,
 };
 use crate::wire::keys::{Activation, KeyChanges};
 use clap::Subcommand;
@@ -131,7 +130,7 @@ pub enum CreateCommand {
 }
 
 pub async fn admin(command: AdminCommand) -> Result<(), CliError> {
-    let c = client()?;
+    let c = Client::from_config()?;
     match command {
         AdminCommand::Get {
             what: Resource::Apikeys,

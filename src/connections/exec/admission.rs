@@ -2,7 +2,7 @@
 //! cannot take every thread and database connection. Over either limit an exec is refused at
 //! once (429 with Retry-After) rather than queued behind work that may take its full timeout.
 
-use super::ExecError;
+use super::job::ExecError;
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex, PoisonError},

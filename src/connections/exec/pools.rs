@@ -4,9 +4,10 @@
 //! on another replica counts too) or the connection is deleted.
 
 use super::{
+    job::{ExecError, Job, Limits},
+    own_database::OwnDatabase,
     postgres::{self, PgConn, PgIdentity, PgTarget},
     sqlite::{self, Handle, OwnSqlite, SqliteTarget},
-    ExecError, Job, Limits, OwnDatabase,
 };
 use deadpool::{
     managed::{self, Manager, Metrics, Object, Pool, PoolError, RecycleError, RecycleResult},

@@ -2,7 +2,10 @@
 //! reaches, which powers its role holds) and pooled; each exec is stopped on the server at the
 //! deadline by a cancel request, and the session is reset before the next caller gets it.
 
-use super::{table::Table, ExecError, Limits, Outcome};
+use super::{
+    job::{ExecError, Limits, Outcome},
+    table::Table,
+};
 use futures_util::{pin_mut, TryStreamExt};
 use std::{str::FromStr, time::Duration};
 use tokio::time::Instant;

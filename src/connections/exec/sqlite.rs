@@ -2,7 +2,11 @@
 //! SQLite actually opened, fenced by an authorizer, and kept in a pool; each exec runs on a
 //! blocking thread that SQLite itself stops at the deadline.
 
-use super::{sqlite_functions, table::Table, ExecError, Limits, Outcome};
+use super::{
+    job::{ExecError, Limits, Outcome},
+    sqlite_functions,
+    table::Table,
+};
 use crate::store::FileId;
 use rusqlite::{
     ffi,

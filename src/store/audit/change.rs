@@ -3,7 +3,7 @@
 //! is made. Details are built from public fields only: no variant holds a secret (a raw key, a
 //! password hash, a connection's target, which may carry a password).
 
-use super::super::keys::KeyStatus;
+use super::super::key_status::KeyStatus;
 use crate::domain::{ApiKeyName, ConnectionName, Email, GroupName};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
