@@ -11,10 +11,10 @@ pub mod mcp;
 pub mod openapi;
 
 use crate::{auth::Credential, caller::Principal, error::Error, state::AppState};
-use axum::response::{IntoResponse, Response};
 use axum::{
     extract::{DefaultBodyLimit, FromRequestParts},
     http::{header, request::Parts, HeaderValue},
+    response::{IntoResponse, Response},
     Router,
 };
 use std::sync::OnceLock;

@@ -59,7 +59,7 @@ impl KeyService {
             Some(changes) => Some(feed::spawn(store.clone(), changes, &cache, &active)),
         };
         usage::spawn_flusher(store.clone(), Arc::downgrade(&cache), USAGE_FLUSH_EVERY);
-        let service = Self {
+        let service = Self::from_parts(service::Inner {
             store,
             cache,
             active,
@@ -68,7 +68,7 @@ impl KeyService {
             misses: metrics::counter!("hoop_key_cache_misses_total"),
             clock,
             policy,
-        };
+        });
         lifecycle::spawn(service.downgrade());
         service
     }

@@ -66,8 +66,14 @@ pub(super) fn api_key(r: KeyRecord, now: DateTime<Utc>) -> ApiKey {
     }
 }
 
+/// The key service. One shared allocation: clones (and the background tasks' weak handle)
+/// share the same state.
 #[derive(Clone)]
-pub struct KeyService {
+pub struct KeyService(Arc<Inner>);
+
+/// What the service holds. Public only inside this private module: the rest of `keys` reads
+/// the fields through [`KeyService`]'s `Deref`.
+pub struct Inner {
     pub(super) store: Store,
     pub(super) cache: Arc<KeyCache>,
     pub(super) active: Arc<ActiveKeys>,
@@ -82,34 +88,29 @@ pub struct KeyService {
     pub(super) policy: KeyPolicy,
 }
 
-/// The key service as its background tasks hold it: they end once the service is dropped.
-pub(crate) struct WeakKeyService {
-    pub(super) store: Store,
-    pub(super) cache: Weak<KeyCache>,
-    pub(super) active: Weak<ActiveKeys>,
-    pub(super) barrier: Option<Weak<Barrier>>,
-    pub(super) state_changes: Weak<Mutex<()>>,
-    pub(super) misses: metrics::Counter,
-    pub(super) clock: Clock,
-    pub(super) policy: KeyPolicy,
+impl std::ops::Deref for KeyService {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
 }
+
+/// The key service as its background tasks hold it: they end once the service is dropped.
+pub(super) struct WeakKeyService(Weak<Inner>);
 
 impl WeakKeyService {
     pub(super) fn upgrade(&self) -> Option<KeyService> {
-        let barrier = match &self.barrier {
-            Some(b) => Some(b.upgrade()?),
-            None => None,
-        };
-        Some(KeyService {
-            store: self.store.clone(),
-            cache: self.cache.upgrade()?,
-            active: self.active.upgrade()?,
-            barrier,
-            state_changes: self.state_changes.upgrade()?,
-            misses: self.misses.clone(),
-            clock: self.clock.clone(),
-            policy: self.policy,
-        })
+        self.0.upgrade().map(KeyService)
+    }
+}
+
+impl KeyService {
+    pub(super) fn from_parts(inner: Inner) -> Self {
+        Self(Arc::new(inner))
+    }
+
+    pub(super) fn downgrade(&self) -> WeakKeyService {
+        WeakKeyService(Arc::downgrade(&self.0))
     }
 }
 
@@ -148,19 +149,6 @@ impl KeyService {
         match self.barrier {
             None => Some(self.state_changes.lock().await),
             Some(_) => None,
-        }
-    }
-
-    pub(super) fn downgrade(&self) -> WeakKeyService {
-        WeakKeyService {
-            store: self.store.clone(),
-            cache: Arc::downgrade(&self.cache),
-            active: Arc::downgrade(&self.active),
-            barrier: self.barrier.as_ref().map(Arc::downgrade),
-            state_changes: Arc::downgrade(&self.state_changes),
-            misses: self.misses.clone(),
-            clock: self.clock.clone(),
-            policy: self.policy,
         }
     }
 

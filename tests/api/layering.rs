@@ -129,16 +129,17 @@ fn file_graph(src: &Path) -> BTreeMap<Vec<String>, BTreeSet<Vec<String>>> {
         let code = production_code(&std::fs::read_to_string(file).unwrap());
         let mut edges = BTreeSet::new();
         for path in named_paths(&code, &children) {
-            let mut full = match path[0].as_str() {
-                "crate" => Vec::new(),
-                "super" | "self" => module.clone(),
-                _ => module.clone(),
+            // `crate::` from the root, anything else (`self::`, `super::`, a child) from here.
+            let (mut full, start) = match path[0].as_str() {
+                "crate" => (Vec::new(), 1),
+                "self" => (module.clone(), 1),
+                _ => (module.clone(), 0),
             };
-            let mut rest = &path[..];
-            if path[0] == "crate" || path[0] == "self" {
-                rest = &path[1..];
-            }
-            while let Some(("super", tail)) = rest.split_first().map(|(h, t)| (h.as_str(), t)) {
+            let mut rest = &path[start..];
+            while let [first, tail @ ..] = rest {
+                if first != "super" {
+                    break;
+                }
                 full.pop();
                 rest = tail;
             }
