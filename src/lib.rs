@@ -1,4 +1,6 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+// An `unsafe fn`'s body is not one unsafe block: each operation says why it is sound.
+#![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod api;
 pub mod audit;

@@ -23,7 +23,6 @@ pub trait Gateway: Send + Sync + 'static {
     async fn login(&self, email: String, password: String) -> Result<()>;
     async fn logout(&self) -> Result<()>;
 
-    async fn list_keys(&self) -> Result<Vec<KeyView>>;
     /// One page of the key list, as the URL's state selects it.
     async fn list_key_page(&self, filter: KeyFilter) -> Result<KeyPageView>;
     /// The list page's warnings, counted without reading every key.

@@ -111,11 +111,6 @@ pub async fn logout() -> Result<(), UiError> {
     Ok(())
 }
 
-#[server(prefix = "/ui/fn", endpoint = "list_keys")]
-pub async fn list_keys() -> Result<Vec<KeyView>, UiError> {
-    answer(gateway()?.list_keys().await)
-}
-
 #[server(prefix = "/ui/fn", endpoint = "list_key_page")]
 pub async fn list_key_page(filter: KeyFilter) -> Result<KeyPageView, UiError> {
     answer(gateway()?.list_key_page(filter).await)

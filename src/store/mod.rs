@@ -49,7 +49,6 @@ pub struct SqliteStore {
     lock: Option<Arc<DatabaseLock>>,
 }
 
-/// Runs `$body` with `$pool` bound to the concrete pool, once per backend.
 /// `$1, $2, …, $n`: the markers of an `IN (…)` list of `n` bound values, on either backend.
 fn placeholders(n: usize) -> String {
     (1..=n)
@@ -58,6 +57,7 @@ fn placeholders(n: usize) -> String {
         .join(", ")
 }
 
+/// Runs `$body` with `$pool` bound to the concrete pool, once per backend.
 macro_rules! on_pool {
     ($store:expr, $pool:ident => $body:expr) => {
         match $store {

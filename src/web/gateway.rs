@@ -120,12 +120,6 @@ impl Gateway for WebGateway {
             .map_err(|e| ui_error(Error::Internal(e.into())))
     }
 
-    async fn list_keys(&self) -> Result<Vec<KeyView>> {
-        let caller = self.caller().await?;
-        let keys = self.state.keys.list(&caller).await.map_err(ui_error)?;
-        Ok(keys.into_iter().map(|k| self.view(k)).collect())
-    }
-
     async fn list_key_page(&self, filter: KeyFilter) -> Result<KeyPageView> {
         let caller = self.caller().await?;
         caller.require_admin().map_err(ui_error)?;

@@ -248,7 +248,16 @@ async fn server_functions_check_the_caller(app: &TestApp) {
     let dev = session_login(app, "dev@example.com", "dev password", None).await;
 
     let calls: [(&str, Vec<(&str, &str)>); 7] = [
-        ("list_keys", vec![]),
+        (
+            "list_key_page",
+            vec![
+                ("filter[q]", ""),
+                ("filter[status]", ""),
+                ("filter[group]", ""),
+                ("filter[sort]", ""),
+                ("filter[cursor]", ""),
+            ],
+        ),
         ("get_key", vec![("id", id)]),
         (
             "create_key",
@@ -318,7 +327,19 @@ async fn admin_session_creates_a_working_key_once(app: &TestApp) {
     assert_eq!(none["Field"]["field"], "groups", "{none}");
 
     // Nothing the UI can fetch later carries the secret again.
-    let (_, listed) = server_fn(app, Some(&admin), "list_keys", &[]).await;
+    let (_, listed) = server_fn(
+        app,
+        Some(&admin),
+        "list_key_page",
+        &[
+            ("filter[q]", ""),
+            ("filter[status]", ""),
+            ("filter[group]", ""),
+            ("filter[sort]", ""),
+            ("filter[cursor]", ""),
+        ],
+    )
+    .await;
     let id = created["key"]["id"].as_str().unwrap();
     let (_, one) = server_fn(app, Some(&admin), "get_key", &[("id", id)]).await;
     for page in ["/settings/api-keys", "/settings/api-keys/new"] {
@@ -326,6 +347,12 @@ async fn admin_session_creates_a_working_key_once(app: &TestApp) {
         assert!(!html.contains(&secret[8..]), "{page} shows the secret");
         assert!(page != "/settings/api-keys" || html.contains("from-ui"));
     }
+    assert!(
+        listed["keys"]
+            .as_array()
+            .is_some_and(|keys| keys.iter().any(|k| k["name"] == "from-ui")),
+        "{listed}"
+    );
     assert!(!listed.to_string().contains(&secret[8..]));
     assert!(!one.to_string().contains(&secret[8..]));
 }

@@ -21,12 +21,12 @@ use rmcp::{
 };
 use serde::{Deserialize, Serialize};
 
-/// Tools only the admin group may use: hidden from everyone else's `tools/list`, and refused
-/// by the key service if called anyway.
 /// An agent's list of runs, unless it asks for more: enough to find its last ones without
 /// filling its context.
 const AGENT_SESSIONS: i64 = 50;
 
+/// Tools only the admin group may use: hidden from everyone else's `tools/list`, and refused
+/// by the key service if called anyway.
 const ADMIN_TOOLS: [&str; 4] = [
     "list_api_keys",
     "api_key_usage",

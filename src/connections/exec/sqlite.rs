@@ -192,7 +192,10 @@ fn main_file(conn: &Connection) -> Option<FileId> {
 /// SAFETY: `db` is a live connection, and `op` is one that writes a pointer to a `T`.
 unsafe fn main_pointer<T>(db: *mut ffi::sqlite3, op: c_int) -> Option<*mut T> {
     let mut out: *mut T = std::ptr::null_mut();
-    let rc = ffi::sqlite3_file_control(db, c"main".as_ptr(), op, &mut out as *mut _ as *mut c_void);
+    // SAFETY: the caller's contract: a live `db`, and an `op` that writes a `*mut T`.
+    let rc = unsafe {
+        ffi::sqlite3_file_control(db, c"main".as_ptr(), op, &mut out as *mut _ as *mut c_void)
+    };
     (rc == ffi::SQLITE_OK && !out.is_null()).then_some(out)
 }
 

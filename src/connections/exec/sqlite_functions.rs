@@ -54,37 +54,48 @@ const TRIM_RIGHT: usize = 2;
 /// SAFETY: `v` is an argument of the function being called; the slice lives until the value
 /// is converted again or the call returns.
 unsafe fn bytes<'a>(v: *mut ffi::sqlite3_value, blob: bool) -> Option<&'a [u8]> {
-    if ffi::sqlite3_value_type(v) == ffi::SQLITE_NULL {
+    // SAFETY: `v` is a live argument value (the caller's contract).
+    if unsafe { ffi::sqlite3_value_type(v) } == ffi::SQLITE_NULL {
         return None;
     }
-    let p = if blob {
-        ffi::sqlite3_value_blob(v)
-    } else {
-        ffi::sqlite3_value_text(v) as *const c_void
+    // SAFETY: as above; the length is read after the conversion, as SQLite requires.
+    let (p, n) = unsafe {
+        let p = if blob {
+            ffi::sqlite3_value_blob(v)
+        } else {
+            ffi::sqlite3_value_text(v) as *const c_void
+        };
+        (p, usize::try_from(ffi::sqlite3_value_bytes(v)).unwrap_or(0))
     };
-    let n = usize::try_from(ffi::sqlite3_value_bytes(v)).unwrap_or(0);
     match (p.is_null(), n) {
         (_, 0) => Some(&[]),
         (true, _) => None,
-        (false, n) => Some(std::slice::from_raw_parts(p as *const u8, n)),
+        // SAFETY: SQLite holds `n` bytes at `p` until the value is converted again.
+        (false, n) => Some(unsafe { std::slice::from_raw_parts(p as *const u8, n) }),
     }
 }
 
+/// SAFETY: `argv` is the argument array of a call registered with `n` arguments.
 unsafe fn args<'a>(argv: *mut *mut ffi::sqlite3_value, n: usize) -> &'a [*mut ffi::sqlite3_value] {
-    std::slice::from_raw_parts(argv, n)
+    // SAFETY: the caller's contract: `n` live pointers at `argv`.
+    unsafe { std::slice::from_raw_parts(argv, n) }
 }
 
+/// SAFETY: `ctx` is the context of the call being answered.
 unsafe fn result_text(ctx: *mut ffi::sqlite3_context, text: &[u8]) {
-    let db = ffi::sqlite3_context_db_handle(ctx);
-    let limit = ffi::sqlite3_limit(db, ffi::SQLITE_LIMIT_LENGTH, -1);
-    match c_int::try_from(text.len()) {
-        Ok(n) if n <= limit => ffi::sqlite3_result_text(
-            ctx,
-            text.as_ptr() as *const c_char,
-            n,
-            ffi::SQLITE_TRANSIENT(),
-        ),
-        _ => ffi::sqlite3_result_error_toobig(ctx),
+    // SAFETY: a live context and its connection; SQLITE_TRANSIENT makes SQLite copy `text`.
+    unsafe {
+        let db = ffi::sqlite3_context_db_handle(ctx);
+        let limit = ffi::sqlite3_limit(db, ffi::SQLITE_LIMIT_LENGTH, -1);
+        match c_int::try_from(text.len()) {
+            Ok(n) if n <= limit => ffi::sqlite3_result_text(
+                ctx,
+                text.as_ptr() as *const c_char,
+                n,
+                ffi::SQLITE_TRANSIENT(),
+            ),
+            _ => ffi::sqlite3_result_error_toobig(ctx),
+        }
     }
 }
 
@@ -99,14 +110,18 @@ unsafe extern "C" fn instr(
     _argc: c_int,
     argv: *mut *mut ffi::sqlite3_value,
 ) {
-    let argv = args(argv, 2);
-    let (x, y) = (argv[0], argv[1]);
-    let blobs = ffi::sqlite3_value_type(x) == ffi::SQLITE_BLOB
-        && ffi::sqlite3_value_type(y) == ffi::SQLITE_BLOB;
-    let (Some(hay), Some(needle)) = (bytes(x, blobs), bytes(y, blobs)) else {
-        return;
-    };
-    ffi::sqlite3_result_int64(ctx, instr_position(hay, needle, !blobs));
+    // SAFETY: SQLite calls this with the context and the arguments of a call registered
+    // by `install` with this many arguments; each is read before the result is set.
+    unsafe {
+        let argv = args(argv, 2);
+        let (x, y) = (argv[0], argv[1]);
+        let blobs = ffi::sqlite3_value_type(x) == ffi::SQLITE_BLOB
+            && ffi::sqlite3_value_type(y) == ffi::SQLITE_BLOB;
+        let (Some(hay), Some(needle)) = (bytes(x, blobs), bytes(y, blobs)) else {
+            return;
+        };
+        ffi::sqlite3_result_int64(ctx, instr_position(hay, needle, !blobs));
+    }
 }
 
 /// SQLite steps through text a character at a time (position 0, then every byte that does not
@@ -128,21 +143,25 @@ unsafe extern "C" fn replace(
     _argc: c_int,
     argv: *mut *mut ffi::sqlite3_value,
 ) {
-    let argv = args(argv, 3);
-    let Some(x) = bytes(argv[0], false) else {
-        return;
-    };
-    let Some(y) = bytes(argv[1], false) else {
-        return;
-    };
-    // SQLite tests its first byte, C-style: a pattern that starts with NUL is empty too.
-    if y.first().is_none_or(|&b| b == 0) {
-        return result_text(ctx, x);
+    // SAFETY: SQLite calls this with the context and the arguments of a call registered
+    // by `install` with this many arguments; each is read before the result is set.
+    unsafe {
+        let argv = args(argv, 3);
+        let Some(x) = bytes(argv[0], false) else {
+            return;
+        };
+        let Some(y) = bytes(argv[1], false) else {
+            return;
+        };
+        // SQLite tests its first byte, C-style: a pattern that starts with NUL is empty too.
+        if y.first().is_none_or(|&b| b == 0) {
+            return result_text(ctx, x);
+        }
+        let Some(z) = bytes(argv[2], false) else {
+            return;
+        };
+        result_text(ctx, &replace_all(x, y, z));
     }
-    let Some(z) = bytes(argv[2], false) else {
-        return;
-    };
-    result_text(ctx, &replace_all(x, y, z));
 }
 
 fn replace_all(x: &[u8], y: &[u8], z: &[u8]) -> Vec<u8> {
@@ -163,21 +182,25 @@ unsafe extern "C" fn trim(
     _argc: c_int,
     argv: *mut *mut ffi::sqlite3_value,
 ) {
-    let argv = args(argv, 2);
-    let Some(x) = bytes(argv[0], false) else {
-        return;
-    };
-    let Some(set) = bytes(argv[1], false) else {
-        return;
-    };
-    let sides = ffi::sqlite3_user_data(ctx) as usize;
-    match trim_bytes(x, set, sides) {
-        Some(kept) => result_text(ctx, kept),
-        None => ffi::sqlite3_result_error(
-            ctx,
-            c"trim: the character set holds a sequence longer than UTF-8 allows".as_ptr(),
-            -1,
-        ),
+    // SAFETY: SQLite calls this with the context and the arguments of a call registered
+    // by `install` with this many arguments; each is read before the result is set.
+    unsafe {
+        let argv = args(argv, 2);
+        let Some(x) = bytes(argv[0], false) else {
+            return;
+        };
+        let Some(set) = bytes(argv[1], false) else {
+            return;
+        };
+        let sides = ffi::sqlite3_user_data(ctx) as usize;
+        match trim_bytes(x, set, sides) {
+            Some(kept) => result_text(ctx, kept),
+            None => ffi::sqlite3_result_error(
+                ctx,
+                c"trim: the character set holds a sequence longer than UTF-8 allows".as_ptr(),
+                -1,
+            ),
+        }
     }
 }
 
